@@ -1,0 +1,119 @@
+"""deepbox: deep learning from first principles on NumPy, with PyTorch's API.
+
+``import deepbox as torch`` runs PyTorch code for every feature deepbox has.
+"""
+from __future__ import annotations
+
+import importlib as _importlib
+import math as _math
+
+from deepbox import backend as _backend
+from deepbox.autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
+                                        set_grad_enabled)
+from deepbox.backend import (Generator, default_generator, get_default_dtype, get_rng_state,  # noqa: F401
+                             initial_seed, manual_seed, promote_types, seed, set_default_dtype, set_rng_state)
+from deepbox.backend import dtype  # noqa: F401
+from deepbox.creation import (arange, as_tensor, asarray, bernoulli, empty, empty_like, eye, from_numpy,  # noqa: F401
+                              full, full_like, linspace, logspace, meshgrid, multinomial, normal, ones, ones_like,
+                              rand, rand_like, randint, randint_like, randn, randn_like, randperm, scalar_tensor,
+                              tensor, tril_indices, triu_indices, zeros, zeros_like)
+from deepbox.creation import range_ as range  # noqa: F401,A004
+from deepbox.ops import *  # noqa: F401,F403
+from deepbox.tensor import Size, Tensor, device  # noqa: F401
+
+__version__ = "0.1.0"
+
+float32 = _backend.float32
+float64 = _backend.float64
+float16 = _backend.float16
+int8 = _backend.int8
+int16 = _backend.int16
+int32 = _backend.int32
+int64 = _backend.int64
+uint8 = _backend.uint8
+bool = _backend.bool_  # noqa: A001
+float = float32  # noqa: A001
+double = float64
+half = float16
+int = int32  # noqa: A001
+long = int64
+short = int16
+
+inf = _math.inf
+nan = _math.nan
+pi = _math.pi
+e = _math.e
+
+_SUBMODULES = {"nn", "optim", "utils", "data", "vision", "models", "train", "io", "viz", "linalg", "ml", "tune",
+               "cuda", "backends", "cli", "autograd", "ops", "special", "distributions", "onnx", "fft"}
+
+
+def __getattr__(name):
+    # subpackages load on first use, so `import deepbox` stays light
+    if name in _SUBMODULES:
+        return _importlib.import_module(f"deepbox.{name}")
+    if name in ("save", "load"):
+        from deepbox import io
+
+        return getattr(io, name)
+    raise AttributeError(f"module 'deepbox' has no attribute {name!r}")
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(input) -> bool:
+    return input.is_floating_point()
+
+
+def numel(input) -> int:
+    return input.numel()
+
+
+def get_num_threads() -> int:
+    """Threads used by BLAS (via threadpoolctl when installed)."""
+    try:
+        from threadpoolctl import threadpool_info
+
+        info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        return info[0]["num_threads"] if info else 1
+    except ImportError:
+        import os
+
+        return os.cpu_count() or 1
+
+
+_thread_limiter = None
+
+
+def set_num_threads(n: int) -> None:
+    """Limit BLAS threads (needs threadpoolctl; otherwise a no-op)."""
+    global _thread_limiter
+    try:
+        from threadpoolctl import threadpool_limits
+
+        _thread_limiter = threadpool_limits(limits=n, user_api="blas")
+    except ImportError:
+        pass
+
+
+def get_num_interop_threads() -> int:
+    return 1
+
+
+def set_num_interop_threads(n: int) -> None:
+    pass
+
+
+def compile(model=None, **kwargs):  # noqa: A001
+    """Accepted for portability: deepbox runs eagerly, so this returns ``model`` unchanged."""
+    if model is None:
+        return lambda m: m
+    return model
+
+
+def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """deepbox's algorithms are deterministic on the CPU; accepted for portability."""
+
+

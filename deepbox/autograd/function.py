@@ -1,0 +1,186 @@
+"""``Function``: one differentiable operation, its forward and backward side by side.
+
+A subclass writes two static methods that work on raw arrays::
+
+    class Mul(Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            ctx.save_for_backward(a, b)
+            return a * b
+
+        @staticmethod
+        def backward(ctx, grad):
+            a, b = ctx.saved_tensors
+            return grad * b, grad * a
+
+``Mul.apply(x, y)`` takes Tensors (or plain Python numbers / arrays, which are
+treated as constants), runs ``forward`` on their arrays and, when a gradient is
+needed, links the result into the graph. ``backward`` returns one gradient per
+positional input (``None`` where none is needed); the engine sums each back to
+its input's shape (un-broadcasting) and casts it to its input's dtype, so ops
+never do that themselves. Arrays that backward needs go through
+``ctx.save_for_backward``: those are released after backward and, when they
+are an input's or the output's own array, guarded by the version counter
+against later in-place changes. Other attributes (shapes, flags) go on ``ctx``.
+
+A forward that returns a tuple makes a multi-output function; its backward then
+receives one gradient per output (zeros for outputs that got none).
+"""
+from __future__ import annotations
+
+from deepbox import backend
+from deepbox.autograd.grad_mode import state as _grad_state
+from deepbox.tensor import Tensor, _make
+
+_ndarray = backend.ndarray
+_asarray = backend.xp.asarray
+
+
+class Function:
+    # class-level defaults: instances set these only when needed
+    _hooks = None        # {output index: [hook, ...]} registered on non-leaf outputs
+    _retained = None     # {output index: weakref to the output tensor}  (retain_grad)
+    _n_out = 1
+    saved_tensors = ()
+    _saved_versions = ()
+
+    def save_for_backward(self, *arrays) -> None:
+        self.saved_tensors = arrays
+
+    def mark_non_differentiable(self, *args) -> None:  # accepted for PyTorch compatibility
+        pass
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grads):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def name(self) -> str:
+        return type(self).__name__ + "Backward"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object>"
+
+    @property
+    def next_functions(self):
+        """The nodes feeding this one, as ``(node, output index)`` pairs (``None`` for constants)."""
+        out = []
+        for p, i in zip(self.parents, self.parent_idx):
+            if p is None:
+                out.append((None, 0))
+            elif isinstance(p, Tensor):
+                out.append((AccumulateGrad(p), 0))
+            else:
+                out.append((p, i))
+        return tuple(out)
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        ctx = cls.__new__(cls)
+        arrays = []
+        needs = []
+        any_grad = False
+        record = _grad_state.enabled
+        for a in args:
+            if isinstance(a, Tensor):
+                arrays.append(a._data)
+                r = record and a.requires_grad
+                needs.append(r)
+                any_grad = any_grad or r
+            else:
+                arrays.append(a)
+                needs.append(False)
+        ctx.needs_input_grad = needs
+        out = cls.forward(ctx, *arrays, **kwargs)
+        if not any_grad:
+            if ctx.saved_tensors:
+                ctx.saved_tensors = ()
+            if type(out) is tuple:
+                return tuple(_make(_asarray(o)) for o in out)
+            return _make(out if type(out) is _ndarray else _asarray(out))
+
+        # link into the graph: one edge per input, the input's dtype and shape for the engine
+        parents = []
+        idxs = []
+        metas = []
+        for a, n in zip(args, needs):
+            if n:
+                c = a._ctx
+                parents.append(a if c is None else c)
+                idxs.append(a._out_idx)
+                d = a._data
+                metas.append((d.shape, d.dtype))
+            else:
+                parents.append(None)
+                idxs.append(0)
+                metas.append(None)
+        ctx.parents = parents
+        ctx.parent_idx = idxs
+        ctx.input_meta = metas
+        if type(out) is tuple:
+            ctx._n_out = len(out)
+            ctx.output_meta = [(o.shape, o.dtype) for o in out]
+            outs = []
+            for i, o in enumerate(out):
+                t = _make(_asarray(o))
+                t.requires_grad = True
+                t._ctx = ctx
+                t._out_idx = i
+                outs.append(t)
+            result = tuple(outs)
+        else:
+            if type(out) is not _ndarray:
+                out = _asarray(out)
+            result = _make(out)
+            result.requires_grad = True
+            result._ctx = ctx
+            ctx.output_meta = ((out.shape, out.dtype),)
+            outs = (result,)
+        saved = ctx.saved_tensors
+        if saved:
+            # guard saved input/output arrays with their version counters
+            guards = []
+            for s in saved:
+                for a in args:
+                    if isinstance(a, Tensor) and a._data is s:
+                        guards.append((a._version, a._version[0], a))
+                        break
+                else:
+                    for t in outs:
+                        if t._data is s:
+                            guards.append((t._version, t._version[0], None))
+                            break
+            if guards:
+                ctx._saved_versions = guards
+        if cls._is_view:
+            inp = args[0]
+            if isinstance(inp, Tensor):
+                owner = inp._data if inp._data.base is None else inp._data.base
+                if outs[0]._data.base is owner:
+                    outs[0]._version = inp._version
+        return result
+
+    _is_view = False
+
+
+class AccumulateGrad:
+    """The graph node of a leaf tensor, as ``grad_fn.next_functions`` shows it."""
+
+    def __init__(self, variable):
+        self.variable = variable
+        self.next_functions = ()
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad object>"
+
+    def __eq__(self, other):
+        return isinstance(other, AccumulateGrad) and other.variable is self.variable
+
+    def __hash__(self):
+        return id(self.variable)

@@ -1,0 +1,266 @@
+"""Creating tensors: from data, filled, ranges and random draws, with PyTorch's names and defaults."""
+from __future__ import annotations
+
+import math
+
+from deepbox import backend
+from deepbox.tensor import Tensor, _check_device, _make, _to_array
+
+xp = backend.xp
+
+
+def _finish(arr, requires_grad=False, device=None):
+    if device is not None:
+        _check_device(device)
+    t = _make(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _size(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    try:
+        out = tuple(int(s) for s in size)
+    except TypeError:
+        raise TypeError(f"size must be a sequence of ints, got {size!r}") from None
+    for s in out:
+        if s < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(out)}")
+    return out
+
+
+def _float_dtype(dtype):
+    return backend.to_numpy_dtype(dtype) if dtype is not None else backend.default_float_np()
+
+
+def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (floats -> float32, ints -> int64, as in PyTorch)."""
+    if isinstance(data, Tensor):
+        arr = data._data.copy() if dtype is None else data._data.astype(backend.to_numpy_dtype(dtype))
+    else:
+        arr = _to_array(data, dtype, copy=True)
+    return _finish(arr, requires_grad, device)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """Like ``tensor`` but shares memory with a NumPy array or tensor where the dtype allows."""
+    if isinstance(data, Tensor):
+        return data if dtype is None or backend.to_numpy_dtype(dtype) == data._data.dtype else data.to(dtype)
+    return _finish(_to_array(data, dtype), False, device)
+
+
+asarray = as_tensor
+
+
+def from_numpy(ndarray) -> Tensor:
+    if not isinstance(ndarray, backend.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
+    return _make(_to_array(ndarray))
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
+    return _finish(xp.zeros(_size(size), _float_dtype(dtype)), requires_grad, device)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
+    return _finish(xp.ones(_size(size), _float_dtype(dtype)), requires_grad, device)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=None, out=None) -> Tensor:
+    return _finish(xp.empty(_size(size), _float_dtype(dtype)), requires_grad, device)
+
+
+def _fill_dtype(value, dtype):
+    if dtype is not None:
+        return backend.to_numpy_dtype(dtype)
+    if isinstance(value, bool):
+        return xp.dtype(xp.bool_)
+    if isinstance(value, int):
+        return xp.dtype(xp.int64)
+    return backend.default_float_np()
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    return _finish(xp.full(_size((size,)), fill_value, _fill_dtype(fill_value, dtype)), requires_grad, device)
+
+
+def _like_dtype(input, dtype):
+    return backend.to_numpy_dtype(dtype) if dtype is not None else input._data.dtype
+
+
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None) -> Tensor:
+    return _finish(xp.zeros(input._data.shape, _like_dtype(input, dtype)), requires_grad, device)
+
+
+def ones_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None) -> Tensor:
+    return _finish(xp.ones(input._data.shape, _like_dtype(input, dtype)), requires_grad, device)
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None) -> Tensor:
+    return _finish(xp.empty(input._data.shape, _like_dtype(input, dtype)), requires_grad, device)
+
+
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False, memory_format=None) -> Tensor:
+    return _finish(xp.full(input._data.shape, fill_value, _like_dtype(input, dtype)), requires_grad, device)
+
+
+def rand_like(input, *, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
+    return rand(*input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad, generator=generator)
+
+
+def randn_like(input, *, dtype=None, device=None, requires_grad=False, generator=None) -> Tensor:
+    return randn(*input.shape, dtype=dtype or input.dtype, requires_grad=requires_grad, generator=generator)
+
+
+def randint_like(input, low=0, high=None, *, dtype=None, generator=None) -> Tensor:
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype, generator=generator)
+
+
+def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    start, end, step = vals
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError(f"arange: upper bound and larger bound inconsistent with step sign (start={start}, "
+                           f"end={end}, step={step})")
+    if dtype is None:
+        is_int = all(isinstance(v, int) for v in vals)
+        nd = xp.dtype(xp.int64) if is_int else backend.default_float_np()
+    else:
+        nd = backend.to_numpy_dtype(dtype)
+    n = max(math.ceil((end - start) / step), 0)
+    # computed in float64 then cast, like PyTorch: start + i * step
+    arr = (start + xp.arange(n, dtype=xp.float64) * step) if nd.kind == "f" else xp.arange(start, end, step)
+    return _finish(arr.astype(nd), requires_grad, device)
+
+
+def range_(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``deepbox.range``: like arange but includes ``end`` (deprecated in PyTorch)."""
+    n = int(math.floor((end - start) / step)) + 1
+    return _finish((start + xp.arange(n) * step).astype(_float_dtype(dtype)), requires_grad, device)
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if steps < 0:
+        raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
+    return _finish(xp.linspace(start, end, int(steps)).astype(_float_dtype(dtype)), requires_grad, device)
+
+
+def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _finish((base ** xp.linspace(start, end, int(steps))).astype(_float_dtype(dtype)), requires_grad, device)
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _finish(xp.eye(n, m if m is not None else n, dtype=_float_dtype(dtype)), requires_grad, device)
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples in [0, 1). deepbox's stream differs from PyTorch's for the same seed."""
+    nd = _float_dtype(dtype)
+    arr = backend.rng(generator).random(_size(size), dtype=xp.float64 if nd == xp.float64 else xp.float32)
+    return _finish(arr.astype(nd, copy=False), requires_grad, device)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples. deepbox's stream differs from PyTorch's for the same seed."""
+    nd = _float_dtype(dtype)
+    arr = backend.rng(generator).standard_normal(_size(size), dtype=xp.float64 if nd == xp.float64 else xp.float32)
+    return _finish(arr.astype(nd, copy=False), requires_grad, device)
+
+
+def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if size is None:  # randint(high, size)
+        low, high, size = 0, low, high
+    if high is None or size is None:
+        raise TypeError("randint() expects (high, size) or (low, high, size)")
+    if high <= low:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    nd = backend.to_numpy_dtype(dtype) if dtype is not None else xp.dtype(xp.int64)
+    arr = backend.rng(generator).integers(low, high, _size((size,)))
+    return _finish(arr.astype(nd), requires_grad, device)
+
+
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    nd = backend.to_numpy_dtype(dtype) if dtype is not None else xp.dtype(xp.int64)
+    return _finish(backend.rng(generator).permutation(int(n)).astype(nd), requires_grad, device)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Normal samples; ``mean``/``std`` may be tensors (broadcast) or numbers with ``size``."""
+    m = mean._data if isinstance(mean, Tensor) else mean
+    s = std._data if isinstance(std, Tensor) else std
+    if size is None:
+        if not isinstance(mean, Tensor) and not isinstance(std, Tensor):
+            raise TypeError("normal() needs `size` when mean and std are numbers")
+        shape = xp.broadcast_shapes(xp.shape(m), xp.shape(s))
+    else:
+        shape = _size((size,))
+    if isinstance(s, (int, float)) and s < 0 or (isinstance(s, backend.ndarray) and (s < 0).any()):
+        raise RuntimeError("normal expects all elements of std >= 0.0")
+    nd = _float_dtype(dtype) if dtype is not None else (
+        m.dtype if isinstance(m, backend.ndarray) else (s.dtype if isinstance(s, backend.ndarray)
+                                                          else backend.default_float_np()))
+    arr = m + s * backend.rng(generator).standard_normal(shape)
+    return _finish(xp.asarray(arr).astype(nd), requires_grad, device)
+
+
+def bernoulli(input, p=None, *, generator=None) -> Tensor:
+    probs = input._data if p is None else xp.full(input._data.shape, p)
+    return _make((backend.rng(generator).random(probs.shape) < probs).astype(input._data.dtype))
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None) -> Tensor:
+    p = xp.asarray(input._data, dtype=xp.float64)
+    rng = backend.rng(generator)
+    rows = p.reshape(-1, p.shape[-1])
+    if (rows < 0).any() or not xp.isfinite(rows).all():
+        raise RuntimeError("multinomial: probability tensor contains either `inf`, `nan` or element < 0")
+    sums = rows.sum(axis=1, keepdims=True)
+    if (sums <= 0).any():
+        raise RuntimeError("multinomial: invalid multinomial distribution (sum of probabilities <= 0)")
+    rows = rows / sums
+    if not replacement and num_samples > rows.shape[1]:
+        raise RuntimeError("multinomial: cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+    out = xp.stack([rng.choice(rows.shape[1], size=num_samples, replace=replacement, p=r) for r in rows])
+    return _make(out.reshape(p.shape[:-1] + (num_samples,)).astype(xp.int64))
+
+
+def scalar_tensor(value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _finish(xp.asarray(value, dtype=_float_dtype(dtype)), requires_grad, device)
+
+
+def tril_indices(row, col, offset=0, *, dtype=None) -> Tensor:
+    return _make(xp.stack(xp.tril_indices(row, offset, col)).astype(xp.int64))
+
+
+def triu_indices(row, col, offset=0, *, dtype=None) -> Tensor:
+    return _make(xp.stack(xp.triu_indices(row, offset, col)).astype(xp.int64))
+
+
+def meshgrid(*tensors, indexing="ij"):
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tensors[0]
+    from deepbox.ops.movement import expand, reshape
+
+    n = len(tensors)
+    shapes = [t.shape[0] for t in tensors]
+    if indexing == "xy" and n >= 2:
+        shapes[0], shapes[1] = shapes[1], shapes[0]
+    out = []
+    for i, t in enumerate(tensors):
+        pos = i
+        if indexing == "xy" and n >= 2 and i < 2:
+            pos = 1 - i
+        view = [1] * n
+        view[pos] = -1
+        out.append(expand(reshape(t, view), shapes))
+    return tuple(out)

@@ -1,0 +1,1 @@
+"""Functional ops of deepbox.nn (filled by the nn toolkit)."""

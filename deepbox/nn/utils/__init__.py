@@ -1,0 +1,1 @@
+"""Utilities for nn: gradient clipping, parameter vectors, rnn packing."""

@@ -1,0 +1,941 @@
+"""Elementwise ops: arithmetic with broadcasting and PyTorch's type promotion, unary math, comparisons."""
+from __future__ import annotations
+
+import math
+
+from deepbox import backend
+from deepbox.autograd.function import Function
+from deepbox.autograd.grad_mode import state as _grad_state
+from deepbox.tensor import Tensor, _make, _to_array
+
+xp = backend.xp
+_ndarray = backend.ndarray
+_LN2 = math.log(2.0)
+
+
+# ----------------------------------------------------------------------------- operand handling
+def _as_tensor(x) -> Tensor:
+    return x if isinstance(x, Tensor) else _make(_to_array(x))
+
+
+def _scalar(x):
+    """A Python scalar for weak (scalar) type promotion, or None if ``x`` is not a scalar."""
+    if isinstance(x, (int, float, bool)):
+        return x
+    if isinstance(x, xp.generic):
+        return x.item()
+    return None
+
+
+def _prepare(a, b, true_div=False):
+    """Bring two operands to PyTorch's result dtype; Tensors stay Tensors, scalars stay scalars."""
+    if isinstance(a, Tensor):
+        ad = a._data.dtype
+        if isinstance(b, Tensor):
+            if ad == b._data.dtype and not (true_div and ad.kind != "f"):
+                return a, b
+        elif type(b) is float:
+            if ad.kind == "f":
+                return a, b
+        elif type(b) is int:
+            if ad.kind == "f" or (ad.kind in "iu" and not true_div):
+                return a, b
+    # general path: compute PyTorch's result dtype, cast what needs casting
+    ops = []
+    for x in (a, b):
+        if isinstance(x, Tensor):
+            ops.append(x._data)
+        else:
+            s = _scalar(x)
+            ops.append(s if s is not None else _to_array(x))
+    rd = backend.result_dtype(*ops)
+    if true_div and rd.kind != "f":
+        rd = backend.default_float_np()
+    out = []
+    for x, o in zip((a, b), ops):
+        if isinstance(x, Tensor):
+            out.append(x if x._data.dtype == rd else cast(x, rd))
+        elif isinstance(o, _ndarray):
+            out.append(_make(o.astype(rd, copy=False)))
+        else:
+            # a Python scalar: exact in the result dtype's kind
+            out.append(float(o) if rd.kind == "f" else (bool(o) if rd.kind == "b" else int(o)))
+    return out[0], out[1]
+
+
+def _broadcast_error(a, b, op):
+    sa = tuple(a._data.shape) if isinstance(a, Tensor) else ()
+    sb = tuple(b._data.shape) if isinstance(b, Tensor) else ()
+    return RuntimeError(
+        f"{op}: the shapes {sa} and {sb} cannot be broadcast together: each dimension, counted from the "
+        "right, must be equal or 1"
+    )
+
+
+# ----------------------------------------------------------------------------- casting
+class Cast(Function):
+    @staticmethod
+    def forward(ctx, a, dtype):
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad  # the engine casts back to the input's dtype
+
+
+def cast(x: Tensor, dtype) -> Tensor:
+    nd = backend.to_numpy_dtype(dtype)
+    if nd.kind != "f" and x.requires_grad and _grad_state.enabled:
+        with _NoGrad():
+            return Cast.apply(x, nd)
+    return Cast.apply(x, nd)
+
+
+class _NoGrad:
+    def __enter__(self):
+        self.prev = _grad_state.enabled
+        _grad_state.enabled = False
+
+    def __exit__(self, *exc):
+        _grad_state.enabled = self.prev
+
+
+# ----------------------------------------------------------------------------- binary arithmetic
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, (-grad if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        n = ctx.needs_input_grad
+        ctx.save_for_backward(a if n[1] else None, b if n[0] else None)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        return (grad * b if b is not None else None), (grad * a if a is not None else None)
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        ga = grad / b
+        gb = -ga * a / b if ctx.needs_input_grad[1] else None
+        return (ga if ctx.needs_input_grad[0] else None), gb
+
+
+class Pow(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a**b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.saved_tensors
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            if isinstance(b, (int, float)):
+                ga = grad * (b * a ** (b - 1)) if b != 0 else xp.zeros_like(grad)
+            else:
+                ga = grad * xp.where(b == 0, 0.0, b * a ** xp.where(b == 0, 1.0, b - 1))
+        if ctx.needs_input_grad[1]:
+            with xp.errstate(divide="ignore", invalid="ignore"):
+                lg = xp.where((a == 0) & (b >= 0), 0.0, out * xp.log(a))
+            gb = grad * lg
+        return ga, gb
+
+
+class Maximum(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return xp.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        # ties split the gradient evenly, as PyTorch does
+        w = (a > b) + 0.5 * (a == b)
+        w = w.astype(grad.dtype)
+        return grad * w, grad * (1 - w)
+
+
+class Minimum(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return xp.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        w = ((a < b) + 0.5 * (a == b)).astype(grad.dtype)
+        return grad * w, grad * (1 - w)
+
+
+class Remainder(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return xp.remainder(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        gb = -grad * xp.floor(a / b) if ctx.needs_input_grad[1] else None
+        return grad, gb
+
+
+def _binary(fn, a, b, name, true_div=False):
+    a, b = _prepare(a, b, true_div)
+    try:
+        return fn.apply(a, b)
+    except ValueError as e:
+        if "broadcast" in str(e):
+            raise _broadcast_error(a, b, name) from None
+        raise
+
+
+def add(input, other, *, alpha=1, out=None):
+    if alpha != 1:
+        other = mul(other, alpha)
+    return _binary(Add, input, other, "add")
+
+
+def sub(input, other, *, alpha=1, out=None):
+    if alpha != 1:
+        other = mul(other, alpha)
+    return _binary(Sub, input, other, "sub")
+
+
+subtract = sub
+
+
+def rsub(input, other, *, alpha=1):
+    return sub(other, input, alpha=alpha)
+
+
+def mul(input, other, *, out=None):
+    return _binary(Mul, input, other, "mul")
+
+
+multiply = mul
+
+
+def div(input, other, *, rounding_mode=None, out=None):
+    if rounding_mode is None:
+        return _binary(Div, input, other, "div", true_div=True)
+    a, b = _prepare(input, other)
+    ad, bd = _data(a), _data(b)
+    if rounding_mode == "floor":
+        r = xp.floor_divide(ad, bd) if xp.asarray(ad).dtype.kind in "iu" else xp.floor(ad / bd)
+    elif rounding_mode == "trunc":
+        r = xp.trunc(ad / bd)
+        if xp.asarray(ad).dtype.kind in "iu":
+            r = r.astype(xp.asarray(ad).dtype)
+    else:
+        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}")
+    return _make(xp.asarray(r))
+
+
+divide = div
+true_divide = div
+
+
+def floor_divide(input, other):
+    return div(input, other, rounding_mode="floor")
+
+
+def remainder(input, other):
+    return _binary(Remainder, input, other, "remainder")
+
+
+def fmod(input, other):
+    a, b = _prepare(input, other)
+    return _make(xp.asarray(xp.fmod(_data(a), _data(b))))
+
+
+def pow(input, exponent):  # noqa: A001
+    if not isinstance(input, Tensor):
+        return _binary(Pow, _as_tensor(input) if not isinstance(input, (int, float)) else input, exponent, "pow") \
+            if isinstance(exponent, Tensor) else _make(xp.asarray(input**exponent))
+    return _binary(Pow, input, exponent, "pow")
+
+
+def float_power(input, exponent):
+    return pow(cast(_as_tensor(input), xp.float64), exponent)
+
+
+def maximum(input, other):
+    return _binary(Maximum, input, other, "maximum")
+
+
+def minimum(input, other):
+    return _binary(Minimum, input, other, "minimum")
+
+
+def fmax(input, other):
+    return maximum(input, other)
+
+
+def fmin(input, other):
+    return minimum(input, other)
+
+
+def _data(x):
+    return x._data if isinstance(x, Tensor) else x
+
+
+# ----------------------------------------------------------------------------- unary math
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class Abs(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.abs(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * xp.sign(a)
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = xp.exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out
+
+
+class Exp2(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = xp.exp2(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out * _LN2
+
+
+class Expm1(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = xp.expm1(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (out + 1)
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.log(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / a
+
+
+class Log1p(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.log1p(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / (1 + a)
+
+
+class Log2(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.log2(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / (a * _LN2)
+
+
+class Log10(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.log10(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / (a * math.log(10.0))
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = xp.sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad / (2 * out)
+
+
+class Rsqrt(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = 1 / xp.sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (-0.5 * out * out * out)
+
+
+class Square(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a * a
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * (2 * a)
+
+
+class Reciprocal(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = 1 / a
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return -grad * out * out
+
+
+class Sin(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.sin(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * xp.cos(a)
+
+
+class Cos(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.cos(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return -grad * xp.sin(a)
+
+
+class Tan(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = xp.tan(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (1 + out * out)
+
+
+class Atan(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.arctan(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / (1 + a * a)
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = xp.tanh(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (1 - out * out)
+
+
+def _sigmoid(a):
+    # exp of a non-positive number only: no overflow for large |a|, full precision in both tails
+    e = xp.exp(-xp.abs(a))
+    r = 1 / (1 + e)
+    return xp.where(a >= 0, r, e * r)
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = _sigmoid(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out * (1 - out)
+
+
+class Relu(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = xp.maximum(a, 0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (out > 0)
+
+
+class Clamp(Function):
+    @staticmethod
+    def forward(ctx, a, lo, hi):
+        ctx.save_for_backward(a)
+        ctx.lo, ctx.hi = lo, hi
+        out = a
+        if lo is not None:
+            out = xp.maximum(out, lo)
+        if hi is not None:
+            out = xp.minimum(out, hi)
+        return out if out is not a else a.copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        mask = None
+        lo, hi = ctx.lo, ctx.hi
+        if lo is not None:
+            mask = a >= lo
+        if hi is not None:
+            m2 = a <= hi
+            mask = m2 if mask is None else mask & m2
+        g_lo = g_hi = None
+        if ctx.needs_input_grad[1]:
+            g_lo = grad * (a < lo)
+        if ctx.needs_input_grad[2]:
+            g_hi = grad * (a > hi)
+        return (grad * mask if mask is not None else grad), g_lo, g_hi
+
+
+class Erf(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return erf_array(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * (2.0 / math.sqrt(math.pi)) * xp.exp(-a * a)
+
+
+def erf_array(a):
+    """erf on an array with NumPy alone: W. J. Cody's rational approximations (double precision)."""
+    x = xp.asarray(a, dtype=xp.float64)
+    ax = xp.abs(x)
+    out = xp.empty_like(x)
+    small = ax < 0.5
+    if small.any():
+        z = x[small]
+        t = z * z
+        p = (((0.185777706184603153 * t + 3.16112374387056560) * t + 113.864154151050156) * t
+             + 377.485237685302021) * t + 3209.37758913846947
+        q = (((t + 23.6012909523441209) * t + 244.024637934444173) * t + 1282.61652607737228) * t \
+            + 2844.23683343917062
+        out[small] = z * p / q
+    mid = (ax >= 0.5) & (ax < 4.0)
+    if mid.any():
+        z = ax[mid]
+        p = (((((((2.15311535474403846e-8 * z + 0.564188496988670089) * z + 8.88314979438837594) * z
+                 + 66.1191906371416295) * z + 298.635138197400131) * z + 881.952221241769090) * z
+              + 1712.04761263407058) * z + 2051.07837782607147) * z + 1230.33935479799725
+        q = (((((((z + 15.7449261107098347) * z + 117.693950891312499) * z + 537.181101862009858) * z
+                + 1621.38957456669019) * z + 3290.79923573345963) * z + 4362.61909014324716) * z
+             + 3439.36767414372164) * z + 1230.33935480374942
+        r = 1.0 - xp.exp(-z * z) * p / q
+        out[mid] = xp.sign(x[mid]) * r
+    big = ax >= 4.0
+    if big.any():
+        z = ax[big]
+        zi2 = 1.0 / (z * z)
+        p = ((((0.0163153871373020978 * zi2 + 0.305326634961232344) * zi2 + 0.360344899949804439) * zi2
+              + 0.125781726111229246) * zi2 + 0.0160837851487422766) * zi2 + 0.000658749161529837803
+        q = ((((zi2 + 2.56852019228982242) * zi2 + 1.87295284992346725) * zi2 + 0.527905102951428412) * zi2
+             + 0.0605183413124413191) * zi2 + 0.00233520497626869185
+        r = (1.0 / math.sqrt(math.pi) - zi2 * p / q) / z
+        r = 1.0 - xp.exp(-z * z) * r
+        out[big] = xp.sign(x[big]) * r
+    nan = xp.isnan(x)
+    if nan.any():
+        out[nan] = xp.nan
+    return out.astype(xp.asarray(a).dtype, copy=False)
+
+
+class _ZeroGrad(Function):
+    """Piecewise-constant functions: their gradient is zero wherever it exists."""
+
+    fn = None
+
+    @classmethod
+    def forward(cls, ctx, a):
+        return cls.fn(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return xp.zeros_like(grad)
+
+
+class Sign(_ZeroGrad):
+    fn = staticmethod(xp.sign)
+
+
+class Floor(_ZeroGrad):
+    fn = staticmethod(xp.floor)
+
+
+class Ceil(_ZeroGrad):
+    fn = staticmethod(xp.ceil)
+
+
+class Round(_ZeroGrad):
+    fn = staticmethod(xp.round)  # half to even, as PyTorch
+
+
+class Trunc(_ZeroGrad):
+    fn = staticmethod(xp.trunc)
+
+
+class Frac(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return a - xp.trunc(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def _unary(cls):
+    def op(input, *, out=None):
+        if not isinstance(input, Tensor):
+            input = _as_tensor(input)
+        if input._data.dtype.kind != "f" and cls not in _INT_OK:
+            input = cast(input, backend.default_float_np())
+        return cls.apply(input)
+
+    op.__name__ = cls.__name__.lower()
+    return op
+
+
+_INT_OK = set()
+
+neg = _unary(Neg)
+negative = neg
+exp = _unary(Exp)
+exp2 = _unary(Exp2)
+expm1 = _unary(Expm1)
+log = _unary(Log)
+log1p = _unary(Log1p)
+log2 = _unary(Log2)
+log10 = _unary(Log10)
+sqrt = _unary(Sqrt)
+rsqrt = _unary(Rsqrt)
+reciprocal = _unary(Reciprocal)
+sin = _unary(Sin)
+cos = _unary(Cos)
+tan = _unary(Tan)
+atan = _unary(Atan)
+arctan = atan
+tanh = _unary(Tanh)
+sigmoid = _unary(Sigmoid)
+erf = _unary(Erf)
+frac = _unary(Frac)
+
+
+def _int_preserving(cls):
+    def op(input, *, out=None):
+        if not isinstance(input, Tensor):
+            input = _as_tensor(input)
+        return cls.apply(input)
+
+    op.__name__ = cls.__name__.lower()
+    return op
+
+
+neg = _int_preserving(Neg)
+negative = neg
+abs = _int_preserving(Abs)  # noqa: A001
+absolute = abs
+square = _int_preserving(Square)
+sign = _int_preserving(Sign)
+floor = _int_preserving(Floor)
+ceil = _int_preserving(Ceil)
+trunc = _int_preserving(Trunc)
+fix = trunc
+relu = _int_preserving(Relu)
+
+
+def round(input, *, decimals=0):  # noqa: A001
+    if decimals == 0:
+        return Round.apply(_as_tensor(input))
+    s = 10.0**decimals
+    return _make(xp.round(_as_tensor(input)._data * s) / s)
+
+
+def sgn(input):
+    return sign(input)
+
+
+def clamp(input, min=None, max=None):  # noqa: A002
+    """Clamp to [min, max]; bounds may be numbers or tensors. Gradient 1 inside, 0 outside."""
+    if min is None and max is None:
+        raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+    x = input
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        if min is not None:
+            x = maximum(x, min)
+        if max is not None:
+            x = minimum(x, max)
+        return x
+    if x._data.dtype.kind in "iu" and (isinstance(min, float) or isinstance(max, float)):
+        x = cast(x, backend.default_float_np())
+    return Clamp.apply(x, min, max)
+
+
+clip = clamp
+
+
+def clamp_min(input, min):  # noqa: A002
+    return clamp(input, min=min)
+
+
+def clamp_max(input, max):  # noqa: A002
+    return clamp(input, max=max)
+
+
+# ----------------------------------------------------------------------------- where, lerp
+class Where(Function):
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        ctx.save_for_backward(cond)
+        return xp.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (cond,) = ctx.saved_tensors
+        n = ctx.needs_input_grad
+        z = xp.zeros((), grad.dtype)
+        return (None,
+                xp.where(cond, grad, z) if n[1] else None,
+                xp.where(cond, z, grad) if n[2] else None)
+
+
+def where(condition, input=None, other=None):
+    """``where(cond, a, b)`` picks from ``a`` where ``cond`` else ``b``; ``where(cond)`` gives ``nonzero(as_tuple=True)``."""
+    cond = _as_tensor(condition)
+    if cond._data.dtype != xp.bool_:
+        raise TypeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {cond.dtype}")
+    if input is None and other is None:
+        return tuple(_make(i) for i in xp.nonzero(cond._data))
+    a, b = _prepare(input, other)
+    if not isinstance(a, Tensor):
+        a = _make(xp.asarray(a, dtype=b._data.dtype if isinstance(b, Tensor) else None))
+    try:
+        return Where.apply(cond, a, b)
+    except ValueError:
+        raise RuntimeError(
+            f"where: the shapes of condition {tuple(cond.shape)}, input {tuple(_as_tensor(a).shape)} and other "
+            f"{tuple(_as_tensor(b).shape)} cannot be broadcast together"
+        ) from None
+
+
+def lerp(input, end, weight):
+    return add(input, mul(weight, sub(end, input)))
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    return add(input, mul(mul(tensor1, tensor2), value))
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    return add(input, mul(div(tensor1, tensor2), value))
+
+
+# ----------------------------------------------------------------------------- comparisons (no gradient)
+def _compare(ufunc, name):
+    def op(input, other):
+        a, b = _prepare(input, other)
+        try:
+            return _make(xp.asarray(ufunc(_data(a), _data(b))))
+        except ValueError:
+            raise _broadcast_error(a, b, name) from None
+
+    op.__name__ = name
+    return op
+
+
+eq = _compare(xp.equal, "eq")
+ne = _compare(xp.not_equal, "ne")
+lt = _compare(xp.less, "lt")
+le = _compare(xp.less_equal, "le")
+gt = _compare(xp.greater, "gt")
+ge = _compare(xp.greater_equal, "ge")
+greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+
+
+def _logical(ufunc, name):
+    def op(input, other):
+        return _make(xp.asarray(ufunc(_data(_as_tensor(input)), _data(_as_tensor(other)))))
+
+    op.__name__ = name
+    return op
+
+
+logical_and = _logical(xp.logical_and, "logical_and")
+logical_or = _logical(xp.logical_or, "logical_or")
+logical_xor = _logical(xp.logical_xor, "logical_xor")
+
+
+def logical_not(input):
+    return _make(xp.logical_not(_as_tensor(input)._data))
+
+
+def _bitwise(ufunc, name):
+    def op(input, other):
+        a, b = _prepare(input, other)
+        if xp.asarray(_data(a)).dtype.kind == "f":
+            raise TypeError(f"{name} is only supported for integer and boolean tensors")
+        return _make(xp.asarray(ufunc(_data(a), _data(b))))
+
+    op.__name__ = name
+    return op
+
+
+bitwise_and = _bitwise(xp.bitwise_and, "bitwise_and")
+bitwise_or = _bitwise(xp.bitwise_or, "bitwise_or")
+bitwise_xor = _bitwise(xp.bitwise_xor, "bitwise_xor")
+
+
+def bitwise_not(input):
+    a = _as_tensor(input)._data
+    if a.dtype.kind == "f":
+        raise TypeError("bitwise_not is only supported for integer and boolean tensors")
+    return _make(xp.invert(a))
+
+
+def isnan(input):
+    return _make(xp.isnan(_as_tensor(input)._data))
+
+
+def isinf(input):
+    return _make(xp.isinf(_as_tensor(input)._data))
+
+
+def isfinite(input):
+    return _make(xp.isfinite(_as_tensor(input)._data))
+
+
+def isposinf(input):
+    return _make(xp.isposinf(_as_tensor(input)._data))
+
+
+def isneginf(input):
+    return _make(xp.isneginf(_as_tensor(input)._data))
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    return _make(xp.nan_to_num(_as_tensor(input)._data, nan=nan, posinf=posinf, neginf=neginf))
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return _make(xp.isclose(_data(_as_tensor(input)), _data(_as_tensor(other)), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+    return bool(xp.allclose(_data(_as_tensor(input)), _data(_as_tensor(other)), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def equal(input, other) -> bool:
+    a, b = _as_tensor(input)._data, _as_tensor(other)._data
+    return a.shape == b.shape and bool((a == b).all())

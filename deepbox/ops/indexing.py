@@ -1,0 +1,328 @@
+"""Indexing: ``x[key]``, ``x[key] = v``, gather/scatter, index_select, masked_fill."""
+from __future__ import annotations
+
+from deepbox import backend
+from deepbox.autograd.function import Function
+from deepbox.ops.elementwise import _as_tensor
+from deepbox.ops.reduction import _one_axis
+from deepbox.tensor import Tensor, _make
+
+xp = backend.xp
+
+
+def _convert_key(key):
+    """Turn tensors inside an index into arrays and check their dtypes; report if indexing is basic."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    out = []
+    basic = True
+    for k in key:
+        if isinstance(k, Tensor):
+            k = k._data
+        if isinstance(k, (list,)):
+            k = xp.asarray(k)
+        if isinstance(k, backend.ndarray):
+            if k.dtype.kind == "f":
+                raise IndexError(
+                    f"tensors used as indices must be long, int, byte or bool tensors, got a tensor of dtype {k.dtype}"
+                )
+            if k.dtype == xp.uint8:
+                k = k.astype(bool)
+            if k.ndim == 0 and k.dtype.kind in "iu":
+                k = int(k)
+            else:
+                basic = False
+        elif isinstance(k, float):
+            raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or bool tensors are valid indices")
+        out.append(k)
+    return tuple(out), basic
+
+
+def _index_error(e, shape, key):
+    return IndexError(f"{e} (indexing a tensor of shape {tuple(shape)})")
+
+
+class GetItem(Function):
+    @staticmethod
+    def forward(ctx, a, key, basic):
+        ctx.key, ctx.basic, ctx.shape = key, basic, a.shape
+        return a[key]
+
+    @staticmethod
+    def backward(ctx, grad):
+        g = xp.zeros(ctx.shape, grad.dtype)
+        if ctx.basic:
+            g[ctx.key] = grad
+        else:
+            xp.add.at(g, ctx.key, grad)  # repeated indices accumulate
+        return g
+
+
+class _GetItemView(GetItem):
+    _is_view = True
+
+
+def getitem(input, key):
+    x = _as_tensor(input)
+    key, basic = _convert_key(key)
+    try:
+        return (_GetItemView if basic else GetItem).apply(x, key, basic)
+    except IndexError as e:
+        raise _index_error(e, x._data.shape, key) from None
+
+
+class IndexPut(Function):
+    """``out = a.copy(); out[key] = v`` (accumulate=False) or ``+= v`` (accumulate=True)."""
+
+    @staticmethod
+    def forward(ctx, a, v, key, accumulate):
+        ctx.key, ctx.accumulate, ctx.vshape = key, accumulate, xp.shape(v)
+        out = a.copy()
+        if accumulate:
+            xp.add.at(out, key, v)
+        else:
+            out[key] = v
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        ga = gv = None
+        if ctx.needs_input_grad[0]:
+            if ctx.accumulate:
+                ga = grad
+            else:
+                ga = grad.copy()
+                ga[ctx.key] = 0
+        if ctx.needs_input_grad[1]:
+            gv = grad[ctx.key]
+        return ga, gv
+
+
+def index_put(input, indices, values, accumulate=False):
+    x = _as_tensor(input)
+    key, _ = _convert_key(tuple(indices))
+    v = values if isinstance(values, Tensor) else _make(xp.asarray(values, dtype=x._data.dtype))
+    if v._data.dtype != x._data.dtype:
+        from deepbox.ops.elementwise import cast
+
+        v = cast(v, x._data.dtype)
+    return IndexPut.apply(x, v, key, accumulate)
+
+
+def setitem(input, key, value):
+    """``x[key] = value`` in place, recorded in the graph when needed."""
+    from deepbox.ops.inplace import inplace
+
+    key, _ = _convert_key(key)
+    return inplace(input, lambda t: index_put(t, key, value))
+
+
+class Gather(Function):
+    @staticmethod
+    def forward(ctx, a, idx, axis):
+        ctx.shape, ctx.axis = a.shape, axis
+        ctx.save_for_backward(idx)
+        if any(i != axis and idx.shape[i] < a.shape[i] for i in range(a.ndim)):
+            a = a[tuple(slice(0, idx.shape[i]) if i != axis else slice(None) for i in range(a.ndim))]
+        return xp.take_along_axis(a, idx, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (idx,) = ctx.saved_tensors
+        return _scatter_add_array(xp.zeros(ctx.shape, grad.dtype), idx, grad, ctx.axis)
+
+
+def _scatter_add_array(out, idx, src, axis):
+    """out[..., idx[...], ...] += src along ``axis`` with repeated indices accumulating (in place)."""
+    src = src[tuple(slice(0, n) for n in idx.shape)]
+    grids = list(xp.indices(idx.shape, sparse=True))
+    grids[axis] = idx
+    xp.add.at(out, tuple(grids), src)
+    return out
+
+
+def _check_index(index, name, ndim):
+    idx = index._data if isinstance(index, Tensor) else xp.asarray(index)
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"{name}(): Expected dtype int64 for index, got {idx.dtype}")
+    if idx.ndim != ndim and not (idx.ndim == 0 and ndim == 0):
+        raise RuntimeError(f"{name}(): Index tensor must have the same number of dimensions as input tensor "
+                           f"(got {idx.ndim} and {ndim})")
+    return idx
+
+
+def gather(input, dim, index, *, sparse_grad=False):
+    x = _as_tensor(input)
+    axis = _one_axis(dim, x.ndim)
+    idx = _check_index(index, "gather", x.ndim)
+    n = x._data.shape[axis] if x.ndim else 1
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise RuntimeError(f"gather(): index {int(idx.max()) if idx.max() >= n else int(idx.min())} is out of bounds "
+                           f"for dimension {dim} with size {n}")
+    return Gather.apply(x, idx, axis)
+
+
+class ScatterAdd(Function):
+    @staticmethod
+    def forward(ctx, a, src, idx, axis):
+        ctx.save_for_backward(idx)
+        ctx.axis = axis
+        return _scatter_add_array(a.copy(), idx, src, axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (idx,) = ctx.saved_tensors
+        gs = xp.take_along_axis(grad, idx, axis=ctx.axis) if ctx.needs_input_grad[1] else None
+        return grad, gs
+
+
+class Scatter(Function):
+    @staticmethod
+    def forward(ctx, a, src, idx, axis):
+        ctx.save_for_backward(idx)
+        ctx.axis = axis
+        out = a.copy()
+        if xp.ndim(src) == 0:
+            src = xp.broadcast_to(xp.asarray(src, a.dtype), idx.shape)
+        else:
+            src = src[tuple(slice(0, n) for n in idx.shape)]
+        xp.put_along_axis(out, idx, src, axis=axis)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (idx,) = ctx.saved_tensors
+        ga = grad.copy()
+        xp.put_along_axis(ga, idx, 0, axis=ctx.axis)
+        gs = xp.take_along_axis(grad, idx, axis=ctx.axis) if ctx.needs_input_grad[1] else None
+        return ga, gs
+
+
+def scatter_add(input, dim, index, src):
+    x = _as_tensor(input)
+    axis = _one_axis(dim, x.ndim)
+    idx = _check_index(index, "scatter_add", x.ndim)
+    return ScatterAdd.apply(x, _as_tensor(src), idx, axis)
+
+
+def scatter(input, dim, index, src=None, *, value=None, reduce=None):
+    x = _as_tensor(input)
+    axis = _one_axis(dim, x.ndim)
+    idx = _check_index(index, "scatter", x.ndim)
+    if reduce == "add":
+        return scatter_add(x, dim, index, src)
+    if src is None:
+        src = value
+    if isinstance(src, Tensor):
+        return Scatter.apply(x, src, idx, axis)
+    return Scatter.apply(x, src, idx, axis)
+
+
+class IndexSelect(Function):
+    @staticmethod
+    def forward(ctx, a, idx, axis):
+        ctx.save_for_backward(idx)
+        ctx.shape, ctx.axis = a.shape, axis
+        return xp.take(a, idx, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (idx,) = ctx.saved_tensors
+        g = xp.zeros(ctx.shape, grad.dtype)
+        if ctx.axis == 0 and grad.ndim == 2 and idx.ndim == 1:
+            xp.add.at(g, idx, grad)
+        else:
+            gm = xp.moveaxis(g, ctx.axis, 0)
+            xp.add.at(gm, idx, xp.moveaxis(grad, ctx.axis, 0))
+        return g
+
+
+def index_select(input, dim, index):
+    x = _as_tensor(input)
+    axis = _one_axis(dim, x.ndim)
+    idx = index._data if isinstance(index, Tensor) else xp.asarray(index)
+    if idx.dtype.kind not in "iu":
+        raise IndexError(f"index_select(): Expected dtype int32/int64 for index but got {idx.dtype}")
+    if idx.ndim > 1:
+        raise IndexError("index_select(): Index is supposed to be a vector")
+    n = x._data.shape[axis]
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise IndexError(f"index_select(): index out of range in self: index {int(idx.max())} for dimension of size {n}")
+    return IndexSelect.apply(x, idx.reshape(-1), axis)
+
+
+def take(input, index):
+    from deepbox.ops.movement import reshape
+
+    x = reshape(_as_tensor(input), (-1,))
+    idx = index._data if isinstance(index, Tensor) else xp.asarray(index)
+    return getitem(x, (_make(idx),))
+
+
+class MaskedFill(Function):
+    @staticmethod
+    def forward(ctx, a, mask, value):
+        ctx.save_for_backward(mask)
+        return xp.where(mask, xp.asarray(value, a.dtype), a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        return xp.where(mask, xp.zeros((), grad.dtype), grad), None
+
+
+def masked_fill(input, mask, value):
+    x = _as_tensor(input)
+    m = mask._data if isinstance(mask, Tensor) else xp.asarray(mask)
+    if m.dtype != xp.bool_:
+        raise RuntimeError(f"masked_fill only supports boolean masks, but got mask with dtype {m.dtype}")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value.ndim} dimension(s).")
+        value = value.item()
+    try:
+        xp.broadcast_shapes(m.shape, x._data.shape)
+    except ValueError:
+        raise RuntimeError(f"masked_fill: the mask of shape {m.shape} cannot be broadcast to the input's shape "
+                           f"{tuple(x.shape)}") from None
+    return MaskedFill.apply(x, m, value)
+
+
+def masked_select(input, mask):
+    x = _as_tensor(input)
+    m = mask._data if isinstance(mask, Tensor) else xp.asarray(mask)
+    from deepbox.ops.movement import expand
+
+    shape = xp.broadcast_shapes(m.shape, x._data.shape)
+    x = expand(x, shape)
+    return getitem(x, (_make(xp.broadcast_to(m, shape)),))
+
+
+def nonzero(input, *, as_tuple=False):
+    a = _as_tensor(input)._data
+    nz = xp.nonzero(a)
+    if as_tuple:
+        return tuple(_make(i) for i in nz)
+    return _make(xp.stack(nz, axis=1) if nz else xp.zeros((0, 0), xp.int64))
+
+
+def argwhere(input):
+    return nonzero(input)
+
+
+def one_hot(tensor, num_classes=-1):
+    """``F.one_hot``: int64 one-hot encoding with a trailing class dimension."""
+    idx = _as_tensor(tensor)._data
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"one_hot is only applicable to index tensor of integer dtype, got {idx.dtype}")
+    if num_classes == -1:
+        num_classes = int(idx.max()) + 1 if idx.size else 0
+    if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
+        raise RuntimeError(f"one_hot: class values must be in [0, {num_classes}), got values in "
+                           f"[{int(idx.min())}, {int(idx.max())}]")
+    out = xp.zeros(idx.shape + (num_classes,), xp.int64)
+    xp.put_along_axis(out, idx[..., None].astype(xp.int64), 1, axis=-1)
+    return _make(out)
+
+

@@ -1,0 +1,735 @@
+"""Movement ops: reshape, permute, expand, cat/stack/split, flip/roll, pad, tril/triu.
+
+The view ops (reshape, permute, squeeze, expand, ...) return NumPy views where
+NumPy can, and then share the input's version counter, as PyTorch views share
+their base's storage.
+"""
+from __future__ import annotations
+
+from deepbox import backend
+from deepbox.autograd.function import Function
+from deepbox.ops.elementwise import _as_tensor
+from deepbox.ops.reduction import _one_axis
+from deepbox.tensor import Tensor, _make
+
+xp = backend.xp
+
+
+def _shape_arg(shape):
+    """Accept ``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` or ``f(Size)``."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)
+
+
+def _infer_shape(shape, numel, input_shape):
+    neg = [i for i, s in enumerate(shape) if s == -1]
+    if len(neg) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    if neg:
+        known = 1
+        for s in shape:
+            if s != -1:
+                known *= s
+        if known == 0 or numel % known:
+            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+        shape = tuple(numel // known if s == -1 else s for s in shape)
+    n = 1
+    for s in shape:
+        n *= s
+    if n != numel:
+        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel} (input shape {list(input_shape)})")
+    return shape
+
+
+class Reshape(Function):
+    _is_view = True
+
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.in_shape = a.shape
+        return a.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(ctx.in_shape)
+
+
+def reshape(input, *shape):
+    x = _as_tensor(input)
+    shape = _infer_shape(_shape_arg(shape), x._data.size, x._data.shape)
+    if shape == x._data.shape:
+        return Reshape.apply(x, shape)
+    return Reshape.apply(x, shape)
+
+
+def view(input, *shape):
+    """Like ``reshape`` but, as in PyTorch, refuses when the result could not share the input's memory."""
+    x = _as_tensor(input)
+    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
+        from deepbox.ops.elementwise import cast
+
+        return cast(x, backend.to_numpy_dtype(shape[0]))  # view(dtype): same-size reinterpretation only
+    shape = _infer_shape(_shape_arg(shape), x._data.size, x._data.shape)
+    a = x._data
+    if a.size and not a.flags.c_contiguous:
+        try:
+            v = a.view()
+            v.shape = shape  # raises when a copy would be needed
+        except AttributeError:
+            raise RuntimeError(
+                f"view size is not compatible with input tensor's size and stride (shape {list(a.shape)}): at least "
+                "one dimension spans across two contiguous subspaces. Use .reshape(...) instead."
+            ) from None
+    return Reshape.apply(x, shape)
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    x = _as_tensor(input)
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s = _one_axis(start_dim, x.ndim)
+    e = _one_axis(end_dim, x.ndim)
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    sh = x._data.shape
+    n = 1
+    for d in sh[s:e + 1]:
+        n *= d
+    return reshape(x, sh[:s] + (n,) + sh[e + 1:])
+
+
+def unflatten(input, dim, sizes):
+    x = _as_tensor(input)
+    d = _one_axis(dim, x.ndim)
+    sh = x._data.shape
+    sizes = tuple(sizes)
+    if -1 in sizes:
+        known = 1
+        for v in sizes:
+            if v != -1:
+                known *= v
+        sizes = tuple(sh[d] // known if v == -1 else v for v in sizes)
+    n = 1
+    for v in sizes:
+        n *= v
+    if n != sh[d]:
+        raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {dim} ({sh[d]})")
+    return reshape(x, sh[:d] + sizes + sh[d + 1:])
+
+
+def squeeze(input, dim=None):
+    x = _as_tensor(input)
+    sh = x._data.shape
+    if dim is None:
+        new = tuple(s for s in sh if s != 1)
+    else:
+        dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+        axes = {_one_axis(d, x.ndim) for d in dims} if x.ndim else set()
+        new = tuple(s for i, s in enumerate(sh) if not (i in axes and s == 1))
+    return reshape(x, new)
+
+
+def unsqueeze(input, dim):
+    x = _as_tensor(input)
+    n = x.ndim + 1
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    d = dim % n
+    sh = x._data.shape
+    return reshape(x, sh[:d] + (1,) + sh[d:])
+
+
+class Permute(Function):
+    _is_view = True
+
+    @staticmethod
+    def forward(ctx, a, dims):
+        ctx.dims = dims
+        return a.transpose(dims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        inv = [0] * len(ctx.dims)
+        for i, d in enumerate(ctx.dims):
+            inv[d] = i
+        return grad.transpose(inv)
+
+
+def permute(input, *dims):
+    x = _as_tensor(input)
+    dims = _shape_arg(dims)
+    if len(dims) != x.ndim:
+        raise RuntimeError(
+            f"permute(sparse_coo): number of dimensions in the tensor input does not match the length of the desired "
+            f"ordering of dimensions i.e. input.dim() = {x.ndim} is not equal to len(dims) = {len(dims)}"
+        )
+    dims = tuple(_one_axis(d, x.ndim) for d in dims)
+    if len(set(dims)) != len(dims):
+        raise RuntimeError(f"permute(): duplicate dims are not allowed, got {list(dims)}")
+    return Permute.apply(x, dims)
+
+
+def transpose(input, dim0, dim1):
+    x = _as_tensor(input)
+    if x.ndim < 2 and x.ndim == 0:
+        return x
+    d0, d1 = _one_axis(dim0, x.ndim), _one_axis(dim1, x.ndim)
+    dims = list(range(x.ndim))
+    dims[d0], dims[d1] = dims[d1], dims[d0]
+    return Permute.apply(x, tuple(dims))
+
+
+swapaxes = transpose
+swapdims = transpose
+
+
+def t(input):
+    x = _as_tensor(input)
+    if x.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
+def adjoint(input):
+    return transpose(input, -2, -1)
+
+
+def movedim(input, source, destination):
+    x = _as_tensor(input)
+    src = source if isinstance(source, (tuple, list)) else (source,)
+    dst = destination if isinstance(destination, (tuple, list)) else (destination,)
+    src = [_one_axis(s, x.ndim) for s in src]
+    dst = [_one_axis(d, x.ndim) for d in dst]
+    order = [n for n in range(x.ndim) if n not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return Permute.apply(x, tuple(order))
+
+
+moveaxis = movedim
+
+
+class Expand(Function):
+    _is_view = True
+
+    @staticmethod
+    def forward(ctx, a, shape):
+        return xp.broadcast_to(a, shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad  # summed back to the input's shape by the engine
+
+
+def expand(input, *sizes):
+    x = _as_tensor(input)
+    sizes = _shape_arg(sizes)
+    sh = x._data.shape
+    if len(sizes) < len(sh):
+        raise RuntimeError(
+            f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to the number of "
+            f"dimensions in the tensor ({len(sh)})"
+        )
+    full = (1,) * (len(sizes) - len(sh)) + sh
+    shape = []
+    for i, (want, have) in enumerate(zip(sizes, full)):
+        if want == -1:
+            if i < len(sizes) - len(sh):
+                raise RuntimeError("expand: -1 is not allowed in a leading, non-existing dimension")
+            want = have
+        if have != 1 and want != have:
+            raise RuntimeError(
+                f"The expanded size of the tensor ({want}) must match the existing size ({have}) at non-singleton "
+                f"dimension {i}.  Target sizes: {list(sizes)}.  Tensor sizes: {list(sh)}"
+            )
+        shape.append(want)
+    return Expand.apply(x, tuple(shape))
+
+
+def broadcast_to(input, shape):
+    return expand(input, tuple(shape))
+
+
+def expand_as(input, other):
+    return expand(input, tuple(other.shape))
+
+
+def broadcast_tensors(*tensors):
+    ts = [_as_tensor(t) for t in tensors]
+    shape = xp.broadcast_shapes(*(t._data.shape for t in ts))
+    return tuple(expand(t, shape) for t in ts)
+
+
+def broadcast_shapes(*shapes):
+    from deepbox.tensor import Size
+
+    return Size(xp.broadcast_shapes(*shapes))
+
+
+class Repeat(Function):
+    @staticmethod
+    def forward(ctx, a, reps):
+        a2 = a.reshape((1,) * (len(reps) - a.ndim) + a.shape)
+        ctx.in_shape, ctx.mid_shape, ctx.reps = a.shape, a2.shape, reps
+        return xp.tile(a2, reps)
+
+    @staticmethod
+    def backward(ctx, grad):
+        # out axis i has size reps[i] * s[i]: split it and sum over the repeat axis
+        split = []
+        for r, s in zip(ctx.reps, ctx.mid_shape):
+            split += [r, s]
+        g = grad.reshape(split).sum(axis=tuple(range(0, len(split), 2)))
+        return g.reshape(ctx.in_shape)
+
+
+def repeat(input, *sizes):
+    x = _as_tensor(input)
+    reps = _shape_arg(sizes)
+    if len(reps) < x.ndim:
+        raise RuntimeError(
+            "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor"
+        )
+    return Repeat.apply(x, reps)
+
+
+def tile(input, dims):
+    x = _as_tensor(input)
+    dims = tuple(dims)
+    if len(dims) < x.ndim:
+        dims = (1,) * (x.ndim - len(dims)) + dims
+    return Repeat.apply(x, dims)
+
+
+def repeat_interleave(input, repeats, dim=None):
+    x = _as_tensor(input)
+    if dim is None:
+        x = reshape(x, (-1,))
+        dim = 0
+    axis = _one_axis(dim, x.ndim)
+    r = repeats._data if isinstance(repeats, Tensor) else repeats
+    idx = xp.repeat(xp.arange(x._data.shape[axis]), r)
+    from deepbox.ops.indexing import index_select
+
+    return index_select(x, axis, _make(idx))
+
+
+class Cat(Function):
+    @staticmethod
+    def forward(ctx, *arrays, axis):
+        ctx.axis = axis
+        ctx.sizes = [a.shape[axis] for a in arrays]
+        return xp.concatenate(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = []
+        start = 0
+        sl = [slice(None)] * grad.ndim
+        for n, need in zip(ctx.sizes, ctx.needs_input_grad):
+            if need:
+                sl[ctx.axis] = slice(start, start + n)
+                out.append(grad[tuple(sl)])
+            else:
+                out.append(None)
+            start += n
+        return tuple(out)
+
+
+def _promote_all(tensors):
+    ts = [_as_tensor(t) for t in tensors]
+    dt = backend.result_dtype(*[t._data for t in ts]) if len({t._data.dtype for t in ts}) > 1 else None
+    if dt is not None:
+        from deepbox.ops.elementwise import cast
+
+        ts = [t if t._data.dtype == dt else cast(t, dt) for t in ts]
+    return ts
+
+
+def cat(tensors, dim=0, *, out=None):
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError("cat() expects a sequence of tensors, e.g. deepbox.cat([a, b], dim=0)")
+    if len(tensors) == 0:
+        raise RuntimeError("cat(): expected a non-empty list of Tensors")
+    ts = _promote_all(tensors)
+    # PyTorch skips 1-D empty tensors in cat (legacy behaviour)
+    ts = [t for t in ts if not (t._data.ndim == 1 and t._data.shape[0] == 0)] or ts[:1]
+    nd = ts[0].ndim
+    axis = _one_axis(dim, nd)
+    for i, t in enumerate(ts):
+        if t.ndim != nd:
+            raise RuntimeError(
+                f"cat(): tensors must have the same number of dimensions: got {nd} and {t.ndim} (tensor {i})"
+            )
+        for d in range(nd):
+            if d != axis and t._data.shape[d] != ts[0]._data.shape[d]:
+                raise RuntimeError(
+                    f"cat(): sizes of tensors must match except in dimension {axis}. Expected size "
+                    f"{ts[0]._data.shape[d]} but got size {t._data.shape[d]} for tensor number {i} in the list "
+                    f"(shapes {tuple(ts[0].shape)} and {tuple(t.shape)})."
+                )
+    return Cat.apply(*ts, axis=axis)
+
+
+concat = cat
+concatenate = cat
+
+
+class Stack(Function):
+    @staticmethod
+    def forward(ctx, *arrays, axis):
+        ctx.axis = axis
+        return xp.stack(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(xp.take(grad, i, axis=ctx.axis) if need else None
+                     for i, need in enumerate(ctx.needs_input_grad))
+
+
+def stack(tensors, dim=0, *, out=None):
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError("stack() expects a sequence of tensors, e.g. deepbox.stack([a, b], dim=0)")
+    if len(tensors) == 0:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    ts = _promote_all(tensors)
+    sh = ts[0]._data.shape
+    for i, t in enumerate(ts):
+        if t._data.shape != sh:
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got {list(sh)} at entry 0 and "
+                f"{list(t._data.shape)} at entry {i}"
+            )
+    n = len(sh) + 1
+    if not -n <= dim < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return Stack.apply(*ts, axis=dim % n)
+
+
+def hstack(tensors):
+    ts = [_as_tensor(t) for t in tensors]
+    return cat(ts, 0 if ts[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    ts = [atleast_2d(t) for t in tensors]
+    return cat(ts, 0)
+
+
+def atleast_2d(x):
+    x = _as_tensor(x)
+    if x.ndim == 0:
+        return reshape(x, (1, 1))
+    if x.ndim == 1:
+        return unsqueeze(x, 0)
+    return x
+
+
+class Split(Function):
+    """Views of consecutive pieces along an axis (one node, one output per piece)."""
+
+    @staticmethod
+    def forward(ctx, a, sizes, axis):
+        ctx.axis, ctx.shape = axis, a.shape
+        out = []
+        start = 0
+        sl = [slice(None)] * a.ndim
+        for n in sizes:
+            sl[axis] = slice(start, start + n)
+            out.append(a[tuple(sl)])
+            start += n
+        return tuple(out)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return xp.concatenate(grads, axis=ctx.axis)
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    x = _as_tensor(tensor)
+    axis = _one_axis(dim, x.ndim)
+    n = x._data.shape[axis]
+    if isinstance(split_size_or_sections, int):
+        s = split_size_or_sections
+        if s <= 0 and n > 0:
+            raise RuntimeError(f"split expects split_size be non-negative, but got split_size={s}")
+        sizes = [min(s, n - i) for i in range(0, n, s)] if s > 0 else [0]
+    else:
+        sizes = [int(v) for v in split_size_or_sections]
+        if sum(sizes) != n:
+            raise RuntimeError(
+                f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's size at dimension "
+                f"{dim}), but got split_sizes={sizes}"
+            )
+    out = Split.apply(x, sizes, axis)
+    return out if isinstance(out, tuple) else (out,)
+
+
+def chunk(input, chunks, dim=0):
+    x = _as_tensor(input)
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    n = x._data.shape[_one_axis(dim, x.ndim)]
+    size = -(-n // chunks) if n else 1
+    return split(x, max(size, 1), dim)
+
+
+def tensor_split(input, indices_or_sections, dim=0):
+    x = _as_tensor(input)
+    axis = _one_axis(dim, x.ndim)
+    n = x._data.shape[axis]
+    if isinstance(indices_or_sections, int):
+        k = indices_or_sections
+        q, r = divmod(n, k)
+        sizes = [q + 1] * r + [q] * (k - r)
+    else:
+        idx = [0] + [min(int(i), n) for i in indices_or_sections] + [n]
+        sizes = [max(b - a, 0) for a, b in zip(idx[:-1], idx[1:])]
+    return split(x, sizes, dim)
+
+
+def unbind(input, dim=0):
+    x = _as_tensor(input)
+    axis = _one_axis(dim, x.ndim)
+    parts = split(x, 1, axis)
+    return tuple(squeeze(p, axis) for p in parts)
+
+
+class Flip(Function):
+    _is_view = True
+
+    @staticmethod
+    def forward(ctx, a, axes):
+        ctx.axes = axes
+        return xp.flip(a, axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return xp.flip(grad, ctx.axes)
+
+
+def flip(input, dims):
+    x = _as_tensor(input)
+    dims = dims if isinstance(dims, (tuple, list)) else (dims,)
+    return Flip.apply(x, tuple(_one_axis(d, x.ndim) for d in dims))
+
+
+def fliplr(input):
+    return flip(input, (1,))
+
+
+def flipud(input):
+    return flip(input, (0,))
+
+
+class Roll(Function):
+    @staticmethod
+    def forward(ctx, a, shifts, axes):
+        ctx.shifts, ctx.axes = shifts, axes
+        return xp.roll(a, shifts, axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        neg = tuple(-s for s in ctx.shifts) if isinstance(ctx.shifts, tuple) else -ctx.shifts
+        return xp.roll(grad, neg, ctx.axes)
+
+
+def roll(input, shifts, dims=None):
+    x = _as_tensor(input)
+    if dims is None:
+        flat = reshape(x, (-1,))
+        return reshape(Roll.apply(flat, shifts, 0), tuple(x.shape))
+    if isinstance(shifts, (tuple, list)):
+        shifts = tuple(shifts)
+        dims = tuple(_one_axis(d, x.ndim) for d in dims)
+    else:
+        dims = _one_axis(dims, x.ndim) if not isinstance(dims, (tuple, list)) else tuple(dims)
+    return Roll.apply(x, shifts, dims)
+
+
+class Pad(Function):
+    @staticmethod
+    def forward(ctx, a, widths, mode, value):
+        ctx.widths, ctx.mode, ctx.shape = widths, mode, a.shape
+        # negative widths crop
+        crop = tuple(slice(max(-lo, 0), s - max(-hi, 0)) for (lo, hi), s in zip(widths, a.shape))
+        a = a[crop]
+        pos = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+        if mode == "constant":
+            return xp.pad(a, pos, mode="constant", constant_values=value)
+        np_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+        return xp.pad(a, pos, mode=np_mode)
+
+    @staticmethod
+    def backward(ctx, grad):
+        widths, shape = ctx.widths, ctx.shape
+        inner = tuple(s - max(-lo, 0) - max(-hi, 0) for (lo, hi), s in zip(widths, shape))
+        if ctx.mode == "constant":
+            g = grad[tuple(slice(max(lo, 0), max(lo, 0) + n) for (lo, _), n in zip(widths, inner))]
+        else:
+            g = _pad_backward_nonconst(grad, [(max(lo, 0), max(hi, 0)) for lo, hi in widths], inner, ctx.mode)
+        if any(lo < 0 or hi < 0 for lo, hi in widths):
+            full = xp.zeros(shape, grad.dtype)
+            full[tuple(slice(max(-lo, 0), s - max(-hi, 0)) for (lo, hi), s in zip(widths, shape))] = g
+            return full
+        return g
+
+
+def _pad_backward_nonconst(grad, pos, inner, mode):
+    """Fold the padded border back onto the elements it copied, one axis at a time."""
+    g = grad
+    for ax, ((lo, hi), n) in enumerate(zip(pos, inner)):
+        if lo == 0 and hi == 0:
+            continue
+        g = xp.moveaxis(g, ax, 0)
+        core = g[lo:lo + n].copy()
+        for k in range(lo):  # padded position k copies source index src
+            src = {"reflect": lo - k, "replicate": 0, "circular": (n - lo + k) % n}[mode]
+            core[src] += g[k]
+        for k in range(hi):
+            src = {"reflect": n - 2 - k, "replicate": n - 1, "circular": k % n}[mode]
+            core[src] += g[lo + n + k]
+        g = xp.moveaxis(core, 0, ax)
+    return g
+
+
+def pad(input, pad, mode="constant", value=None):
+    """``F.pad``: ``pad`` lists (left, right) widths from the last dimension backwards."""
+    x = _as_tensor(input)
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise RuntimeError(
+            f"Padding length must be divisible by 2 and at most twice the number of dimensions of the input "
+            f"(input has {x.ndim} dims, got pad of length {len(pad)})"
+        )
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise NotImplementedError(f"pad mode {mode!r} is not supported; use constant, reflect, replicate or circular")
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    if mode == "reflect":
+        for (lo, hi), s in zip(widths, x._data.shape):
+            if lo >= s or hi >= s:
+                raise RuntimeError(
+                    f"Argument #4: Padding size should be less than the corresponding input dimension, but got: "
+                    f"padding ({lo}, {hi}) at dimension of input of size {s}"
+                )
+    return Pad.apply(x, tuple(widths), mode, 0 if value is None else value)
+
+
+class Tril(Function):
+    @staticmethod
+    def forward(ctx, a, k, upper):
+        ctx.k, ctx.upper = k, upper
+        return xp.triu(a, k) if upper else xp.tril(a, k)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return xp.triu(grad, ctx.k) if ctx.upper else xp.tril(grad, ctx.k)
+
+
+def tril(input, diagonal=0):
+    return Tril.apply(_as_tensor(input), diagonal, False)
+
+
+def triu(input, diagonal=0):
+    return Tril.apply(_as_tensor(input), diagonal, True)
+
+
+class Diagonal(Function):
+    @staticmethod
+    def forward(ctx, a, offset, d1, d2):
+        ctx.shape, ctx.args = a.shape, (offset, d1, d2)
+        return xp.diagonal(a, offset, d1, d2).copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        g = xp.zeros(ctx.shape, grad.dtype)
+        offset, d1, d2 = ctx.args
+        gm = xp.moveaxis(g, (d1, d2), (-2, -1))  # a view: writing into it fills g
+        idx = xp.arange(grad.shape[-1])
+        gm[..., idx + max(-offset, 0), idx + max(offset, 0)] = grad
+        return g
+
+
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    x = _as_tensor(input)
+    return Diagonal.apply(x, offset, _one_axis(dim1, x.ndim), _one_axis(dim2, x.ndim))
+
+
+def diag(input, diagonal=0):
+    x = _as_tensor(input)
+    if x.ndim == 2:
+        return globals()["diagonal"](x, diagonal)
+    if x.ndim != 1:
+        raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {x.ndim}D")
+    n = x._data.shape[0] + abs(diagonal)
+    from deepbox.ops.indexing import index_put
+
+    z = _make(xp.zeros((n, n), x._data.dtype))
+    i = xp.arange(x._data.shape[0])
+    return index_put(z, (_make(i + max(-diagonal, 0)), _make(i + max(diagonal, 0))), x)
+
+
+def diag_embed(input, offset=0, dim1=-2, dim2=-1):
+    x = _as_tensor(input)
+    n = x._data.shape[-1]
+    eye = xp.eye(n, dtype=x._data.dtype)
+    from deepbox.ops.elementwise import mul
+
+    return mul(unsqueeze(x, -1), _make(eye))
+
+
+def select(input, dim, index):
+    x = _as_tensor(input)
+    axis = _one_axis(dim, x.ndim)
+    n = x._data.shape[axis]
+    if not -n <= index < n:
+        raise IndexError(f"select(): index {index} out of range for tensor of size {list(x.shape)} at dimension {dim}")
+    key = [slice(None)] * x.ndim
+    key[axis] = index
+    from deepbox.ops.indexing import getitem
+
+    return getitem(x, tuple(key))
+
+
+def narrow(input, dim, start, length):
+    x = _as_tensor(input)
+    axis = _one_axis(dim, x.ndim)
+    key = [slice(None)] * x.ndim
+    key[axis] = slice(start, start + length)
+    from deepbox.ops.indexing import getitem
+
+    return getitem(x, tuple(key))
+
+
+class Contiguous(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return xp.ascontiguousarray(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def contiguous(input, memory_format=None):
+    x = _as_tensor(input)
+    if x._data.flags.c_contiguous:
+        return x
+    return Contiguous.apply(x)
+
+
+class Clone(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return a.copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def clone(input, *, memory_format=None):
+    return Clone.apply(_as_tensor(input))

@@ -1,0 +1,620 @@
+"""Reductions: sum, mean, var/std, prod, max/min, logsumexp, softmax, cumsum, norm, sorting."""
+from __future__ import annotations
+
+from collections import namedtuple
+
+from deepbox import backend
+from deepbox.autograd.function import Function
+from deepbox.ops.elementwise import _as_tensor, cast
+from deepbox.tensor import Tensor, _make
+
+xp = backend.xp
+
+values_indices = namedtuple("values_indices", ["values", "indices"])
+max_result = namedtuple("max", ["values", "indices"])
+min_result = namedtuple("min", ["values", "indices"])
+sort_result = namedtuple("sort", ["values", "indices"])
+topk_result = namedtuple("topk", ["values", "indices"])
+
+
+def _axes(dim, ndim):
+    """Normalise ``dim`` (None, int, or sequence) to a tuple of non-negative axes or None."""
+    if dim is None:
+        return None
+    if isinstance(dim, (list, tuple)):
+        if len(dim) == 0:
+            return None
+        return tuple(_one_axis(d, ndim) for d in dim)
+    return (_one_axis(dim, ndim),)
+
+
+def _one_axis(d, ndim):
+    n = max(ndim, 1)
+    if not isinstance(d, int) and not (hasattr(d, "__index__")):
+        raise TypeError(f"dim must be an int, got {type(d).__name__}")
+    d = int(d)
+    if not -n <= d < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {d})")
+    return d % n if ndim else None
+
+
+def _keep_shape(shape, axes):
+    if axes is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def _expand_grad(grad, shape, axes, keepdim):
+    """Reshape a reduced gradient so that it broadcasts against the input's ``shape``."""
+    if not keepdim:
+        grad = grad.reshape(_keep_shape(shape, axes))
+    return grad
+
+
+def _np_axis(axes):
+    if axes is None:
+        return None
+    axes = tuple(a for a in axes if a is not None)
+    return axes if axes else None
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, a, axes, keepdim):
+        ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        return a.sum(axis=_np_axis(axes), keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return xp.broadcast_to(_expand_grad(grad, ctx.shape, ctx.axes, ctx.keepdim), ctx.shape)
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, a, axes, keepdim):
+        ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        out = a.mean(axis=_np_axis(axes), keepdims=keepdim)
+        ctx.n = a.size // max(out.size, 1) if a.size else 0
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        g = _expand_grad(grad, ctx.shape, ctx.axes, ctx.keepdim) / ctx.n
+        return xp.broadcast_to(g, ctx.shape)
+
+
+def sum(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A001
+    x = _as_tensor(input)
+    if dtype is not None:
+        x = cast(x, backend.to_numpy_dtype(dtype))
+    elif x._data.dtype.kind in "bu" or x._data.dtype in (xp.int8, xp.int16, xp.int32):
+        x = cast(x, xp.int64)  # PyTorch sums integers and bools as int64
+    return Sum.apply(x, _axes(dim, x.ndim), keepdim)
+
+
+def mean(input, dim=None, keepdim=False, *, dtype=None):
+    x = _as_tensor(input)
+    if dtype is not None:
+        x = cast(x, backend.to_numpy_dtype(dtype))
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(
+            f"mean(): could not infer output dtype. Input dtype must be either a floating point or complex "
+            f"dtype. Got: {x.dtype}"
+        )
+    return Mean.apply(x, _axes(dim, x.ndim), keepdim)
+
+
+def nansum(input, dim=None, keepdim=False):
+    x = _as_tensor(input)
+    from deepbox.ops.elementwise import isnan, where
+
+    return sum(where(isnan(x), 0.0, x), dim, keepdim)
+
+
+def nanmean(input, dim=None, keepdim=False):
+    x = _as_tensor(input)
+    from deepbox.ops.elementwise import isnan, logical_not
+
+    n = sum(logical_not(isnan(x)), dim, keepdim)
+    return nansum(x, dim, keepdim) / n
+
+
+class Var(Function):
+    @staticmethod
+    def forward(ctx, a, axes, correction, keepdim):
+        ax = _np_axis(axes)
+        m = a.mean(axis=ax, keepdims=True)
+        d = a - m
+        n = a.size // max(m.size, 1)
+        out = (d * d).sum(axis=ax, keepdims=keepdim) / max(n - correction, 0)
+        ctx.save_for_backward(d)
+        ctx.shape, ctx.axes, ctx.keepdim, ctx.denom = a.shape, axes, keepdim, n - correction
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (d,) = ctx.saved_tensors
+        g = _expand_grad(grad, ctx.shape, ctx.axes, ctx.keepdim)
+        return g * d * (2.0 / ctx.denom)
+
+
+def _correction(unbiased, correction):
+    if correction is not None:
+        return correction
+    if unbiased is None:
+        return 1
+    return 1 if unbiased else 0
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    x = _as_tensor(input)
+    if isinstance(dim, bool):  # var(x, False): the old positional `unbiased`
+        unbiased, dim = dim, None
+    return Var.apply(x, _axes(dim, x.ndim), _correction(unbiased, correction), keepdim)
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    from deepbox.ops.elementwise import sqrt
+
+    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
+
+
+class Prod(Function):
+    @staticmethod
+    def forward(ctx, a, axis, keepdim):
+        ctx.save_for_backward(a)
+        ctx.axis, ctx.keepdim = axis, keepdim
+        return a.prod(axis=axis, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        axis = ctx.axis
+        if axis is None:
+            flat = a.reshape(-1)
+            others = _prod_others(flat, 0).reshape(a.shape)
+            return grad * others
+        g = grad if ctx.keepdim else xp.expand_dims(grad, axis)
+        return g * _prod_others(a, axis)
+
+
+def _prod_others(a, axis):
+    """Product of all other elements along ``axis`` without dividing (exact with zeros)."""
+    n = a.shape[axis]
+    ones_shape = list(a.shape)
+    ones_shape[axis] = 1
+    one = xp.ones(ones_shape, a.dtype)
+    left = xp.concatenate([one, xp.cumprod(xp.take(a, range(n - 1), axis=axis), axis=axis)], axis=axis) if n > 1 else one
+    rev = xp.flip(a, axis)
+    right = xp.concatenate([one, xp.cumprod(xp.take(rev, range(n - 1), axis=axis), axis=axis)], axis=axis) \
+        if n > 1 else one
+    return left * xp.flip(right, axis)
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    x = _as_tensor(input)
+    if dtype is not None:
+        x = cast(x, backend.to_numpy_dtype(dtype))
+    elif x._data.dtype.kind in "bu" or x._data.dtype in (xp.int8, xp.int16, xp.int32):
+        x = cast(x, xp.int64)
+    axis = None if dim is None else _one_axis(dim, x.ndim)
+    return Prod.apply(x, axis, keepdim)
+
+
+class Amax(Function):
+    """max/min over axes; ties share the gradient evenly (PyTorch's amax/amin and full max/min)."""
+
+    @staticmethod
+    def forward(ctx, a, axes, keepdim, is_min):
+        ax = _np_axis(axes)
+        out = (a.min if is_min else a.max)(axis=ax, keepdims=True)
+        ctx.save_for_backward(a, out)
+        ctx.axes, ctx.keepdim = ax, keepdim
+        return out if keepdim else out.reshape([s for i, s in enumerate(out.shape) if not _reduced(i, ax, a.ndim)])
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        mask = a == out
+        count = mask.sum(axis=ctx.axes, keepdims=True)
+        return grad.reshape(out.shape) * mask / count.astype(grad.dtype)
+
+
+def _reduced(i, ax, ndim):
+    return ax is None or i in ax
+
+
+def amax(input, dim=(), keepdim=False):
+    x = _as_tensor(input)
+    _check_nonempty(x, dim, "amax")
+    return Amax.apply(x, _axes(dim, x.ndim), keepdim, False)
+
+
+def amin(input, dim=(), keepdim=False):
+    x = _as_tensor(input)
+    _check_nonempty(x, dim, "amin")
+    return Amax.apply(x, _axes(dim, x.ndim), keepdim, True)
+
+
+def _check_nonempty(x, dim, name):
+    if x._data.size == 0:
+        raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
+
+
+class MaxDim(Function):
+    """max/min along one dim returning values; the gradient goes to the selected index only."""
+
+    @staticmethod
+    def forward(ctx, a, idx, axis, keepdim):
+        vals = xp.take_along_axis(a, idx, axis=axis)
+        ctx.save_for_backward(idx)
+        ctx.shape, ctx.axis = a.shape, axis
+        return vals if keepdim else vals.squeeze(axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (idx,) = ctx.saved_tensors
+        g = xp.zeros(ctx.shape, grad.dtype)
+        xp.put_along_axis(g, idx, grad.reshape(idx.shape), axis=ctx.axis)
+        return g
+
+
+def _max_min(input, dim, keepdim, is_min, other):
+    x = _as_tensor(input)
+    if isinstance(dim, Tensor) or other is not None:
+        from deepbox.ops.elementwise import maximum, minimum
+
+        return (minimum if is_min else maximum)(x, dim if other is None else other)
+    if dim is None:
+        _check_nonempty(x, None, "max")
+        return Amax.apply(x, None, False, is_min)
+    axis = _one_axis(dim, x.ndim)
+    result = min_result if is_min else max_result
+    if x.ndim == 0:
+        return result(Amax.apply(x, None, False, is_min), _make(xp.asarray(0)))
+    if x._data.shape[axis] == 0:
+        raise IndexError(f"max(): Expected reduction dim {dim} to have non-zero size.")
+    idx = (xp.argmin if is_min else xp.argmax)(x._data, axis=axis, keepdims=True)
+    vals = MaxDim.apply(x, idx, axis, keepdim)
+    return result(vals, _make(idx if keepdim else idx.squeeze(axis)))
+
+
+def max(input, dim=None, keepdim=False, *, other=None):  # noqa: A001
+    """``max(x)`` (all elements), ``max(x, dim)`` -> (values, indices), or ``max(x, other)`` elementwise."""
+    return _max_min(input, dim, keepdim, False, other)
+
+
+def min(input, dim=None, keepdim=False, *, other=None):  # noqa: A001
+    return _max_min(input, dim, keepdim, True, other)
+
+
+def argmax(input, dim=None, keepdim=False):
+    x = _as_tensor(input)._data
+    if dim is None:
+        r = xp.argmax(x)
+        return _make(xp.asarray(r).reshape((1,) * x.ndim) if keepdim else xp.asarray(r))
+    return _make(xp.asarray(xp.argmax(x, axis=_one_axis(dim, x.ndim), keepdims=keepdim)))
+
+
+def argmin(input, dim=None, keepdim=False):
+    x = _as_tensor(input)._data
+    if dim is None:
+        r = xp.argmin(x)
+        return _make(xp.asarray(r).reshape((1,) * x.ndim) if keepdim else xp.asarray(r))
+    return _make(xp.asarray(xp.argmin(x, axis=_one_axis(dim, x.ndim), keepdims=keepdim)))
+
+
+class LogSumExp(Function):
+    @staticmethod
+    def forward(ctx, a, axes, keepdim):
+        ax = _np_axis(axes)
+        m = a.max(axis=ax, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        out = xp.log(xp.exp(a - m).sum(axis=ax, keepdims=True)) + m
+        ctx.save_for_backward(a, out)
+        ctx.ax = ax
+        return out if keepdim else out.reshape([s for i, s in enumerate(out.shape) if not _reduced(i, ax, a.ndim)])
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        return grad.reshape(out.shape) * xp.exp(a - out)
+
+
+def logsumexp(input, dim=None, keepdim=False):
+    x = _as_tensor(input)
+    if x._data.dtype.kind != "f":
+        x = cast(x, backend.default_float_np())
+    return LogSumExp.apply(x, _axes(dim, x.ndim) if dim is not None else None, keepdim)
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, a, axis):
+        e = xp.exp(a - a.max(axis=axis, keepdims=True))
+        e /= e.sum(axis=axis, keepdims=True)
+        ctx.save_for_backward(e)
+        ctx.axis = axis
+        return e
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        gy = grad * out
+        gy -= out * gy.sum(axis=ctx.axis, keepdims=True)
+        return gy
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, a, axis):
+        s = a - a.max(axis=axis, keepdims=True)
+        s -= xp.log(xp.exp(s).sum(axis=axis, keepdims=True))
+        ctx.save_for_backward(s)
+        ctx.axis = axis
+        return s
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad - xp.exp(out) * grad.sum(axis=ctx.axis, keepdims=True)
+
+
+def _softmax_dim(x, dim, name):
+    if dim is None:
+        # PyTorch's legacy implicit choice, with its warning
+        import warnings
+
+        warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
+                      "as an argument.", stacklevel=3)
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+    return _one_axis(dim, x.ndim) if x.ndim else None
+
+
+def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
+    x = _as_tensor(input)
+    if dtype is not None:
+        x = cast(x, backend.to_numpy_dtype(dtype))
+    elif x._data.dtype.kind != "f":
+        x = cast(x, backend.default_float_np())
+    return Softmax.apply(x, _softmax_dim(x, dim, "softmax"))
+
+
+def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
+    x = _as_tensor(input)
+    if dtype is not None:
+        x = cast(x, backend.to_numpy_dtype(dtype))
+    elif x._data.dtype.kind != "f":
+        x = cast(x, backend.default_float_np())
+    return LogSoftmax.apply(x, _softmax_dim(x, dim, "log_softmax"))
+
+
+class Cumsum(Function):
+    @staticmethod
+    def forward(ctx, a, axis):
+        ctx.axis = axis
+        return xp.cumsum(a, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        ax = ctx.axis
+        return xp.flip(xp.cumsum(xp.flip(grad, ax), axis=ax), ax)
+
+
+def cumsum(input, dim, *, dtype=None):
+    x = _as_tensor(input)
+    if dtype is not None:
+        x = cast(x, backend.to_numpy_dtype(dtype))
+    elif x._data.dtype.kind in "bu" or x._data.dtype in (xp.int8, xp.int16, xp.int32):
+        x = cast(x, xp.int64)
+    if x.ndim == 0:
+        return x.clone()
+    return Cumsum.apply(x, _one_axis(dim, x.ndim))
+
+
+class Cumprod(Function):
+    @staticmethod
+    def forward(ctx, a, axis):
+        out = xp.cumprod(a, axis=axis)
+        ctx.save_for_backward(a, out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        ax = ctx.axis
+        if (a == 0).any():
+            raise RuntimeError("cumprod backward with zeros in the input is not supported in deepbox")
+        return xp.flip(xp.cumsum(xp.flip(grad * out, ax), axis=ax), ax) / a
+
+
+def cumprod(input, dim, *, dtype=None):
+    x = _as_tensor(input)
+    if dtype is not None:
+        x = cast(x, backend.to_numpy_dtype(dtype))
+    return Cumprod.apply(x, _one_axis(dim, x.ndim))
+
+
+class Norm(Function):
+    @staticmethod
+    def forward(ctx, a, p, axes, keepdim):
+        ax = _np_axis(axes)
+        absa = xp.abs(a)
+        if p == 2:
+            out = xp.sqrt((a * a).sum(axis=ax, keepdims=True))
+        elif p == 1:
+            out = absa.sum(axis=ax, keepdims=True)
+        elif p == float("inf"):
+            out = absa.max(axis=ax, keepdims=True)
+        elif p == -float("inf"):
+            out = absa.min(axis=ax, keepdims=True)
+        elif p == 0:
+            out = (a != 0).sum(axis=ax, keepdims=True).astype(a.dtype)
+        else:
+            out = (absa**p).sum(axis=ax, keepdims=True) ** (1.0 / p)
+        ctx.save_for_backward(a, out)
+        ctx.p, ctx.ax = p, ax
+        return out if keepdim else out.reshape([s for i, s in enumerate(out.shape) if not _reduced(i, ax, a.ndim)])
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        p = ctx.p
+        g = grad.reshape(out.shape)
+        if p == 0:
+            return xp.zeros_like(a)
+        if p == 1:
+            return g * xp.sign(a)
+        if p in (float("inf"), -float("inf")):
+            absa = xp.abs(a)
+            mask = absa == out
+            return g * xp.sign(a) * mask / mask.sum(axis=ctx.ax, keepdims=True)
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            if p == 2:
+                r = g * a / out
+            else:
+                r = g * xp.sign(a) * xp.abs(a) ** (p - 1) / out ** (p - 1)
+        return xp.where(out == 0, 0, r)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """Vector p-norm over ``dim`` (all elements by default); 'fro' is the 2-norm of all elements in ``dim``."""
+    x = _as_tensor(input)
+    if dtype is not None:
+        x = cast(x, backend.to_numpy_dtype(dtype))
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"norm(): input dtype should be floating point, got {x.dtype}")
+    if p == "fro" or p is None:
+        p = 2
+    elif p == "nuc":
+        raise NotImplementedError("norm(p='nuc') is not supported by deepbox; use deepbox.linalg.svd")
+    if isinstance(dim, int):
+        dim = (dim,)
+    return Norm.apply(x, float(p), _axes(dim, x.ndim), keepdim)
+
+
+def dist(input, other, p=2):
+    from deepbox.ops.elementwise import sub
+
+    return norm(sub(input, other), p)
+
+
+# ----------------------------------------------------------------------------- sorting and friends
+class TakeAlong(Function):
+    """Values at given indices along an axis (gather with same-shaped indices); used by sort/topk."""
+
+    @staticmethod
+    def forward(ctx, a, idx, axis):
+        ctx.save_for_backward(idx)
+        ctx.shape, ctx.axis = a.shape, axis
+        return xp.take_along_axis(a, idx, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (idx,) = ctx.saved_tensors
+        g = xp.zeros(ctx.shape, grad.dtype)
+        xp.put_along_axis(g, idx, grad, axis=ctx.axis)  # indices are distinct for sort/topk
+        return g
+
+
+def sort(input, dim=-1, descending=False, stable=False):
+    x = _as_tensor(input)
+    if x.ndim == 0:
+        return sort_result(x, _make(xp.asarray(0)))
+    axis = _one_axis(dim, x.ndim)
+    a = x._data
+    idx = xp.argsort(-a if descending and a.dtype.kind != "b" else a, axis=axis, kind="stable")
+    return sort_result(TakeAlong.apply(x, idx, axis), _make(idx))
+
+
+def argsort(input, dim=-1, descending=False, stable=False):
+    return sort(input, dim, descending, stable).indices
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True):  # noqa: A002
+    x = _as_tensor(input)
+    axis = _one_axis(dim, x.ndim)
+    n = x._data.shape[axis]
+    if not 0 <= k <= n:
+        raise RuntimeError(f"topk: k ({k}) is out of range for dimension {dim} of size {n}")
+    a = x._data
+    idx = xp.argsort(-a if largest else a, axis=axis, kind="stable")
+    idx = xp.take(idx, range(k), axis=axis)
+    return topk_result(TakeAlong.apply(x, idx, axis), _make(idx))
+
+
+def kthvalue(input, k, dim=-1, keepdim=False):
+    x = _as_tensor(input)
+    s = sort(x, dim)
+    axis = _one_axis(dim, x.ndim)
+    from deepbox.ops.movement import select
+
+    v = select(s.values, axis, k - 1)
+    i = xp.take(s.indices._data, k - 1, axis=axis)
+    if keepdim:
+        from deepbox.ops.movement import unsqueeze
+
+        v = unsqueeze(v, axis)
+        i = xp.expand_dims(i, axis)
+    return values_indices(v, _make(xp.asarray(i)))
+
+
+def median(input, dim=None, keepdim=False):
+    """Lower median, as PyTorch (no averaging of the two middle values)."""
+    x = _as_tensor(input)
+    if dim is None:
+        from deepbox.ops.movement import reshape
+
+        flat = reshape(x, (-1,))
+        n = flat.shape[0]
+        return kthvalue(flat, (n + 1) // 2, 0).values
+    n = x.shape[dim]
+    return kthvalue(x, (n + 1) // 2, dim, keepdim)
+
+
+def any(input, dim=None, keepdim=False):  # noqa: A001
+    a = _as_tensor(input)._data
+    ax = None if dim is None else _one_axis(dim, a.ndim)
+    return _make(xp.asarray(xp.any(a, axis=ax, keepdims=keepdim)))
+
+
+def all(input, dim=None, keepdim=False):  # noqa: A001
+    a = _as_tensor(input)._data
+    ax = None if dim is None else _one_axis(dim, a.ndim)
+    return _make(xp.asarray(xp.all(a, axis=ax, keepdims=keepdim)))
+
+
+def count_nonzero(input, dim=None):
+    a = _as_tensor(input)._data
+    ax = None if dim is None else _axes(dim, a.ndim)
+    return _make(xp.asarray(xp.count_nonzero(a, axis=ax), dtype=xp.int64))
+
+
+def bincount(input, weights=None, minlength=0):
+    a = _as_tensor(input)._data
+    w = None if weights is None else _as_tensor(weights)._data
+    return _make(xp.bincount(a, weights=w, minlength=minlength))
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):  # noqa: A002
+    a = _as_tensor(input)._data
+    res = xp.unique(a, return_inverse=return_inverse, return_counts=return_counts, axis=dim)
+    if not isinstance(res, tuple):
+        return _make(res)
+    out = [_make(res[0])]
+    k = 1
+    if return_inverse:
+        out.append(_make(res[k].reshape(a.shape).astype(xp.int64)))
+        k += 1
+    if return_counts:
+        out.append(_make(res[k].astype(xp.int64)))
+    return tuple(out)
