@@ -1,0 +1,15 @@
+"""``deepbox.optim``: optimisers and learning-rate schedules, as in ``torch.optim``."""
+from __future__ import annotations
+
+from deepbox.optim import lr_scheduler  # noqa: F401
+from deepbox.optim.adadelta import Adadelta
+from deepbox.optim.adagrad import Adagrad
+from deepbox.optim.adam import Adam
+from deepbox.optim.adamw import AdamW
+from deepbox.optim.lbfgs import LBFGS
+from deepbox.optim.optimizer import Optimizer, required
+from deepbox.optim.rmsprop import RMSprop
+from deepbox.optim.sgd import SGD
+
+__all__ = ["Optimizer", "required", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "LBFGS",
+           "lr_scheduler"]
