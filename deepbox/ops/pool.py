@@ -1,0 +1,612 @@
+"""Pooling, resampling and pixel shuffling as fused forward/backward kernels.
+
+Max and average pooling loop over the ``kh*kw`` kernel taps, each a strided view
+of the (padded) input with the output's shape: a running maximum and the index
+of the tap that holds it (the first maximum, as PyTorch breaks ties), or a
+running sum. The backward is one strided add per tap. When the window tiles
+the input (kernel == stride, no padding or dilation, the common 2x2/2) no
+padded copy is made and the backward writes every tap's slice directly, with
+no zero-fill and no accumulation. The views keep the input's memory order, so a
+channels-last conv output stays channels-last through the pool.
+
+Adaptive average pooling and interpolation (nearest, linear, bilinear) are
+separable linear maps: ``out = A_h @ x @ A_w.T`` with small ``(out, in)``
+matrices, whose transposes give the backward exactly.
+"""
+from __future__ import annotations
+
+import math
+
+from deepbox.autograd.function import Function
+from deepbox.backend import xp
+from deepbox.ops.conv import _ntuple, _positive
+
+__all__ = [
+    "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate", "upsample", "upsample_nearest",
+    "upsample_bilinear", "pixel_shuffle", "pixel_unshuffle", "max_pool1d_with_indices",
+    "max_pool2d_with_indices",
+]
+
+
+# ----------------------------------------------------------------------------- geometry
+
+def _pool_out(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
+    span = size + 2 * p - d * (k - 1) - 1
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    # PyTorch: the last window must start inside the input or its left padding
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def _tap_slices(i: int, j: int, sh, sw, dh, dw, ho, wo):
+    return (slice(i * dh, i * dh + sh * (ho - 1) + 1, sh), slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
+
+
+def _padded(x, ph, pw, hb, wb, fill):
+    """``x`` (N, C, H, W) placed at (ph, pw) inside a (N, C, hb, wb) array filled with ``fill``."""
+    n, c, h, w = x.shape
+    # keep the input's memory order (channels-last stays channels-last)
+    out = xp.empty_like(x, shape=(n, c, hb, wb)) if x.flags.c_contiguous else \
+        xp.empty((n, hb, wb, c), dtype=x.dtype).transpose(0, 3, 1, 2)
+    out.fill(fill)
+    out[:, :, ph:ph + h, pw:pw + w] = x
+    return out
+
+
+class _PoolGeom:
+    __slots__ = ("shape", "k", "s", "p", "d", "out", "buf", "tiles")
+
+    def __init__(self, shape, k, s, p, d, ceil_mode):
+        h, w = shape[2], shape[3]
+        ho = _pool_out(h, k[0], s[0], p[0], d[0], ceil_mode)
+        wo = _pool_out(w, k[1], s[1], p[1], d[1], ceil_mode)
+        self.shape, self.k, self.s, self.p, self.d, self.out = shape, k, s, p, d, (ho, wo)
+        # the padded buffer must hold the last (possibly ceil-mode) window entirely
+        self.buf = (max(h + 2 * p[0], (ho - 1) * s[0] + d[0] * (k[0] - 1) + 1),
+                    max(w + 2 * p[1], (wo - 1) * s[1] + d[1] * (k[1] - 1) + 1))
+        self.tiles = (p == (0, 0) and d == (1, 1) and k == s
+                      and ho * s[0] <= h and wo * s[1] <= w)
+
+    def taps(self):
+        (kh, kw), (sh, sw), (dh, dw), (ho, wo) = self.k, self.s, self.d, self.out
+        for i in range(kh):
+            for j in range(kw):
+                yield i, j, _tap_slices(i, j, sh, sw, dh, dw, ho, wo)
+
+
+# ----------------------------------------------------------------------------- max pooling
+
+class MaxPool2dFn(Function):
+    """Max pooling over (N, C, H, W); saves the winning tap per output (uint8 when it fits)."""
+
+    @staticmethod
+    def forward(ctx, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), ceil_mode=False,
+                return_indices=False):
+        g = _PoolGeom(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+        src = x if g.tiles else _padded(x, padding[0], padding[1], g.buf[0], g.buf[1], -xp.inf)
+        ntaps = kernel_size[0] * kernel_size[1]
+        out = arg = None
+        t = 0
+        for _, _, (hs, ws) in g.taps():
+            v = src[:, :, hs, ws]
+            if out is None:
+                out = v.copy()
+                arg = xp.zeros_like(out, dtype=xp.uint8 if ntaps < 256 else xp.int64)
+            else:
+                # strict '>' keeps the first maximum; NaN wins like in PyTorch
+                better = (v > out) | (v != v)
+                xp.copyto(out, v, where=better)
+                xp.copyto(arg, t, where=better)
+            t += 1
+        ctx.geom = g
+        ctx.save_for_backward(arg)
+        if return_indices:
+            return out, _flat_indices(arg, g)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad, *_):
+        g = ctx.geom
+        (arg,) = ctx.saved_tensors
+        n, c, h, w = g.shape
+        if g.tiles:
+            # each input position is in at most one window: write, never add
+            covered = g.out[0] * g.s[0] == h and g.out[1] * g.s[1] == w
+            dx = xp.empty(g.shape, dtype=grad.dtype) if covered else xp.zeros(g.shape, dtype=grad.dtype)
+            for t, (_, _, (hs, ws)) in enumerate(g.taps()):
+                xp.multiply(grad, arg == t, out=dx[:, :, hs, ws])
+            return (dx,)
+        dxp = xp.zeros((n, c) + g.buf, dtype=grad.dtype)
+        for t, (_, _, (hs, ws)) in enumerate(g.taps()):
+            dxp[:, :, hs, ws] += grad * (arg == t)
+        ph, pw = g.p
+        return (dxp[:, :, ph:ph + h, pw:pw + w],)
+
+
+def _flat_indices(arg, g: _PoolGeom):
+    """PyTorch's return_indices: the flat ``h*W + w`` input position of each maximum."""
+    (kw,), (sh, sw), (dh, dw), (ph, pw), (ho, wo) = (g.k[1],), g.s, g.d, g.p, g.out
+    a = arg.astype(xp.int64)
+    i, j = a // kw, a % kw
+    rows = xp.arange(ho).reshape(ho, 1) * sh - ph + i * dh
+    cols = xp.arange(wo) * sw - pw + j * dw
+    return rows * g.shape[3] + cols
+
+
+def _pool_args(kernel_size, stride, padding, dilation, nd, name):
+    k = _ntuple(kernel_size, nd, "kernel_size")
+    s = k if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0) else \
+        _ntuple(stride, nd, "stride")
+    p = _ntuple(padding, nd, "padding")
+    d = _ntuple(dilation, nd, "dilation")
+    _positive(k, "kernel_size")
+    _positive(s, "stride")
+    _positive(d, "dilation")
+    _positive(p, "padding", allow_zero=True)
+    for kk, pp, dd in zip(k, p, d):
+        if pp > (dd * (kk - 1) + 1) // 2:
+            raise ValueError(f"{name}: padding {p} must be at most half of the effective kernel size "
+                             f"(kernel {k}, dilation {d})")
+    return k, s, p, d
+
+
+def _as_4d(x, nd, name):
+    """Pool input as 4-D: adds a height-1 axis for 1-D pooling and a batch axis when unbatched."""
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ValueError(f"{name} expects a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
+                         f"got shape {tuple(x.shape)}")
+    unbatched = x.ndim == nd + 1
+    if unbatched:
+        x = x.unsqueeze(0)
+    if nd == 1:
+        x = x.unsqueeze(2)
+    return x, unbatched
+
+
+def _from_4d(y, nd, unbatched):
+    if nd == 1:
+        y = y.squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
+def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd, name):
+    k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, nd, name)
+    x, unbatched = _as_4d(input, nd, name)
+    if nd == 1:
+        k, s, p, d = (1,) + k, (1,) + s, (0,) + p, (1,) + d
+    for size, kk, ss, pp, dd in zip(x.shape[2:], k, s, p, d):
+        if _pool_out(size, kk, ss, pp, dd, ceil_mode) < 1:
+            raise RuntimeError(f"{name}: input {tuple(input.shape)} is too small for kernel {k} "
+                               f"(padding {p}, dilation {d})")
+    res = MaxPool2dFn.apply(x, kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=bool(ceil_mode),
+                            return_indices=bool(return_indices))
+    if return_indices:
+        out, idx = res
+        return _from_4d(out, nd, unbatched), _from_4d(idx, nd, unbatched)
+    return _from_4d(res, nd, unbatched)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """2-D max pooling, as ``torch.nn.functional.max_pool2d``.
+
+    Args:
+        kernel_size, stride (default ``kernel_size``), padding (implicit ``-inf``), dilation: int or pair.
+        ceil_mode: use ceil instead of floor for the output size.
+        return_indices: also return the flat ``h*W + w`` position of each maximum.
+
+    Shape: ``(N, C, H, W)`` → ``(N, C, H_out, W_out)``.
+    """
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2, "max_pool2d")
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """1-D max pooling over ``(N, C, L)``, as ``torch.nn.functional.max_pool1d``."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1, "max_pool1d")
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+# ----------------------------------------------------------------------------- average pooling
+
+def _avg_divisor(size, k, s, p, out, count_include_pad):
+    """PyTorch's per-output window size along one axis (clipped to input+padding, or to the input)."""
+    starts = xp.arange(out) * s - p
+    ends = xp.minimum(starts + k, size + p)
+    if count_include_pad:
+        return ends - starts
+    return xp.minimum(ends, size) - xp.maximum(starts, 0)
+
+
+class AvgPool2dFn(Function):
+    """Average pooling over (N, C, H, W): a running sum over taps, divided per output position."""
+
+    @staticmethod
+    def forward(ctx, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), ceil_mode=False,
+                count_include_pad=True, divisor_override=None):
+        g = _PoolGeom(x.shape, kernel_size, stride, padding, (1, 1), ceil_mode)
+        src = x if g.tiles else _padded(x, padding[0], padding[1], g.buf[0], g.buf[1], 0)
+        out = None
+        for _, _, (hs, ws) in g.taps():
+            v = src[:, :, hs, ws]
+            if out is None:
+                out = v.copy()
+            else:
+                out += v
+        if divisor_override:
+            scale = 1.0 / divisor_override
+        elif g.tiles:
+            scale = 1.0 / (kernel_size[0] * kernel_size[1])
+        else:
+            dh = _avg_divisor(x.shape[2], kernel_size[0], stride[0], padding[0], g.out[0], count_include_pad)
+            dw = _avg_divisor(x.shape[3], kernel_size[1], stride[1], padding[1], g.out[1], count_include_pad)
+            scale = (1.0 / (dh[:, None] * dw[None, :])).astype(x.dtype)
+        out *= scale
+        ctx.geom = g
+        ctx.scale = scale
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        g = ctx.geom
+        n, c, h, w = g.shape
+        gs = grad * ctx.scale
+        if g.tiles:
+            covered = g.out[0] * g.s[0] == h and g.out[1] * g.s[1] == w
+            dx = xp.empty(g.shape, dtype=grad.dtype) if covered else xp.zeros(g.shape, dtype=grad.dtype)
+            for _, _, (hs, ws) in g.taps():
+                dx[:, :, hs, ws] = gs
+            return (dx,)
+        dxp = xp.zeros((n, c) + g.buf, dtype=grad.dtype)
+        for _, _, (hs, ws) in g.taps():
+            dxp[:, :, hs, ws] += gs
+        ph, pw = g.p
+        return (dxp[:, :, ph:ph + h, pw:pw + w],)
+
+
+def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, nd, name):
+    k, s, p, d = _pool_args(kernel_size, stride, padding, 1, nd, name)
+    x, unbatched = _as_4d(input, nd, name)
+    if nd == 1:
+        k, s, p = (1,) + k, (1,) + s, (0,) + p
+    for size, kk, ss, pp in zip(x.shape[2:], k, s, p):
+        if _pool_out(size, kk, ss, pp, 1, ceil_mode) < 1:
+            raise RuntimeError(f"{name}: input {tuple(input.shape)} is too small for kernel {k} (padding {p})")
+    if divisor_override is not None and int(divisor_override) <= 0:
+        raise ValueError(f"{name}: divisor_override must be positive, got {divisor_override}")
+    out = AvgPool2dFn.apply(x, kernel_size=k, stride=s, padding=p, ceil_mode=bool(ceil_mode),
+                            count_include_pad=bool(count_include_pad), divisor_override=divisor_override)
+    return _from_4d(out, nd, unbatched)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """2-D average pooling, as ``torch.nn.functional.avg_pool2d``.
+
+    ``count_include_pad`` counts the zero padding in the divisor; ``divisor_override`` replaces it.
+    """
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2,
+                     "avg_pool2d")
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """1-D average pooling over ``(N, C, L)``, as ``torch.nn.functional.avg_pool1d``."""
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1, "avg_pool1d")
+
+
+# ----------------------------------------------------------------------------- separable linear maps
+
+def _adaptive_bounds(size: int, out: int):
+    starts = [(i * size) // out for i in range(out)]
+    ends = [-(-((i + 1) * size) // out) for i in range(out)]
+    return starts, ends
+
+
+def _adaptive_avg_matrix(size: int, out: int, dtype):
+    a = xp.zeros((out, size), dtype=xp.float64)
+    for i, (s, e) in enumerate(zip(*_adaptive_bounds(size, out))):
+        a[i, s:e] = 1.0 / (e - s)
+    return a.astype(dtype)
+
+
+class SeparableMapFn(Function):
+    """``out = A_h @ x @ A_w.T`` over the last two axes (or ``x @ A_w.T`` for one axis)."""
+
+    @staticmethod
+    def forward(ctx, x, ah=None, aw=None):
+        ctx.mats = (ah, aw)
+        out = x
+        if ah is not None:
+            out = ah @ out
+        if aw is not None:
+            out = out @ aw.T
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        ah, aw = ctx.mats
+        g = grad
+        if aw is not None:
+            g = g @ aw
+        if ah is not None:
+            g = ah.T @ g
+        return (g,)
+
+
+class GlobalAvgPoolFn(Function):
+    """Mean over the last two axes, keeping them as size 1 (``adaptive_avg_pool2d(x, 1)``)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.shape = x.shape
+        return x.mean(axis=(-2, -1), keepdims=True)
+
+    @staticmethod
+    def backward(ctx, grad):
+        h, w = ctx.shape[-2:]
+        return (xp.broadcast_to(grad * (1.0 / (h * w)), ctx.shape).astype(grad.dtype),)
+
+
+def _output_size(output_size, in_size, nd, name):
+    if isinstance(output_size, (list, tuple)):
+        if len(output_size) != nd:
+            raise ValueError(f"{name}: output_size must have {nd} elements, got {output_size!r}")
+        out = tuple(in_size[i] if v is None else int(v) for i, v in enumerate(output_size))
+    else:
+        out = (int(output_size),) * nd
+    if any(v < 1 for v in out):
+        raise ValueError(f"{name}: output_size must be positive, got {output_size!r}")
+    return out
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Average pooling to a fixed ``output_size``, as ``torch.nn.functional.adaptive_avg_pool2d``.
+
+    Window ``i`` spans ``[floor(i*H/Ho), ceil((i+1)*H/Ho))``, as in PyTorch.
+    """
+    if input.ndim not in (3, 4):
+        raise ValueError(f"adaptive_avg_pool2d expects a 3-D or 4-D input, got shape {tuple(input.shape)}")
+    h, w = input.shape[-2:]
+    ho, wo = _output_size(output_size, (h, w), 2, "adaptive_avg_pool2d")
+    if (ho, wo) == (1, 1):
+        return GlobalAvgPoolFn.apply(input)
+    if h % ho == 0 and w % wo == 0 and input.ndim == 4:
+        return avg_pool2d(input, (h // ho, w // wo))
+    dt = input._data.dtype
+    return SeparableMapFn.apply(input, ah=_adaptive_avg_matrix(h, ho, dt), aw=_adaptive_avg_matrix(w, wo, dt))
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Average pooling of ``(N, C, L)`` to a fixed length, as ``torch.nn.functional.adaptive_avg_pool1d``."""
+    if input.ndim not in (2, 3):
+        raise ValueError(f"adaptive_avg_pool1d expects a 2-D or 3-D input, got shape {tuple(input.shape)}")
+    (lo,) = _output_size(output_size, (input.shape[-1],), 1, "adaptive_avg_pool1d")
+    return SeparableMapFn.apply(input, aw=_adaptive_avg_matrix(input.shape[-1], lo, input._data.dtype))
+
+
+class AdaptiveMaxPool2dFn(Function):
+    """Adaptive max pooling: one masked maximum per output cell (output grids are small)."""
+
+    @staticmethod
+    def forward(ctx, x, output_size=(1, 1), return_indices=False):
+        n, c, h, w = x.shape
+        ho, wo = output_size
+        hb, wb = _adaptive_bounds(h, ho), _adaptive_bounds(w, wo)
+        out = xp.empty((n, c, ho, wo), dtype=x.dtype)
+        idx = xp.empty((n, c, ho, wo), dtype=xp.int64)
+        for i, (hs, he) in enumerate(zip(*hb)):
+            for j, (ws, we) in enumerate(zip(*wb)):
+                win = x[:, :, hs:he, ws:we].reshape(n, c, -1)
+                a = win.argmax(axis=-1)
+                out[:, :, i, j] = xp.take_along_axis(win, a[..., None], axis=-1)[..., 0]
+                idx[:, :, i, j] = (hs + a // (we - ws)) * w + ws + a % (we - ws)
+        ctx.shape = x.shape
+        ctx.save_for_backward(idx)
+        return (out, idx) if return_indices else out
+
+    @staticmethod
+    def backward(ctx, grad, *_):
+        (idx,) = ctx.saved_tensors
+        n, c, h, w = ctx.shape
+        # windows may overlap: scatter-add the gradient with one bincount over flat positions
+        flat = (xp.arange(n * c).reshape(n, c, 1, 1) * (h * w) + idx).ravel()
+        dx = xp.bincount(flat, weights=grad.ravel(), minlength=n * c * h * w)
+        return (dx.astype(grad.dtype).reshape(ctx.shape),)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max pooling to a fixed ``output_size``, as ``torch.nn.functional.adaptive_max_pool2d``."""
+    if input.ndim not in (3, 4):
+        raise ValueError(f"adaptive_max_pool2d expects a 3-D or 4-D input, got shape {tuple(input.shape)}")
+    x, unbatched = (input.unsqueeze(0), True) if input.ndim == 3 else (input, False)
+    size = _output_size(output_size, tuple(x.shape[-2:]), 2, "adaptive_max_pool2d")
+    res = AdaptiveMaxPool2dFn.apply(x, output_size=size, return_indices=bool(return_indices))
+    if return_indices:
+        out, idx = res
+        return (out.squeeze(0), idx.squeeze(0)) if unbatched else (out, idx)
+    return res.squeeze(0) if unbatched else res
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """Max pooling of ``(N, C, L)`` to a fixed length, as ``torch.nn.functional.adaptive_max_pool1d``."""
+    if input.ndim not in (2, 3):
+        raise ValueError(f"adaptive_max_pool1d expects a 2-D or 3-D input, got shape {tuple(input.shape)}")
+    (lo,) = _output_size(output_size, (input.shape[-1],), 1, "adaptive_max_pool1d")
+    res = adaptive_max_pool2d(input.unsqueeze(-2), (1, lo), return_indices)
+    if return_indices:
+        return res[0].squeeze(-2), res[1].squeeze(-2)
+    return res.squeeze(-2)
+
+
+# ----------------------------------------------------------------------------- interpolation
+
+def _scale(in_size: int, out_size: int, align_corners: bool, scale_factor, f32):
+    """PyTorch's ``area_pixel_compute_scale``, in the input's float type as in its CPU kernels."""
+    if align_corners:
+        return f32(in_size - 1) / f32(out_size - 1) if out_size > 1 else f32(0)
+    if scale_factor is not None and scale_factor > 0:
+        return f32(1.0 / scale_factor)
+    return f32(in_size) / f32(out_size)
+
+
+def _nearest_matrix(in_size, out_size, scale_factor, exact, dtype):
+    f32 = xp.float32
+    scale = f32(1.0 / scale_factor) if scale_factor else f32(in_size) / f32(out_size)
+    dst = xp.arange(out_size, dtype=f32)
+    if exact:
+        src = xp.floor((dst + f32(0.5)) * scale).astype(xp.int64)
+    else:
+        src = xp.floor(dst * scale).astype(xp.int64)
+    src = xp.minimum(src, in_size - 1)
+    a = xp.zeros((out_size, in_size), dtype=dtype)
+    a[xp.arange(out_size), src] = 1
+    return a
+
+
+def _linear_matrix(in_size, out_size, align_corners, scale_factor, dtype):
+    f32 = xp.dtype(dtype).type if xp.dtype(dtype).kind == "f" else xp.float32
+    scale = _scale(in_size, out_size, align_corners, scale_factor, f32)
+    dst = xp.arange(out_size, dtype=f32)
+    if align_corners:
+        real = scale * dst
+    else:
+        real = xp.maximum(scale * (dst + f32(0.5)) - f32(0.5), f32(0))
+    i0 = real.astype(xp.int64)
+    i1 = i0 + (i0 < in_size - 1)
+    l1 = real - i0.astype(f32)
+    l0 = f32(1) - l1
+    a = xp.zeros((out_size, in_size), dtype=xp.float64)
+    rows = xp.arange(out_size)
+    a[rows, i0] += l0
+    a[rows, i1] += l1
+    return a.astype(dtype)
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resize by ``size`` or ``scale_factor``, as ``torch.nn.functional.interpolate``.
+
+    Modes: ``'nearest'``, ``'nearest-exact'``, ``'linear'`` (3-D input), ``'bilinear'`` (4-D input);
+    ``align_corners`` for the linear modes. Every mode here is a separable linear map.
+
+    Shape: ``(N, C, L)`` or ``(N, C, H, W)`` → the same with resized spatial axes.
+    """
+    if antialias:
+        raise NotImplementedError("deepbox's interpolate has no antialias option")
+    nd = input.ndim - 2
+    if nd not in (1, 2):
+        raise NotImplementedError(f"interpolate supports 3-D and 4-D inputs, got shape {tuple(input.shape)}")
+    linear_modes = {"linear": 1, "bilinear": 2}
+    if mode in linear_modes:
+        if linear_modes[mode] != nd:
+            raise ValueError(f"interpolate: mode {mode!r} expects a {linear_modes[mode] + 2}-D input, "
+                             f"got shape {tuple(input.shape)}")
+        align_corners = bool(align_corners)
+    elif mode in ("nearest", "nearest-exact"):
+        if align_corners is not None:
+            raise ValueError("align_corners option can only be set with the interpolating modes: "
+                             "linear | bilinear")
+    else:
+        raise NotImplementedError(f"interpolate mode {mode!r} is not supported by deepbox; supported: "
+                                  "'nearest', 'nearest-exact', 'linear', 'bilinear'")
+    in_size = tuple(input.shape[2:])
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size and scale_factor")
+    if size is not None:
+        out_size = _ntuple(size, nd, "size")
+        scales = (None,) * nd
+    else:
+        sf = tuple(float(v) for v in (scale_factor if isinstance(scale_factor, (list, tuple))
+                                      else (scale_factor,) * nd))
+        if len(sf) != nd:
+            raise ValueError(f"interpolate: scale_factor must have {nd} elements, got {scale_factor!r}")
+        out_size = tuple(int(math.floor(s * f)) for s, f in zip(in_size, sf))
+        scales = (None,) * nd if recompute_scale_factor else sf
+    if any(v < 1 for v in out_size):
+        raise ValueError(f"interpolate: output size {out_size} must be positive")
+    dt = input._data.dtype
+    mats = []
+    for s_in, s_out, sc in zip(in_size, out_size, scales):
+        if mode in linear_modes:
+            mats.append(_linear_matrix(s_in, s_out, align_corners, sc, dt))
+        else:
+            mats.append(_nearest_matrix(s_in, s_out, sc, mode == "nearest-exact", dt))
+    if nd == 1:
+        return SeparableMapFn.apply(input, aw=mats[0])
+    return SeparableMapFn.apply(input, ah=mats[0], aw=mats[1])
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """``torch.nn.functional.upsample`` (deprecated there): the same as ``interpolate``."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+# ----------------------------------------------------------------------------- pixel shuffle
+
+def _shuffle(x, r):
+    n, c, h, w = x.shape
+    co = c // (r * r)
+    return x.reshape(n, co, r, r, h, w).transpose(0, 1, 4, 2, 5, 3).reshape(n, co, h * r, w * r)
+
+
+def _unshuffle(x, r):
+    n, c, h, w = x.shape
+    ho, wo = h // r, w // r
+    return x.reshape(n, c, ho, r, wo, r).transpose(0, 1, 3, 5, 2, 4).reshape(n, c * r * r, ho, wo)
+
+
+class PixelShuffleFn(Function):
+    """(N, C*r*r, H, W) → (N, C, H*r, W*r) and back; each direction is the other's backward."""
+
+    @staticmethod
+    def forward(ctx, x, r=1, inverse=False):
+        ctx.r, ctx.inverse = r, inverse
+        return _unshuffle(x, r) if inverse else _shuffle(x, r)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (_shuffle(grad, ctx.r) if ctx.inverse else _unshuffle(grad, ctx.r),)
+
+
+def _pixel(input, r, inverse, name):
+    r = int(r)
+    if r < 1:
+        raise ValueError(f"{name}: the factor must be positive, got {r}")
+    if input.ndim < 3:
+        raise ValueError(f"{name} expects at least a 3-D input, got shape {tuple(input.shape)}")
+    lead = tuple(input.shape[:-3])
+    c, h, w = input.shape[-3:]
+    if inverse and (h % r or w % r):
+        raise RuntimeError(f"{name}: height and width ({h}, {w}) must be divisible by {r}")
+    if not inverse and c % (r * r):
+        raise RuntimeError(f"{name}: channels ({c}) must be divisible by the squared factor {r * r}")
+    x = input.reshape(-1, c, h, w)
+    out = PixelShuffleFn.apply(x, r=r, inverse=inverse)
+    return out.reshape(lead + tuple(out.shape[1:]))
+
+
+def pixel_shuffle(input, upscale_factor):
+    """Rearrange ``(*, C*r^2, H, W)`` into ``(*, C, H*r, W*r)``, as ``torch.nn.functional.pixel_shuffle``."""
+    return _pixel(input, upscale_factor, False, "pixel_shuffle")
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """Rearrange ``(*, C, H*r, W*r)`` into ``(*, C*r^2, H, W)``, as ``torch.nn.functional.pixel_unshuffle``."""
+    return _pixel(input, downscale_factor, True, "pixel_unshuffle")
