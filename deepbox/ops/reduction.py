@@ -9,6 +9,7 @@ from deepbox.ops.elementwise import _as_tensor, cast
 from deepbox.tensor import Tensor, _make
 
 xp = backend.xp
+_bmax = max  # the builtin, before this module defines deepbox.max
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
 max_result = namedtuple("max", ["values", "indices"])
@@ -29,7 +30,7 @@ def _axes(dim, ndim):
 
 
 def _one_axis(d, ndim):
-    n = max(ndim, 1)
+    n = _bmax(ndim, 1)
     if not isinstance(d, int) and not (hasattr(d, "__index__")):
         raise TypeError(f"dim must be an int, got {type(d).__name__}")
     d = int(d)
@@ -74,7 +75,7 @@ class Mean(Function):
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
         out = a.mean(axis=_np_axis(axes), keepdims=keepdim)
-        ctx.n = a.size // max(out.size, 1) if a.size else 0
+        ctx.n = a.size // _bmax(out.size, 1) if a.size else 0
         return out
 
     @staticmethod
@@ -125,8 +126,8 @@ class Var(Function):
         ax = _np_axis(axes)
         m = a.mean(axis=ax, keepdims=True)
         d = a - m
-        n = a.size // max(m.size, 1)
-        out = (d * d).sum(axis=ax, keepdims=keepdim) / max(n - correction, 0)
+        n = a.size // _bmax(m.size, 1)
+        out = (d * d).sum(axis=ax, keepdims=keepdim) / _bmax(n - correction, 0)
         ctx.save_for_backward(d)
         ctx.shape, ctx.axes, ctx.keepdim, ctx.denom = a.shape, axes, keepdim, n - correction
         return out
