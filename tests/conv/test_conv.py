@@ -1,0 +1,202 @@
+"""Convolutions, unfold/fold: values and gradients (input, weight, bias) against PyTorch, plus gradcheck."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import deepbox
+import deepbox.nn.functional as F
+from tests.helpers import check_op
+
+rng = np.random.default_rng(0)
+
+
+def arr(*shape):
+    return rng.standard_normal(shape)
+
+
+def fn(x):
+    """The functional namespace of ``x``'s framework, so one lambda runs in both."""
+    return F if isinstance(x, deepbox.Tensor) else TF
+
+
+# (N, C, H, W, O, k, stride, padding, dilation, groups): odd sizes, batch 1, depthwise, 'same'/'valid'
+CONV2D_GRID = [
+    (1, 1, 7, 5, 3, 3, 1, 0, 1, 1),
+    (2, 3, 8, 8, 4, 3, 1, 1, 1, 1),
+    (2, 3, 9, 7, 4, (3, 2), (2, 1), (1, 0), 1, 1),
+    (1, 4, 9, 9, 6, 3, 2, 2, 2, 2),
+    (2, 4, 6, 7, 4, 3, 1, 1, 1, 4),          # depthwise
+    (2, 4, 6, 7, 8, 3, 1, 1, 1, 4),          # depthwise, channel multiplier 2
+    (2, 3, 5, 6, 2, 1, 1, 0, 1, 1),          # 1x1
+    (2, 2, 7, 7, 3, 4, 1, "same", 1, 1),     # even kernel: asymmetric 'same'
+    (1, 2, 7, 8, 3, 3, 1, "same", 2, 1),
+    (2, 2, 7, 8, 3, 3, 1, "valid", 1, 1),
+    (3, 6, 5, 5, 6, 3, 3, 1, 1, 3),
+    (2, 1, 28, 28, 6, 5, 1, 2, 1, 1),        # LeNet layer 1 (one channel: tap-major im2col)
+    (2, 6, 14, 14, 16, 5, 1, 0, 1, 1),       # LeNet layer 2
+]
+
+
+@pytest.mark.parametrize("case", CONV2D_GRID, ids=str)
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv2d_float64(case, bias):
+    n, c, h, w, o, k, s, p, d, g = case
+    kk = (k, k) if isinstance(k, int) else k
+    ins = [arr(n, c, h, w), arr(o, c // g, *kk)] + ([arr(o)] if bias else [])
+    if bias:
+        check_op(lambda x, wt, b: fn(x).conv2d(x, wt, b, s, p, d, g), *ins)
+    else:
+        check_op(lambda x, wt: fn(x).conv2d(x, wt, None, s, p, d, g), *ins)
+
+
+@pytest.mark.parametrize("case", CONV2D_GRID[:6], ids=str)
+def test_conv2d_float32(case):
+    n, c, h, w, o, k, s, p, d, g = case
+    kk = (k, k) if isinstance(k, int) else k
+    check_op(lambda x, wt, b: fn(x).conv2d(x, wt, b, s, p, d, g),
+             arr(n, c, h, w), arr(o, c // g, *kk), arr(o), dtype=np.float32)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("padding", [1, (2, 1), "same"])
+def test_conv2d_padding_modes(mode, padding):
+    tm = torch.nn.Conv2d(3, 4, 3, padding=padding, padding_mode=mode).double()
+    dm = deepbox.nn.Conv2d(3, 4, 3, padding=padding, padding_mode=mode).double()
+    dm.load_state_dict({k: v.detach().numpy().copy() for k, v in tm.state_dict().items()})
+    x = arr(2, 3, 6, 7)
+    xt = torch.tensor(x, requires_grad=True)
+    xd = deepbox.tensor(x, requires_grad=True)
+    yt, yd = tm(xt), dm(xd)
+    np.testing.assert_allclose(yd._data, yt.detach().numpy(), rtol=1e-7, atol=1e-9)
+    cot = arr(*yt.shape)
+    yt.backward(torch.tensor(cot))
+    yd.backward(deepbox.tensor(cot))
+    np.testing.assert_allclose(xd.grad._data, xt.grad.numpy(), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(dm.weight.grad._data, tm.weight.grad.numpy(), rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("case", [
+    (2, 3, 9, 4, 3, 1, 0, 1, 1), (1, 4, 8, 6, 3, 2, 1, 2, 2), (2, 4, 7, 4, 3, 1, "same", 1, 4),
+    (2, 2, 10, 3, 4, 3, 2, 1, 1), (2, 3, 7, 2, 2, 1, "valid", 3, 1),
+], ids=str)
+def test_conv1d(case):
+    n, c, l, o, k, s, p, d, g = case
+    check_op(lambda x, wt, b: fn(x).conv1d(x, wt, b, s, p, d, g),
+             arr(n, c, l), arr(o, c // g, k), arr(o))
+
+
+# (N, C_in, H, W, C_out, k, stride, padding, output_padding, groups, dilation)
+CONVT_GRID = [
+    (2, 3, 4, 5, 4, 3, 1, 0, 0, 1, 1),
+    (1, 4, 5, 4, 2, 3, 2, 1, 1, 1, 1),
+    (2, 4, 3, 4, 6, 2, 2, 0, 0, 2, 1),
+    (2, 2, 4, 4, 4, (3, 2), (2, 3), (1, 0), (1, 2), 2, 1),
+    (1, 3, 5, 5, 3, 3, 2, 2, 1, 3, 2),
+    (2, 2, 3, 3, 3, 4, 3, 1, 2, 1, 1),       # output_padding beyond the full output: zero rows + bias
+]
+
+
+@pytest.mark.parametrize("case", CONVT_GRID, ids=str)
+def test_conv_transpose2d(case):
+    n, c, h, w, o, k, s, p, op, g, d = case
+    kk = (k, k) if isinstance(k, int) else k
+    check_op(lambda x, wt, b: fn(x).conv_transpose2d(x, wt, b, s, p, op, g, d),
+             arr(n, c, h, w), arr(c, o // g, *kk), arr(o))
+
+
+def test_conv_transpose2d_float32_and_1d():
+    check_op(lambda x, wt, b: fn(x).conv_transpose2d(x, wt, b, 2, 1, 1),
+             arr(2, 4, 5, 5), arr(4, 3, 3, 3), arr(3), dtype=np.float32)
+    check_op(lambda x, wt, b: fn(x).conv_transpose1d(x, wt, b, 2, 1, 1, 1, 2),
+             arr(2, 4, 6), arr(4, 3, 3), arr(3))
+
+
+@pytest.mark.parametrize("k,d,p,s", [((2, 3), (1, 2), (1, 0), (2, 1)), (3, 1, 1, 1), (2, 1, 0, 2)], ids=str)
+def test_unfold_fold(k, d, p, s):
+    check_op(lambda x: fn(x).unfold(x, k, d, p, s), arr(2, 3, 7, 6))
+    cols = TF.unfold(torch.zeros(2, 3, 7, 6), k, d, p, s)
+    check_op(lambda x: fn(x).fold(x, (7, 6), k, d, p, s), arr(*cols.shape))
+
+
+def test_unbatched_inputs():
+    check_op(lambda x, wt: fn(x).conv2d(x, wt, padding=1),
+             arr(3, 5, 5), arr(2, 3, 3, 3))
+    check_op(lambda x, wt: fn(x).conv1d(x, wt), arr(3, 7), arr(2, 3, 3))
+
+
+def test_gradcheck_small():
+    x = deepbox.tensor(arr(1, 2, 5, 4), requires_grad=True)
+    w = deepbox.tensor(arr(2, 1, 3, 2), requires_grad=True)
+    b = deepbox.tensor(arr(2), requires_grad=True)
+    assert deepbox.autograd.gradcheck(lambda x, w, b: F.conv2d(x, w, b, 2, 1, (1, 2), 2), (x, w, b))
+    wt = deepbox.tensor(arr(2, 3, 2, 2), requires_grad=True)
+    bt = deepbox.tensor(arr(3), requires_grad=True)
+    assert deepbox.autograd.gradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, 2, 1, 1), (x, wt, bt))
+
+
+def test_channels_last_chain_matches_torch():
+    """conv → relu → conv: the second conv receives the first one's channels-last output."""
+    x, w1, w2 = arr(2, 3, 8, 8), arr(5, 3, 3, 3), arr(4, 5, 3, 3)
+    check_op(lambda x, a, b: fn(x).conv2d(
+        (fn(x).conv2d(x, a, padding=1)).relu(), b, stride=2), x, w1, w2)
+
+
+def test_module_parity_and_repr():
+    for tm, dm in [
+        (torch.nn.Conv2d(3, 6, 3, stride=2, padding=1, groups=3, bias=False),
+         deepbox.nn.Conv2d(3, 6, 3, stride=2, padding=1, groups=3, bias=False)),
+        (torch.nn.Conv1d(4, 2, 5, dilation=2), deepbox.nn.Conv1d(4, 2, 5, dilation=2)),
+        (torch.nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1),
+         deepbox.nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1)),
+        (torch.nn.Conv2d(2, 2, 3, padding="same", padding_mode="reflect"),
+         deepbox.nn.Conv2d(2, 2, 3, padding="same", padding_mode="reflect")),
+    ]:
+        assert repr(dm) == repr(tm)
+        assert list(dm.state_dict()) == list(tm.state_dict())
+        for (kd, pd), (kt, pt) in zip(dm.named_parameters(), tm.named_parameters()):
+            assert kd == kt and tuple(pd.shape) == tuple(pt.shape)
+
+
+def test_default_init_bounds():
+    m = deepbox.nn.Conv2d(4, 8, 3)
+    bound = 1 / np.sqrt(4 * 9)
+    for p in (m.weight, m.bias):
+        a = p._data
+        assert a.dtype == np.float32 and np.abs(a).max() <= bound and np.abs(a).max() > 0.8 * bound
+
+
+def test_conv_transpose_output_size():
+    tm = torch.nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1)
+    dm = deepbox.nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1)
+    dm.load_state_dict({k: v.detach().numpy().copy() for k, v in tm.state_dict().items()})
+    x = arr(1, 3, 4, 4).astype(np.float32)
+    yt = tm(torch.tensor(x), output_size=(8, 8))
+    yd = dm(deepbox.tensor(x), output_size=(8, 8))
+    np.testing.assert_allclose(yd._data, yt.detach().numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="output_size"):
+        dm(deepbox.tensor(x), output_size=(10, 10))
+
+
+@pytest.mark.parametrize("bad", [
+    lambda: F.conv2d(deepbox.randn(1, 3, 5, 5), deepbox.randn(2, 4, 3, 3)),               # channel mismatch
+    lambda: F.conv2d(deepbox.randn(1, 3, 2, 2), deepbox.randn(2, 3, 3, 3)),               # kernel too big
+    lambda: F.conv2d(deepbox.randn(1, 3, 5, 5), deepbox.randn(2, 3, 3, 3), stride=2, padding="same"),
+    lambda: F.conv2d(deepbox.randn(3, 5), deepbox.randn(2, 3, 3, 3)),                     # wrong rank
+    lambda: deepbox.nn.Conv2d(3, 4, 3, groups=2),
+    lambda: deepbox.nn.Conv2d(3, 4, 3, padding_mode="mirror"),
+])
+def test_bad_arguments_raise(bad):
+    with pytest.raises((ValueError, RuntimeError)):
+        bad()
+
+
+def test_grid_of_strides_and_dilations_float64():
+    """A denser sweep without PyTorch's module machinery: every stride/dilation/padding combination."""
+    for s, d, p in itertools.product([1, 2, 3], [1, 2], [0, 1, 2]):
+        check_op(lambda x, wt, b, s=s, p=p, d=d: fn(x).conv2d(x, wt, b, s, p, d),
+                 arr(2, 2, 7, 8), arr(3, 2, 3, 2), arr(3))
