@@ -1,1 +1,167 @@
-__all__ = []
+"""Scaled dot-product attention as one fused ``Function``.
+
+``softmax(q k^T * scale + mask) @ v`` composed from primitives makes six graph nodes
+and keeps four (L, S) arrays alive per head for backward. Fused, the forward keeps
+one: the attention probabilities ``P``. The softmax runs in place on the score array,
+and the backward uses the identity ``rowsum(dP * P) = rowsum(dout * out)`` (with or
+without dropout), so the softmax's backward costs one (L, E) reduction instead of an
+(L, S) one::
+
+    dv = P_drop^T @ dout
+    dP = (dout @ v^T) * keep / (1 - p)
+    dS = P * (dP - rowsum(dout * out))
+    dq = dS @ k * scale,   dk = dS^T @ q * scale
+
+Rows whose every key is masked out give zeros (as PyTorch's ``scaled_dot_product_attention``
+does), not NaN.
+"""
+from __future__ import annotations
+
+import math
+
+from deepbox import backend
+from deepbox.autograd.function import Function
+from deepbox.backend import xp
+from deepbox.tensor import Tensor
+
+__all__ = ["scaled_dot_product_attention", "AttentionFunction"]
+
+
+def _softmax_inplace(s, masked):
+    m = s.max(axis=-1, keepdims=True)
+    if masked:
+        m[~xp.isfinite(m)] = 0.0        # a fully masked row: exp(-inf - 0) = 0 everywhere
+    s -= m
+    xp.exp(s, out=s)
+    z = s.sum(axis=-1, keepdims=True)
+    if masked:
+        z[z == 0] = 1.0
+    s /= z
+    return s
+
+
+class AttentionFunction(Function):
+    """``(out, weights) = attention(q, k, v, mask)``; ``weights`` only with ``need_weights``.
+
+    ``mask`` is None, a boolean array (True = may attend) or a float array added to the
+    scores (it gets a gradient when it requires one). ``weights`` are the probabilities
+    after dropout, as ``nn.MultiheadAttention`` returns them.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, mask, *, scale, causal=False, dropout_p=0.0, need_weights=False, generator=None):
+        qs = q * xp.asarray(scale, q.dtype)
+        s = xp.matmul(qs, k.swapaxes(-1, -2))
+        masked = False
+        if mask is not None:
+            if mask.dtype == xp.bool_:
+                xp.copyto(s, -xp.inf, where=~mask)
+            else:
+                s += mask
+            masked = True
+        if causal:
+            L, S = s.shape[-2], s.shape[-1]
+            xp.copyto(s, -xp.inf, where=xp.triu(xp.ones((L, S), bool), 1))
+            masked = True
+        p = _softmax_inplace(s, masked)
+        keep = None
+        pd = p
+        if dropout_p > 0.0:
+            if dropout_p >= 1.0:
+                keep = xp.zeros(p.shape, p.dtype)
+            else:
+                rnd = backend.rng(generator).random(p.shape, dtype=p.dtype)
+                keep = (rnd >= dropout_p).astype(p.dtype)
+                keep *= 1.0 / (1.0 - dropout_p)
+            pd = p * keep
+        out = xp.matmul(pd, v)
+        if any(ctx.needs_input_grad):
+            ctx.save_for_backward(qs, k, v, p, out)
+            ctx.keep = keep
+            ctx.scale = scale
+        if need_weights:
+            return out, pd
+        return out
+
+    @staticmethod
+    def backward(ctx, dout, dweights=None):
+        qs, k, v, p, out = ctx.saved_tensors
+        keep = ctx.keep
+        ctx.keep = None
+        pd = p if keep is None else p * keep
+        need = ctx.needs_input_grad
+        dv = xp.matmul(pd.swapaxes(-1, -2), dout) if need[2] else None
+        dp = xp.matmul(dout, v.swapaxes(-1, -2))
+        if dweights is not None:
+            dp += dweights
+        if keep is not None:
+            dp *= keep
+        if dweights is None:
+            delta = (dout * out).sum(axis=-1, keepdims=True)
+        else:
+            delta = (dp * p).sum(axis=-1, keepdims=True)
+        dp -= delta
+        dp *= p                            # dS, in place
+        scale = xp.asarray(ctx.scale, dp.dtype)
+        dq = xp.matmul(dp, k) * scale if need[0] else None
+        dk = xp.matmul(dp.swapaxes(-1, -2), qs) if need[1] else None
+        dmask = dp if need[3] else None
+        return dq, dk, dv, dmask
+
+
+def _check_qkv(query, key, value):
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"scaled_dot_product_attention: {name} must be a Tensor, got {type(t).__name__}")
+        if t.ndim < 2:
+            raise ValueError(f"scaled_dot_product_attention: {name} needs at least 2 dims (..., seq, features), "
+                             f"got shape {tuple(t.shape)}")
+    if query.shape[-1] != key.shape[-1]:
+        raise ValueError(f"scaled_dot_product_attention: query and key feature sizes differ: "
+                         f"{query.shape[-1]} vs {key.shape[-1]}")
+    if key.shape[-2] != value.shape[-2]:
+        raise ValueError(f"scaled_dot_product_attention: key and value sequence lengths differ: "
+                         f"{key.shape[-2]} vs {value.shape[-2]}")
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None, enable_gqa: bool = False,
+                                 *, need_weights: bool = False, generator=None):
+    """``softmax(query @ key^T * scale + mask) @ value``, as ``torch.nn.functional.scaled_dot_product_attention``.
+
+    Args:
+        query: (..., L, E). key: (..., S, E). value: (..., S, Ev).
+        attn_mask: broadcastable to (..., L, S); boolean (True = the query may attend to the key)
+            or float (added to the scores).
+        dropout_p: dropout probability on the attention weights (applied whenever > 0, as in PyTorch).
+        is_causal: mask out keys after the query's position (top-left aligned, as in PyTorch).
+        scale: defaults to ``1 / sqrt(E)``.
+        enable_gqa: grouped-query attention: key/value heads (dim -3) are repeated to match the query's.
+        need_weights: deepbox extension: also return the attention weights (after dropout).
+
+    Returns:
+        (..., L, Ev), or ``(output, weights)`` with ``need_weights``.
+    """
+    _check_qkv(query, key, value)
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal=True, not both")
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {dropout_p}")
+    if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        rep = query.shape[-3] // key.shape[-3]
+        if rep * key.shape[-3] != query.shape[-3]:
+            raise ValueError(f"enable_gqa: query heads ({query.shape[-3]}) must be a multiple of key heads "
+                             f"({key.shape[-3]})")
+        key = key.repeat_interleave(rep, dim=-3)
+        value = value.repeat_interleave(rep, dim=-3)
+    if scale is None:
+        scale = 1.0 / math.sqrt(query.shape[-1])
+    mask = attn_mask
+    if mask is not None and not isinstance(mask, Tensor):
+        mask = xp.asarray(mask)
+    if isinstance(mask, Tensor) and mask._data.dtype == xp.bool_:
+        mask = mask._data      # a boolean mask is a constant
+    if isinstance(mask, Tensor) and mask._data.dtype != query._data.dtype:
+        mask = mask.to(query.dtype)
+    return AttentionFunction.apply(query, key, value, mask, scale=float(scale), causal=bool(is_causal),
+                                   dropout_p=float(dropout_p), need_weights=need_weights, generator=generator)
