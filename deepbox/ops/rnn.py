@@ -136,7 +136,6 @@ def _stacked_input_grads(need, dpre, x_tm, w4, back, batch_first):
     d3 = dpre.reshape(G, T * B, H)
     dx = dw = db = None
     if need[0]:
-        w4 = w4 if back is None else w4  # w4 is already in the internal order, like dpre
         dx2 = d3[0] @ w4[0]
         for k in range(1, G):
             dx2 += d3[k] @ w4[k]
