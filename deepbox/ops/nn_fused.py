@@ -467,12 +467,14 @@ class NormalizeFn(Function):
                 stats["mean"] = mu
                 stats["var"] = var_b
         else:
-            shape = [1] * x.ndim
-            keep = [i for i in range(x.ndim) if i not in axes]
-            for i in keep:
-                shape[i] = x.shape[i]
-            mu = mean.reshape(shape).astype(dt, copy=False)
-            var_b = var.reshape(shape).astype(dt, copy=False)
+            if mean.ndim != x.ndim:  # per-channel statistics: line them up with the kept dims
+                shape = [1] * x.ndim
+                for i in range(x.ndim):
+                    if i not in axes:
+                        shape[i] = x.shape[i]
+                mean, var = mean.reshape(shape), var.reshape(shape)
+            mu = mean.astype(dt, copy=False)
+            var_b = var.astype(dt, copy=False)
             xc = x - mu
         rstd = 1.0 / xp.sqrt(var_b + xp.asarray(eps, dtype=dt))
         xhat = xc
