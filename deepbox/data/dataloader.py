@@ -37,7 +37,9 @@ xp = backend.xp
 __all__ = ["DataLoader", "get_worker_info", "WorkerInfo", "default_collate", "default_convert"]
 
 # how often a waiting main process checks that its workers are still alive
-_WORKER_STATUS_CHECK_INTERVAL = 2.0
+_WORKER_STATUS_CHECK_INTERVAL = 1.0
+# how often an idle worker checks whether it should stop
+_WORKER_POLL_INTERVAL = 0.2
 
 
 # --------------------------------------------------------------------------- worker info
@@ -176,8 +178,8 @@ def _seed_worker(seed: int, worker_id: int, base_seed: int) -> None:
     xp.random.seed(ss.generate_state(4))
 
 
-def _worker_loop(kind_iterable, dataset, index_queue, result_queue, auto_collation, collate_fn, drop_last,
-                 base_seed, init_fn, worker_id, num_workers):
+def _worker_loop(kind_iterable, dataset, index_queue, result_queue, done_event, auto_collation, collate_fn,
+                 drop_last, base_seed, init_fn, worker_id, num_workers):
     global _worker_info
     try:
         seed = base_seed + worker_id
@@ -196,10 +198,14 @@ def _worker_loop(kind_iterable, dataset, index_queue, result_queue, auto_collati
 
         exhausted = False
         while True:
+            # the shutdown flag is an Event rather than only a message on the queue: a queue
+            # that is garbage collected may stop delivering before the message is sent
+            if done_event.is_set():
+                break
             try:
-                task = index_queue.get(timeout=_WORKER_STATUS_CHECK_INTERVAL)
+                task = index_queue.get(timeout=_WORKER_POLL_INTERVAL)
             except queue.Empty:
-                if os.getppid() == 1 or _parent_gone():
+                if _parent_gone():
                     break
                 continue
             if task is None:  # shut down
@@ -247,6 +253,8 @@ def _worker_loop(kind_iterable, dataset, index_queue, result_queue, auto_collati
 def _parent_gone() -> bool:
     import multiprocessing
 
+    if os.getppid() == 1:
+        return True
     parent = multiprocessing.parent_process()
     return parent is not None and not parent.is_alive()
 
@@ -327,6 +335,7 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
 
     def _start_workers(self):
         self._result_queue = self._ctx.Queue()
+        self._done_event = self._ctx.Event()
         self._index_queues = []
         self._workers = []
         for i in range(self._num_workers):
@@ -334,9 +343,9 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
             iq.cancel_join_thread()
             w = self._ctx.Process(
                 target=_worker_loop,
-                args=(self._kind_iterable, self._dataset, iq, self._result_queue, self._auto_collation,
-                      self._collate_fn, self._drop_last, self._base_seed, self._worker_init_fn, i,
-                      self._num_workers),
+                args=(self._kind_iterable, self._dataset, iq, self._result_queue, self._done_event,
+                      self._auto_collation, self._collate_fn, self._drop_last, self._base_seed,
+                      self._worker_init_fn, i, self._num_workers),
                 daemon=True,
             )
             w.start()
@@ -455,13 +464,19 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
             return
         self._shutdown = True
         try:
+            import time
+
+            self._done_event.set()
             for q in self._index_queues:
                 try:
                     q.put(None)
                 except Exception:
                     pass
+            # idle workers stop within one poll interval; one still inside a slow
+            # __getitem__ is terminated, since its batch is no longer wanted
+            deadline = time.monotonic() + 2 * _WORKER_POLL_INTERVAL + 0.5
             for w in self._workers:
-                w.join(timeout=5.0)
+                w.join(timeout=max(deadline - time.monotonic(), 0.0))
             for w in self._workers:
                 if w.is_alive():
                     w.terminate()
