@@ -113,6 +113,52 @@ def _col2im(dcols, shape, kh, kw, sh, sw, dh, dw, ho, wo):
     return dx
 
 
+def _tap_range(i: int, s: int, d: int, p: int, size: int, out: int):
+    """Output positions of tap ``i`` that land inside the unpadded input, and where they land."""
+    off = i * d - p                           # input row of output 0 for this tap
+    lo = max(0, -(off // s))                  # first output with off + lo*s >= 0
+    hi = min(out - 1, (size - 1 - off) // s)  # last output with off + hi*s < size
+    if hi < lo:
+        return None
+    return slice(lo, hi + 1), slice(off + lo * s, off + hi * s + 1, s)
+
+
+def _conv_input_grad(gm, wm, shape, kh, kw, sh, sw, dh, dw, ph, pw, ho, wo):
+    """dx of a convolution as one GEMM per kernel tap, each added into the unpadded NHWC input.
+
+    ``g @ W_tap`` is a contiguous ``(N*Ho*Wo, C)`` block, so the slice add runs over
+    long contiguous rows even for few channels (the strided ``dcols`` view of one
+    big GEMM has inner runs of only ``C`` floats: 5-10x slower to add for C <= 16).
+    Contributions that fall into the padding are never computed; with stride 1
+    and 'same' output the centre tap covers the whole input and is written, not added.
+    """
+    n, h, w, c = shape
+    m = n * ho * wo
+    wt = wm.reshape(kh, kw, c, -1)
+    buf = xp.empty((m, c), dtype=gm.dtype)
+    b4 = buf.reshape(n, ho, wo, c)
+    dx = None
+    pending = []
+    for i in range(kh):
+        ri = _tap_range(i, sh, dh, ph, h, ho)
+        for j in range(kw):
+            rj = _tap_range(j, sw, dw, pw, w, wo)
+            if ri is None or rj is None:
+                continue
+            full = (ho == h and wo == w and ri[1] == slice(0, h, 1) and rj[1] == slice(0, w, 1)
+                    and ri[0] == slice(0, h) and rj[0] == slice(0, w))
+            if dx is None and full:
+                dx = (gm @ wt[i, j].T).reshape(n, h, w, c)
+            else:
+                pending.append((i, j, ri, rj))
+    if dx is None:
+        dx = xp.zeros(shape, dtype=gm.dtype)
+    for i, j, ri, rj in pending:
+        xp.matmul(gm, wt[i, j].T, out=buf)
+        dx[:, ri[1], rj[1]] += b4[:, ri[0], rj[0]]
+    return dx
+
+
 def _nhwc(x):
     """An NCHW array as its NHWC view (a free transpose; contiguous when x came from a conv)."""
     return x.transpose(0, 2, 3, 1)
@@ -183,7 +229,7 @@ class Conv2dFn(Function):
     """2-D convolution (cross-correlation) of an NCHW input, channels-last inside.
 
     forward:  cols = im2col(x)  (M, kh*kw*C),  out = cols @ W + b   (M = N*Ho*Wo)
-    backward: dW = cols.T @ g,  db = 1 @ g,  dx = col2im(g @ W.T)
+    backward: dW = cols.T @ g,  db = 1 @ g,  dx = sum over taps of shift(g @ W_tap.T)
     With groups the GEMMs are batched over groups (a ``(G, M, K/G)`` matmul).
     A 3-D input/weight (conv1d) runs as a height-1 image.
     """
@@ -235,8 +281,6 @@ class Conv2dFn(Function):
         if groups == 1:
             if need_w:
                 dw_ = (cols.T @ gm).reshape(kh, kw, c, o).transpose(3, 2, 0, 1)
-            if need_x:
-                dcols = (gm @ wm.T).reshape(n, ho, wo, kh, kw, c)
         else:
             og, cg = o // groups, c // groups
             gg = gm.reshape(m, groups, og).transpose(1, 0, 2)
@@ -247,11 +291,13 @@ class Conv2dFn(Function):
                 dcols = (gg @ wm.transpose(0, 2, 1)).reshape(groups, n, ho, wo, kh, kw, cg)
                 dcols = dcols.transpose(1, 2, 3, 4, 5, 0, 6)
         if need_x:
-            if groups != 1:
+            if groups == 1:
+                dx = _conv_input_grad(gm, wm, (n, h, wd, c), kh, kw, sh, sw, dh, dw, ph[0], pw[0], ho, wo)
+            else:
                 pshape = pshape[:3] + (groups, c // groups)
-            dxp = _col2im(dcols, pshape, kh, kw, sh, sw, dh, dw, ho, wo)
-            dxp = dxp.reshape(n, pshape[1], pshape[2], c)
-            dx = dxp[:, ph[0]:ph[0] + h, pw[0]:pw[0] + wd].transpose(0, 3, 1, 2)
+                dxp = _col2im(dcols, pshape, kh, kw, sh, sw, dh, dw, ho, wo).reshape(n, pshape[1], pshape[2], c)
+                dx = dxp[:, ph[0]:ph[0] + h, pw[0]:pw[0] + wd]
+            dx = dx.transpose(0, 3, 1, 2)
             if one_d:
                 dx = dx[:, :, 0, :]
         if need_w:

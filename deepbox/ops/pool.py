@@ -19,7 +19,7 @@ import math
 
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
-from deepbox.ops.conv import _ntuple, _positive
+from deepbox.ops.conv import _ntuple, _positive  # noqa: F401  (re-used by the pooling modules)
 
 __all__ = [
     "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
@@ -79,50 +79,73 @@ class _PoolGeom:
 # ----------------------------------------------------------------------------- max pooling
 
 class MaxPool2dFn(Function):
-    """Max pooling over (N, C, H, W); saves the winning tap per output (uint8 when it fits)."""
+    """Max pooling over (N, C, H, W).
+
+    forward: a running ``np.maximum`` over the taps (fast and NaN-propagating, as
+    in PyTorch). backward: the gradient goes to the *first* tap equal to the
+    maximum (PyTorch's tie rule: after a ReLU most windows tie at zero), found
+    tap by tap with a "not taken yet" mask. Measured on (128, 32, 28, 28):
+    about 6x faster than tracking an argmax with masked ``copyto`` in forward.
+    """
 
     @staticmethod
     def forward(ctx, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), ceil_mode=False,
                 return_indices=False):
         g = _PoolGeom(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
         src = x if g.tiles else _padded(x, padding[0], padding[1], g.buf[0], g.buf[1], -xp.inf)
-        ntaps = kernel_size[0] * kernel_size[1]
-        out = arg = None
-        t = 0
+        out = None
         for _, _, (hs, ws) in g.taps():
             v = src[:, :, hs, ws]
             if out is None:
                 out = v.copy()
-                arg = xp.zeros_like(out, dtype=xp.uint8 if ntaps < 256 else xp.int64)
             else:
-                # strict '>' keeps the first maximum; NaN wins like in PyTorch
-                better = (v > out) | (v != v)
-                xp.copyto(out, v, where=better)
-                xp.copyto(arg, t, where=better)
-            t += 1
+                xp.maximum(out, v, out=out)
         ctx.geom = g
-        ctx.save_for_backward(arg)
+        ctx.save_for_backward(src, out)
         if return_indices:
-            return out, _flat_indices(arg, g)
+            return out, _flat_indices(_first_max_tap(src, out, g), g)
         return out
 
     @staticmethod
     def backward(ctx, grad, *_):
         g = ctx.geom
-        (arg,) = ctx.saved_tensors
+        src, out = ctx.saved_tensors
         n, c, h, w = g.shape
         if g.tiles:
             # each input position is in at most one window: write, never add
             covered = g.out[0] * g.s[0] == h and g.out[1] * g.s[1] == w
             dx = xp.empty(g.shape, dtype=grad.dtype) if covered else xp.zeros(g.shape, dtype=grad.dtype)
-            for t, (_, _, (hs, ws)) in enumerate(g.taps()):
-                xp.multiply(grad, arg == t, out=dx[:, :, hs, ws])
+            for (hs, ws), m in _first_max_masks(src, out, g):
+                xp.multiply(grad, m, out=dx[:, :, hs, ws])
             return (dx,)
         dxp = xp.zeros((n, c) + g.buf, dtype=grad.dtype)
-        for t, (_, _, (hs, ws)) in enumerate(g.taps()):
-            dxp[:, :, hs, ws] += grad * (arg == t)
+        for (hs, ws), m in _first_max_masks(src, out, g):
+            dxp[:, :, hs, ws] += grad * m
         ph, pw = g.p
         return (dxp[:, :, ph:ph + h, pw:pw + w],)
+
+
+def _first_max_masks(src, out, g: _PoolGeom):
+    """Yield (tap slices, mask of the outputs whose first maximum is this tap)."""
+    taken = None
+    last = g.k[0] * g.k[1] - 1
+    for t, (_, _, sl) in enumerate(g.taps()):
+        m = src[:, :, sl[0], sl[1]] == out
+        if taken is None:
+            taken = m.copy() if t < last else m
+        else:
+            xp.greater(m, taken, out=m)          # m & ~taken in one pass
+            if t < last:
+                xp.logical_or(taken, m, out=taken)
+        yield sl, m
+
+
+def _first_max_tap(src, out, g: _PoolGeom):
+    arg = xp.zeros(out.shape, dtype=xp.int64)
+    for t, (_, m) in enumerate(_first_max_masks(src, out, g)):
+        if t:
+            arg += m * t
+    return arg
 
 
 def _flat_indices(arg, g: _PoolGeom):
