@@ -350,6 +350,13 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``; first-order only."""
+        if gradient is None and inputs is None and not create_graph and self._ctx is not None \
+                and self._data.size == 1 and self._data.dtype.kind == "f":
+            # the common `loss.backward()`: straight to the engine
+            from deepbox.autograd.engine import run_backward
+
+            run_backward((self,), (xp.ones(self._data.shape, self._data.dtype),), bool(retain_graph))
+            return
         from deepbox.autograd import backward
 
         backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)

@@ -8,10 +8,13 @@ nowhere else.
 """
 from __future__ import annotations
 
+import heapq
+
 from deepbox import backend
 from deepbox.tensor import Tensor, _make
 
 xp = backend.xp
+_ndarray = backend.ndarray
 
 
 def unbroadcast(grad, shape):
@@ -21,11 +24,11 @@ def unbroadcast(grad, shape):
     nd = grad.ndim - len(shape)
     if nd < 0:
         return xp.broadcast_to(grad, shape).copy()
-    axes = tuple(range(nd)) + tuple(i + nd for i, s in enumerate(shape) if s == 1 and grad.shape[i + nd] != 1)
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
     if nd:
-        grad = grad.reshape(shape)
+        grad = grad.sum(axis=tuple(range(nd)))
+    stretched = tuple(i for i, s in enumerate(shape) if s == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
     return grad
 
 
@@ -39,12 +42,10 @@ def _freed_error(node):
 
 
 def _check_versions(node):
-    for counter, expected, tensor in node._saved_versions:
+    for counter, expected, shape, dtype in node._saved_versions:
         if counter[0] != expected:
-            if tensor is not None:
-                what = f"a tensor of shape {list(tensor.shape)} and dtype {tensor.dtype}"
-            else:
-                what = f"the output of {node.name()}"
+            what = f"a tensor of shape {list(shape)} and dtype {dtype}" if shape is not None else \
+                f"the output of {node.name()}"
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: {what}, needed by {node.name()}, is at version {counter[0]}; "
@@ -64,12 +65,16 @@ def _run_hooks(hooks, g):
 def run_backward(roots, root_grads, retain_graph=False, capture=None):
     """Propagate ``root_grads`` from ``roots`` (tensors) through the graph.
 
+    Nodes are processed in reverse creation order (a max-heap on their sequence
+    numbers): every consumer of a node was created after it, so by the time a
+    node is popped all of its gradient contributions have arrived.
+
     With ``capture`` (a list of tensors) the gradients reaching those tensors are
     returned instead of accumulated into leaves' ``.grad`` (``autograd.grad``).
     """
     leaf_grads = {}   # id(leaf) -> [leaf, summed grad, owned]
-    node_grads = {}   # node -> list of grads per output
-    start = []
+    grads = {}        # node -> gradient array (single output) or list of arrays (multi-output)
+    heap = []
     for t, g in zip(roots, root_grads):
         if not t.requires_grad:
             raise RuntimeError(
@@ -77,15 +82,9 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
                 "backward() needs a tensor computed from leaves with requires_grad=True"
             )
         if t._ctx is None:
-            _add_leaf(leaf_grads, t, g, owned=False)
+            _add_leaf(leaf_grads, t, g, False)
         else:
-            node = t._ctx
-            lst = node_grads.get(node)
-            if lst is None:
-                lst = node_grads[node] = [None] * node._n_out
-                start.append(node)
-            i = t._out_idx
-            lst[i] = g if lst[i] is None else lst[i] + g
+            _add_node_grad(grads, heap, t._ctx, t._out_idx, g)
 
     captured_nodes = None
     if capture is not None:
@@ -95,85 +94,67 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
                 captured_nodes.setdefault(t._ctx, []).append((t._out_idx, k))
     captured = [None] * (len(capture) if capture is not None else 0)
 
-    # count, for every node reachable from the roots, how many edges lead into it
-    deps = {}
-    stack = list(start)
-    seen = set(start)
-    while stack:
-        node = stack.pop()
-        for p in node.parents:
-            if p is None or isinstance(p, Tensor):
-                continue
-            deps[p] = deps.get(p, 0) + 1
-            if p not in seen:
-                seen.add(p)
-                stack.append(p)
-
-    ready = [n for n in start if n not in deps]
-    while ready:
-        node = ready.pop()
-        grads = node_grads.pop(node)
-        if node._hooks or node._retained:
-            for i, g in enumerate(grads):
-                if g is None:
-                    continue
-                if node._hooks and i in node._hooks:
-                    g = grads[i] = _run_hooks(node._hooks[i], g)
-                if node._retained and i in node._retained:
-                    t = node._retained[i]()
-                    if t is not None and capture is None:
-                        if t._grad is None:
-                            t._grad = _make(g.copy())
-                        else:
-                            t._grad._data = t._grad._data + g
-        if captured_nodes is not None and node in captured_nodes:
-            for i, k in captured_nodes[node]:
-                captured[k] = grads[i]
-        parents = node.parents
-        if all(g is None for g in grads):
-            in_grads = (None,) * len(parents)
+    pop = heapq.heappop
+    push = heapq.heappush
+    while heap:
+        node = pop(heap)[1]
+        g = grads.pop(node)
+        multi = node._n_out > 1
+        if node._hooks or node._retained or captured_nodes:
+            gl = g if multi else [g]
+            _node_extras(node, gl, capture, captured_nodes, captured)
+            g = gl if multi else gl[0]
+        if node.saved_tensors is None:
+            raise _freed_error(node)
+        if node._saved_versions:
+            _check_versions(node)
+        if multi:
+            g = [xp.zeros(s, d) if x is None else x for x, (s, d) in zip(g, node.output_meta)]
+            in_grads = node.backward(node, *g)
         else:
-            if node.saved_tensors is None:
-                raise _freed_error(node)
-            if node._saved_versions:
-                _check_versions(node)
-            if node._n_out > 1:
-                grads = [xp.zeros(s, d) if g is None else g for g, (s, d) in zip(grads, node.output_meta)]
-            in_grads = node.backward(node, *grads)
-            if type(in_grads) is not tuple:
-                in_grads = (in_grads,)
-            if len(in_grads) < len(parents):
-                in_grads = in_grads + (None,) * (len(parents) - len(in_grads))
+            in_grads = node.backward(node, g)
+        if type(in_grads) is not tuple:
+            in_grads = (in_grads,)
+        handed = set()
         if not retain_graph:
             if node.saved_tensors:
                 node.saved_tensors = None
             node._saved_versions = ()
-        for p, idx, meta, g in zip(parents, node.parent_idx, node.input_meta, in_grads):
-            if p is None:
+        for p, idx, pg in zip(node.parents, node.parent_idx, in_grads):
+            if pg is None or p is None:
                 continue
-            if g is not None:
-                if type(g) is not backend.ndarray:
-                    g = xp.asarray(g)
-                shape, dtype = meta
-                if g.shape != shape:
-                    g = unbroadcast(g, shape)
-                if g.dtype != dtype:
-                    g = g.astype(dtype)
+            if type(pg) is not _ndarray:
+                pg = xp.asarray(pg)
             if isinstance(p, Tensor):
-                if g is not None:
-                    _add_leaf(leaf_grads, p, g, owned=False)
+                d = p._data
+                # the leaf may adopt the array as its .grad only if nothing else can see it: not the
+                # incoming gradient passed through (add's backward), not a view, not handed out twice
+                owned = pg.base is None and pg is not g and (not multi or all(pg is not x for x in g)) \
+                    and id(pg) not in handed
+                if pg.shape != d.shape:
+                    pg = unbroadcast(pg, d.shape)
+                    owned = pg.base is None
+                if pg.dtype is not d.dtype and pg.dtype != d.dtype:
+                    pg = pg.astype(d.dtype)
+                    owned = True
+                handed.add(id(pg))
+                _add_leaf(leaf_grads, p, pg, owned)
                 continue
-            if g is not None:
-                lst = node_grads.get(p)
-                if lst is None:
-                    lst = node_grads[p] = [None] * p._n_out
-                lst[idx] = g if lst[idx] is None else lst[idx] + g
-            elif p not in node_grads:
-                node_grads[p] = [None] * p._n_out
-            d = deps[p] - 1
-            deps[p] = d
-            if d == 0:
-                ready.append(p)
+            shape, dtype = p.output_meta[idx]
+            if pg.shape != shape:
+                pg = unbroadcast(pg, shape)
+            if pg.dtype is not dtype and pg.dtype != dtype:
+                pg = pg.astype(dtype)
+            handed.add(id(pg))
+            if p._n_out == 1:
+                old = grads.get(p)
+                if old is None:
+                    grads[p] = pg
+                    push(heap, (-p._seq, p))
+                else:
+                    grads[p] = old + pg
+            else:
+                _add_node_grad(grads, heap, p, idx, pg)
 
     if capture is not None:
         for k, t in enumerate(capture):
@@ -191,8 +172,8 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
             g = _run_hooks(t._hooks, g)
             owned = False
         if t._grad is None:
-            # the engine may pass one array to several inputs (add's backward): copy unless fresh
-            t._grad = _make(g if owned and g.base is None else g.copy())
+            # one array may reach several inputs (add's backward passes it to both): copy unless fresh
+            t._grad = _make(g if owned else g.copy())
         else:
             gd = t._grad._data
             if gd.shape != g.shape:
@@ -201,6 +182,41 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
         for h in t._post_accumulate_hooks or ():
             h(t)
     return None
+
+
+def _add_node_grad(grads, heap, node, idx, g):
+    if node._n_out == 1:
+        old = grads.get(node)
+        if old is None:
+            grads[node] = g
+            heapq.heappush(heap, (-node._seq, node))
+        else:
+            grads[node] = old + g
+        return
+    lst = grads.get(node)
+    if lst is None:
+        lst = grads[node] = [None] * node._n_out
+        heapq.heappush(heap, (-node._seq, node))
+    lst[idx] = g if lst[idx] is None else lst[idx] + g
+
+
+def _node_extras(node, gl, capture, captured_nodes, captured):
+    """Hooks, retain_grad and autograd.grad captures on a node's outputs (rare, so kept off the hot path)."""
+    for i, g in enumerate(gl):
+        if g is None:
+            continue
+        if node._hooks and i in node._hooks:
+            g = gl[i] = _run_hooks(node._hooks[i], g)
+        if node._retained and i in node._retained:
+            t = node._retained[i]()
+            if t is not None and capture is None:
+                if t._grad is None:
+                    t._grad = _make(g.copy())
+                else:
+                    t._grad._data = t._grad._data + g
+    if captured_nodes and node in captured_nodes:
+        for i, k in captured_nodes[node]:
+            captured[k] = gl[i]
 
 
 def _add_leaf(leaf_grads, t, g, owned):

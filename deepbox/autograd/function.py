@@ -28,12 +28,16 @@ receives one gradient per output (zeros for outputs that got none).
 """
 from __future__ import annotations
 
+import itertools
+
 from deepbox import backend
 from deepbox.autograd.grad_mode import state as _grad_state
 from deepbox.tensor import Tensor, _make
 
 _ndarray = backend.ndarray
 _asarray = backend.xp.asarray
+_new = object.__new__
+_sequence = itertools.count()  # creation order: a topological order of the graph
 
 
 class Function:
@@ -43,6 +47,7 @@ class Function:
     _n_out = 1
     saved_tensors = ()
     _saved_versions = ()
+    _seq = 0
 
     def save_for_backward(self, *arrays) -> None:
         self.saved_tensors = arrays
@@ -79,20 +84,14 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        ctx = cls.__new__(cls)
-        arrays = []
-        needs = []
-        any_grad = False
-        record = _grad_state.enabled
-        for a in args:
-            if isinstance(a, Tensor):
-                arrays.append(a._data)
-                r = record and a.requires_grad
-                needs.append(r)
-                any_grad = any_grad or r
-            else:
-                arrays.append(a)
-                needs.append(False)
+        ctx = _new(cls)
+        arrays = [a._data if isinstance(a, Tensor) else a for a in args]
+        if _grad_state.enabled:
+            needs = [isinstance(a, Tensor) and a.requires_grad for a in args]
+            any_grad = True in needs
+        else:
+            needs = [False] * len(args)
+            any_grad = False
         ctx.needs_input_grad = needs
         out = cls.forward(ctx, *arrays, **kwargs)
         if not any_grad:
@@ -102,24 +101,10 @@ class Function:
                 return tuple(_make(_asarray(o)) for o in out)
             return _make(out if type(out) is _ndarray else _asarray(out))
 
-        # link into the graph: one edge per input, the input's dtype and shape for the engine
-        parents = []
-        idxs = []
-        metas = []
-        for a, n in zip(args, needs):
-            if n:
-                c = a._ctx
-                parents.append(a if c is None else c)
-                idxs.append(a._out_idx)
-                d = a._data
-                metas.append((d.shape, d.dtype))
-            else:
-                parents.append(None)
-                idxs.append(0)
-                metas.append(None)
-        ctx.parents = parents
-        ctx.parent_idx = idxs
-        ctx.input_meta = metas
+        # link into the graph: an edge per input (the leaf tensor, or the node and output that made it)
+        ctx._seq = next(_sequence)
+        ctx.parents = [(a if a._ctx is None else a._ctx) if n else None for a, n in zip(args, needs)]
+        ctx.parent_idx = [a._out_idx if n else 0 for a, n in zip(args, needs)]
         if type(out) is tuple:
             ctx._n_out = len(out)
             ctx.output_meta = [(o.shape, o.dtype) for o in out]
@@ -144,14 +129,16 @@ class Function:
             # guard saved input/output arrays with their version counters
             guards = []
             for s in saved:
+                if s is None or type(s) is not _ndarray:
+                    continue
                 for a in args:
                     if isinstance(a, Tensor) and a._data is s:
-                        guards.append((a._version, a._version[0], a))
+                        guards.append((a._version, a._version[0], a._data.shape, a._data.dtype))
                         break
                 else:
                     for t in outs:
                         if t._data is s:
-                            guards.append((t._version, t._version[0], None))
+                            guards.append((t._version, t._version[0], None, None))
                             break
             if guards:
                 ctx._saved_versions = guards

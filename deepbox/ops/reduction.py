@@ -59,14 +59,30 @@ def _np_axis(axes):
     return axes if axes else None
 
 
+def _broadcast_grad(g, shape):
+    """Spread a reduced gradient over ``shape``: a materialised copy when small (cheaper than a
+    broadcast view's Python overhead), a zero-copy view when large."""
+    if g.size == 1 and len(shape) < 4:
+        n = 1
+        for s in shape:
+            n *= s
+        if n <= 4096:
+            return xp.full(shape, g.reshape(()), g.dtype) if n > 1 else g.reshape(shape)
+    return xp.broadcast_to(g, shape)
+
+
 class Sum(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        if axes is None:
+            return a.sum()
         return a.sum(axis=_np_axis(axes), keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx.axes is None:
+            return _broadcast_grad(grad, ctx.shape)
         return xp.broadcast_to(_expand_grad(grad, ctx.shape, ctx.axes, ctx.keepdim), ctx.shape)
 
 
@@ -81,11 +97,13 @@ class Mean(Function):
     @staticmethod
     def backward(ctx, grad):
         g = _expand_grad(grad, ctx.shape, ctx.axes, ctx.keepdim) / ctx.n
-        return xp.broadcast_to(g, ctx.shape)
+        return _broadcast_grad(g, ctx.shape) if ctx.axes is None else xp.broadcast_to(g, ctx.shape)
 
 
 def sum(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A001
-    x = _as_tensor(input)
+    x = input if isinstance(input, Tensor) else _as_tensor(input)
+    if dim is None and dtype is None and x._data.dtype.kind == "f":
+        return Sum.apply(x, None, keepdim)
     if dtype is not None:
         x = cast(x, backend.to_numpy_dtype(dtype))
     elif x._data.dtype.kind in "bu" or x._data.dtype in (xp.int8, xp.int16, xp.int32):
