@@ -175,8 +175,8 @@ def test_load_torch_state_dict_converted_to_deepbox():
     tp_full, _, _, _ = _run(name, kw)
     tp_half, _, to_half, _ = _run(name, kw, steps=STEPS // 2)
     tsd = to_half.state_dict()
-    sd = {"state": {k: {n: deepbox.from_numpy(v.numpy().copy()) for n, v in s.items()} for k, s in tsd["state"].items()},
-          "param_groups": tsd["param_groups"]}
+    state = {k: {n: deepbox.from_numpy(v.numpy().copy()) for n, v in s.items()} for k, s in tsd["state"].items()}
+    sd = {"state": state, "param_groups": tsd["param_groups"]}
     dp = [deepbox.tensor(p.detach().numpy().copy(), requires_grad=True) for p in tp_half]
     opt = dopt.Adam(dp, **kw)
     opt.load_state_dict(sd)
@@ -408,7 +408,8 @@ def test_load_state_dict_errors_name_the_mismatch_and_change_nothing():
     with pytest.raises(ValueError, match="group 0 has 2 saved parameters, 1 here"):
         small.load_state_dict(sd)
     swapped = dopt.Adam([b, a], lr=0.5)
-    with pytest.raises(ValueError, match=r"parameter 0 has 'exp_avg' of shape \(2,\), but the parameter has shape \(3,\)"):
+    msg = r"parameter 0 has 'exp_avg' of shape \(2,\), but the parameter has shape \(3,\)"
+    with pytest.raises(ValueError, match=msg):
         swapped.load_state_dict(sd)
     assert swapped.param_groups[0]["lr"] == 0.5 and len(swapped.state) == 0
     with pytest.raises(ValueError, match="keys 'state' and 'param_groups'"):
