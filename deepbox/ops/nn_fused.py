@@ -435,8 +435,10 @@ class BCEFn(Function):
             eps = xp.asarray(1e-12, dtype=x.dtype)
             gx = (x - y) / xp.maximum((1 - x) * x, eps) * up
         if n[1]:
-            gy = (l1x - lx) * up
-        if n[2]:
+            # PyTorch differentiates the unclamped logs here (infinite at x = 0 or 1)
+            with xp.errstate(divide="ignore", invalid="ignore"):
+                gy = (xp.log1p(-x) - xp.log(x)) * up
+        if len(n) > 2 and n[2]:
             gw = grad * base
         return gx, gy, gw
 
