@@ -134,7 +134,7 @@ def test_setattr_getattr_delattr():
     del m.sub
     assert "sub" not in m._modules
     with pytest.raises(AttributeError, match="has no attribute 'sub'"):
-        m.sub
+        _ = m.sub
     with pytest.raises(KeyError, match="already exists"):
         m.register_buffer("plain", deepbox.zeros(1))
     with pytest.raises(KeyError, match='contain'):
