@@ -74,15 +74,15 @@ class _Encoder:
         self.arrays: dict[str, object] = {}
         self._by_memory: dict[tuple, str] = {}
 
-    def _name_for(self, path: list[str]) -> str:
-        base = ".".join(path) or "tensor"
+    def _name_for(self, path: list) -> str:
+        base = ".".join(str(p) for p in path) or "tensor"
         name, n = base, 1
         while name in self.arrays:
             name = f"{base}#{n}"
             n += 1
         return name
 
-    def _store(self, arr, path: list[str]) -> str:
+    def _store(self, arr, path: list) -> str:
         if arr.dtype.newbyteorder("=") not in _NP_TO_ST:
             raise TypeError(
                 f"deepbox.save cannot store an array of dtype {arr.dtype} at {_where(path)}; supported dtypes: "
@@ -98,7 +98,7 @@ class _Encoder:
             self._by_memory[key] = name
         return name
 
-    def encode(self, obj, path: list[str]):
+    def encode(self, obj, path: list):
         if obj is None or isinstance(obj, (bool, str)):
             return obj
         if isinstance(obj, int):
@@ -121,15 +121,15 @@ class _Encoder:
         if isinstance(obj, backend.dtype):
             return {"$dtype": obj.name}
         if isinstance(obj, list):
-            return [self.encode(v, path + [str(i)]) for i, v in enumerate(obj)]
+            return [self.encode(v, path + [i]) for i, v in enumerate(obj)]
         if isinstance(obj, tuple):
-            return {"$tuple": [self.encode(v, path + [str(i)]) for i, v in enumerate(obj)]}
+            return {"$tuple": [self.encode(v, path + [i]) for i, v in enumerate(obj)]}
         if isinstance(obj, dict):
             kind = "Counter" if isinstance(obj, Counter) else "OrderedDict" if isinstance(obj, OrderedDict) else None
             if all(isinstance(k, str) for k in obj):
                 node = {"$map": {k: self.encode(v, path + [k]) for k, v in obj.items()}}
             else:
-                node = {"$dict": [[self.encode_key(k, path), self.encode(v, path + [str(k)])] for k, v in obj.items()]}
+                node = {"$dict": [[self.encode_key(k, path), self.encode(v, path + [k])] for k, v in obj.items()]}
             if kind:
                 node["type"] = kind
             return node
@@ -146,7 +146,7 @@ class _Encoder:
         return self.encode(key, path)
 
 
-def _where(path: list[str]) -> str:
+def _where(path: list) -> str:
     return "obj" + "".join(f"[{p!r}]" for p in path)
 
 
@@ -216,7 +216,7 @@ def _header_for(arrays: dict, metadata: dict) -> tuple[bytes, list]:
     """The safetensors header (length prefix included) and the arrays in file order."""
     # larger items first, as the safetensors package orders them, so every tensor stays aligned
     order = sorted(arrays, key=lambda k: (-arrays[k].dtype.itemsize, k))
-    header: dict = {"__metadata__": metadata}
+    header: dict = {"__metadata__": dict(sorted(metadata.items()))}  # sorted: the same object, the same bytes
     offset = 0
     for name in order:
         a = arrays[name]
@@ -343,7 +343,8 @@ def _parse_header(buf, total: int, source: str):
             "(empty or truncated)"
         )
     n = struct.unpack("<Q", bytes(buf[:8]))[0]
-    looks_safetensors = n <= _MAX_HEADER and len(buf) > 8 and buf[8:9] == b"{"
+    # a JSON header follows the length, or nothing does because the file was cut right there
+    looks_safetensors = 2 <= n <= _MAX_HEADER and (buf[8:9] == b"{" or (total == 8 and n % 8 == 0))
     if not looks_safetensors:
         # the 8-byte length prefix can look like a magic number, so foreign formats are named only here
         foreign = _foreign_kind(bytes(buf[:8]))
