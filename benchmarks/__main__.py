@@ -1,0 +1,110 @@
+"""deepbox vs PyTorch on the course's workloads, side by side: ``python -m benchmarks [NAME...] [--quick]``.
+
+Each (workload, framework) pair runs in its own process (same data, batch size, optimiser and 2
+threads), after a warm-up, over several repetitions; the table shows the medians, their ratio
+(deepbox / PyTorch: below 1 means deepbox is faster), the target, and each side's peak memory.
+Results also go to a JSON file (``--json``, default benchmarks/results.json).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+
+from benchmarks.common import blas_info, fmt_time, print_table
+from benchmarks.workloads import TARGETS, WORKLOADS, lenet_flops, mlp_flops
+
+
+def gemm_peak_flops(n: int = 2048, reps: int = 5) -> float:
+    """This machine's float32 GEMM rate with NumPy's BLAS: the ceiling for the dense workloads."""
+    import time
+
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    b = a.copy()
+    a @ b
+    best = min(_timed(lambda: a @ b, time) for _ in range(reps))
+    return 2 * n**3 / best
+
+
+def _timed(fn, time):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def run_pair(name, quick):
+    res = {}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for fw in ("deepbox", "torch"):
+        cmd = [sys.executable, "-m", "benchmarks.run_one", name, fw] + (["--quick"] if quick else [])
+        p = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env=env)
+        if p.returncode != 0:
+            res[fw] = {"error": (p.stderr.strip().splitlines() or ["failed"])[-1]}
+            continue
+        res[fw] = json.loads(p.stdout.strip().splitlines()[-1])
+    return res
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("names", nargs="*", help=f"workloads to run (default: all): {', '.join(WORKLOADS)}")
+    p.add_argument("--quick", action="store_true", help="small sizes and few repetitions (a smoke test)")
+    p.add_argument("--json", default=None, help="write results here (default benchmarks/results.json; "
+                                                "results-quick.json with --quick)")
+    args = p.parse_args(argv)
+    unknown = [n for n in args.names if n not in WORKLOADS]
+    if unknown:
+        p.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
+    names = args.names or list(WORKLOADS)
+    peak = gemm_peak_flops(1024 if args.quick else 2048)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; BLAS: {blas_info()}")
+    print(f"float32 GEMM peak (numpy 2048^2 matmul): {peak / 1e9:.0f} GFLOP/s\n")
+    rows, results = [], []
+    for name in names:
+        r = run_pair(name, args.quick)
+        d, t = r.get("deepbox", {}), r.get("torch", {})
+        entry = {"workload": name, "description": WORKLOADS[name][2], "deepbox": d, "torch": t,
+                 "target": TARGETS.get(name)}
+        if "median_s" in d and "median_s" in t:
+            ratio = d["median_s"] / t["median_s"]
+            entry["ratio"] = ratio
+            extra = ""
+            if "images_per_call" in d:
+                extra = f"{d['images_per_call'] / d['median_s']:.0f} vs {t['images_per_call'] / t['median_s']:.0f} img/s"
+            if name == "mlp_step":
+                f = mlp_flops(128) / d["median_s"]
+                entry["deepbox_gemm_fraction"] = f / peak
+                extra = f"{f / 1e9:.0f} GFLOP/s = {100 * f / peak:.0f}% of peak"
+            if name == "lenet5_step":
+                f = lenet_flops(128) / d["median_s"]
+                entry["deepbox_gemm_fraction"] = f / peak
+                extra = f"{f / 1e9:.0f} GFLOP/s = {100 * f / peak:.0f}% of peak"
+            target = TARGETS.get(name)
+            verdict = "" if target is None else ("met" if ratio <= target else "NOT met")
+            rows.append((name, fmt_time(d["median_s"]), fmt_time(t["median_s"]), f"{ratio:.2f}",
+                         f"<= {target}" if target else "-", verdict, f"{d['peak_rss_mb']:.0f} MB",
+                         f"{t['peak_rss_mb']:.0f} MB", extra))
+        else:
+            rows.append((name, d.get("error", "?")[:40], t.get("error", "?")[:40], "-", "-", "error", "-", "-", ""))
+        results.append(entry)
+    print_table(rows, ["workload", "deepbox", "PyTorch", "ratio", "target", "", "deepbox mem", "PyTorch mem",
+                       "notes"])
+    out = args.json or os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                    "results-quick.json" if args.quick else "results.json")
+    with open(out, "w") as f:
+        json.dump({"gemm_peak_flops": peak, "blas": blas_info(), "quick": args.quick, "results": results}, f,
+                  indent=2)
+    print(f"\nwritten: {out}")
+    failed = [e["workload"] for e in results if "ratio" not in e]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

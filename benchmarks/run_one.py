@@ -1,0 +1,54 @@
+"""Run one workload in one framework in this process; print a JSON line with times and peak memory.
+
+Used by ``python -m benchmarks``, which starts one process per (workload, framework) so that
+neither framework's memory or threads affect the other's numbers.
+"""
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import sys
+import time
+
+
+def main():
+    name, framework = sys.argv[1], sys.argv[2]
+    quick = "--quick" in sys.argv
+    threads = 2
+    if framework == "torch":
+        import torch as lib
+
+        lib.set_num_threads(threads)
+    else:
+        import deepbox as lib
+
+        import deepbox.nn  # noqa: F401
+        import deepbox.optim  # noqa: F401
+        import deepbox.utils.data  # noqa: F401
+    from benchmarks.workloads import WORKLOADS
+
+    builder, reps, _ = WORKLOADS[name]
+    fn, meta = builder(lib, quick)
+    if quick:
+        reps = max(1, min(reps, 3 if reps < 50 else 20))
+    inner = 1
+    fn()  # warm-up (page faults, caches, lazy init)
+    if reps >= 50:  # tiny work: time batches of calls
+        inner, reps = reps, 7 if not quick else 3
+    else:
+        fn()
+    times = []
+    for _ in range(max(reps, 3) if not quick else reps):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        times.append((time.perf_counter() - t0) / inner)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = {"workload": name, "framework": framework, "median_s": statistics.median(times), "times_s": times,
+           "peak_rss_mb": peak_kb / 1024, **meta}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

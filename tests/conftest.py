@@ -1,0 +1,36 @@
+"""Test session setup: one BLAS thread per pytest-xdist worker, so 2 workers on 2 cores don't oversubscribe.
+
+Thread counts are set through threadpoolctl and torch.set_num_threads, never through the
+environment's OpenBLAS variables.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    try:
+        from threadpoolctl import threadpool_limits
+
+        _limits = threadpool_limits(limits=1)
+    except ImportError:  # threadpoolctl is a test dependency; without it tests still run, only slower
+        pass
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    """Each test starts from the same random state, so failures reproduce."""
+    import numpy as np
+
+    import deepbox
+
+    deepbox.manual_seed(0)
+    np.random.seed(0)
+    yield
