@@ -1,0 +1,117 @@
+"""The base of deepbox's image datasets, and the errors they raise."""
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+
+from deepbox.data.dataset import Dataset
+from deepbox.tensor import _make
+
+__all__ = ["VisionDataset", "ArrayImageDataset", "DatasetNotFoundError", "DatasetFormatError", "data_dirs"]
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The files of a dataset are not where deepbox looked; the message says where it looked."""
+
+
+class DatasetFormatError(ValueError):
+    """A dataset file that is corrupt, truncated, or does not match its companion file."""
+
+
+def data_dirs() -> list[str]:
+    """The folders named by ``$DEEPBOX_DATA`` (several may be joined with ``os.pathsep``)."""
+    env = os.environ.get("DEEPBOX_DATA", "")
+    return [os.path.expanduser(p) for p in env.split(os.pathsep) if p]
+
+
+@functools.cache
+def _has_pil() -> bool:
+    try:
+        import PIL.Image  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class VisionDataset(Dataset):
+    """Base class of image datasets, torchvision's ``VisionDataset``.
+
+    Args:
+        root: where the dataset's files are (or go).
+        transform: applied to the image.
+        target_transform: applied to the label.
+    """
+
+    _repr_indent = 4
+
+    def __init__(self, root=None, transform=None, target_transform=None):
+        self.root = os.path.expanduser(os.fspath(root)) if root is not None else None
+        self.transform = transform
+        self.target_transform = target_transform
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [f"Number of datapoints: {len(self)}"]
+        if self.root is not None:
+            lines.append(f"Root location: {self.root}")
+        lines += [line for line in self.extra_repr().splitlines() if line]
+        if self.transform is not None:
+            lines.append("Transform: " + repr(self.transform).replace("\n", "\n" + " " * self._repr_indent))
+        if self.target_transform is not None:
+            lines.append(f"Target transform: {self.target_transform!r}")
+        return "\n".join([f"Dataset {type(self).__name__}"] + [" " * self._repr_indent + x for x in lines])
+
+
+class ArrayImageDataset(VisionDataset):
+    """Images held in memory as a uint8 tensor ``data`` (N, H, W) or (N, H, W, C) with int64 ``targets``.
+
+    ``dataset[i]`` is ``(image, label)``: the image is a PIL image when Pillow is
+    installed (as torchvision's MNIST returns), else a NumPy array (H, W[, C]); then
+    ``transform`` and ``target_transform`` apply.
+
+    Attributes:
+        data: uint8 tensor of the images.
+        targets: int64 tensor of the labels.
+        classes: the class names, by label.
+        source: where the images came from (a folder, file or "embedded").
+    """
+
+    classes: list[str] = []
+
+    def _set_arrays(self, images: np.ndarray, labels: np.ndarray) -> None:
+        self.data = _make(np.ascontiguousarray(images, dtype=np.uint8))
+        self.targets = _make(np.asarray(labels).astype(np.int64))
+
+    @property
+    def class_to_idx(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.classes)}
+
+    def __len__(self) -> int:
+        return len(self.data._data)
+
+    def __getitem__(self, index: int):
+        img = self.data._data[index]
+        target = int(self.targets._data[index])
+        if _has_pil():
+            from PIL import Image
+
+            img = Image.fromarray(img)
+        if self.transform is not None:
+            img = self.transform(img)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return img, target
+
+    def extra_repr(self) -> str:
+        split = getattr(self, "train", None)
+        out = [] if split is None else [f"Split: {'Train' if split else 'Test'}"]
+        if getattr(self, "source", None):
+            out.append(f"Source: {self.source}")
+        return "\n".join(out)
