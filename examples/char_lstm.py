@@ -1,0 +1,97 @@
+"""Train a character-level LSTM language model on Shakespeare and sample from it.
+
+    python examples/char_lstm.py                      # about 3 minutes on 2 cores
+    python examples/char_lstm.py --time-limit 600 --hidden 512
+    python examples/char_lstm.py --quick              # a few seconds: a smoke test
+
+The last 10 % of shakespeare.txt is held out; validation loss is printed in bits per character
+(cross-entropy / ln 2). At the end the model continues a prompt with temperature and top-k sampling.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import numpy as np  # noqa: E402
+
+import deepbox  # noqa: E402
+import deepbox.nn.functional as F  # noqa: E402
+from deepbox.models.sequence import CharLSTM, bits_per_char, load_char_corpus, random_windows  # noqa: E402
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=None, help="path of shakespeare.txt (default: found automatically)")
+    ap.add_argument("--time-limit", type=float, default=180.0, help="seconds of training")
+    ap.add_argument("--max-steps", type=int, default=100000)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--seq-len", type=int, default=128)
+    ap.add_argument("--embed", type=int, default=64)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--layers", type=int, default=1)
+    ap.add_argument("--dropout", type=float, default=0.0)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--clip", type=float, default=1.0, help="gradient-norm clipping")
+    ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--val-windows", type=int, default=256, help="validation windows of seq-len (0: all)")
+    ap.add_argument("--prompt", default="ROMEO:")
+    ap.add_argument("--sample-len", type=int, default=300)
+    ap.add_argument("--temperature", type=float, default=0.8)
+    ap.add_argument("--top-k", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--save", default=None, help="save the trained weights here (deepbox.save)")
+    ap.add_argument("--quick", action="store_true", help="tiny model and data: a smoke test in a few seconds")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.time_limit, args.max_steps, args.batch_size, args.seq_len = 30.0, 30, 16, 32
+        args.embed, args.hidden, args.eval_every, args.val_windows, args.sample_len = 16, 64, 15, 16, 40
+    deepbox.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    vocab, train_ids, val_ids = load_char_corpus(args.data, max_chars=200_000 if args.quick else None)
+    print(f"corpus: {len(train_ids):,} training and {len(val_ids):,} validation characters, vocabulary {len(vocab)}")
+    model = CharLSTM(len(vocab), args.embed, args.hidden, args.layers, args.dropout)
+    print(model)
+    opt = deepbox.optim.Adam(model.parameters(), lr=args.lr)
+    V = len(vocab)
+
+    def val_bpc():
+        model.eval()
+        b = bits_per_char(lambda x: model(x)[0], val_ids, args.seq_len, max_windows=args.val_windows or None)
+        model.train()
+        return b
+
+    t0 = time.perf_counter()
+    step = 0
+    bpc = float("nan")
+    while step < args.max_steps and time.perf_counter() - t0 < args.time_limit:
+        x, y = random_windows(train_ids, args.batch_size, args.seq_len, rng)
+        logits, _ = model(x)
+        loss = F.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        deepbox.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        opt.step()
+        step += 1
+        if step % args.eval_every == 0:
+            bpc = val_bpc()
+            print(f"step {step:5d}  {time.perf_counter() - t0:6.1f}s  train {float(loss) / np.log(2):.3f} bpc  "
+                  f"val {bpc:.3f} bpc", flush=True)
+    train_time = time.perf_counter() - t0
+    bpc = val_bpc()
+    print(f"final: {step} steps in {train_time:.1f}s, validation {bpc:.3f} bits per character")
+    prompt = deepbox.tensor(vocab.encode(args.prompt)[None, :])
+    out = model.generate(prompt, args.sample_len, temperature=args.temperature, top_k=args.top_k)
+    print("-" * 60)
+    print(vocab.decode(out[0]))
+    print("-" * 60)
+    if args.save:
+        deepbox.save({"model": model.state_dict(), "vocab": vocab.chars}, args.save)
+    return {"steps": step, "seconds": train_time, "val_bpc": bpc}
+
+
+if __name__ == "__main__":
+    main()
