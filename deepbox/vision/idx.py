@@ -120,8 +120,8 @@ def write_idx(path: str | os.PathLike, array, compress: bool | None = None) -> N
     if compress is None:
         compress = path.endswith(".gz")
     if compress:
-        # mtime=0 makes the bytes reproducible
-        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+        # no file name and mtime=0 in the gzip header: the same array gives the same bytes
+        with open(path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as f:
             f.write(payload)
     else:
         with open(path, "wb") as f:
