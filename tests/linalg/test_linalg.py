@@ -177,7 +177,7 @@ def test_extras_against_torch():
     assert_close(LA.cond(deepbox.tensor(w)), torch.linalg.cond(torch.tensor(w)))
     assert_close(LA.cond(deepbox.tensor(w), 1), torch.linalg.cond(torch.tensor(w), 1))
     for n in (-2, 0, 3):
-        check_op(lambda x: LA.matrix_power(x, n), w, torch_fn=lambda x: torch.linalg.matrix_power(x, n))
+        check_op(lambda x, n=n: LA.matrix_power(x, n), w, torch_fn=lambda x, n=n: torch.linalg.matrix_power(x, n))
     check_op(lambda x, y: LA.cross(x, y), mat(4, 3), mat(4, 3), torch_fn=torch.linalg.cross)
 
 
