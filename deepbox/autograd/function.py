@@ -85,26 +85,42 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         ctx = _new(cls)
-        arrays = [a._data if isinstance(a, Tensor) else a for a in args]
-        if _grad_state.enabled:
-            needs = [isinstance(a, Tensor) and a.requires_grad for a in args]
-            any_grad = True in needs
-        else:
-            needs = [False] * len(args)
-            any_grad = False
+        # one pass over the inputs: their arrays, and which of them need a gradient
+        arrays = []
+        needs = []
+        any_grad = False
+        record = _grad_state.enabled
+        for a in args:
+            if isinstance(a, Tensor):
+                arrays.append(a._data)
+                if record and a.requires_grad:
+                    needs.append(True)
+                    any_grad = True
+                    continue
+            else:
+                arrays.append(a)
+            needs.append(False)
         ctx.needs_input_grad = needs
         out = cls.forward(ctx, *arrays, **kwargs)
         if not any_grad:
-            if ctx.saved_tensors:
-                ctx.saved_tensors = ()
             if type(out) is tuple:
                 return tuple(_make(_asarray(o)) for o in out)
             return _make(out if type(out) is _ndarray else _asarray(out))
 
         # link into the graph: an edge per input (the leaf tensor, or the node and output that made it)
         ctx._seq = next(_sequence)
-        ctx.parents = [(a if a._ctx is None else a._ctx) if n else None for a, n in zip(args, needs)]
-        ctx.parent_idx = [a._out_idx if n else 0 for a, n in zip(args, needs)]
+        parents = []
+        idxs = []
+        for a, n in zip(args, needs):
+            if n:
+                c = a._ctx
+                parents.append(a if c is None else c)
+                idxs.append(a._out_idx)
+            else:
+                parents.append(None)
+                idxs.append(0)
+        ctx.parents = parents
+        ctx.parent_idx = idxs
         if type(out) is tuple:
             ctx._n_out = len(out)
             ctx.output_meta = [(o.shape, o.dtype) for o in out]
