@@ -541,12 +541,12 @@ def _sample_affine(a: np.ndarray, matrix, oh: int, ow: int, mode: InterpolationM
         ui, vi = np.rint(u).astype(np.int64), np.rint(v).astype(np.int64)
         inside = (ui >= 0) & (ui < w) & (vi >= 0) & (vi < h)
         out = src[..., np.clip(vi, 0, h - 1), np.clip(ui, 0, w - 1)] * inside
-        cover = inside.astype(np.float32)
+        cover = inside.astype(src.dtype)
     elif mode is InterpolationMode.BILINEAR:
         u0, v0 = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
-        fu, fv = (u - u0).astype(np.float32), (v - v0).astype(np.float32)
+        fu, fv = (u - u0).astype(src.dtype), (v - v0).astype(src.dtype)
         out = np.zeros(a.shape[:-2] + (oh, ow), dtype=src.dtype)
-        cover = np.zeros((oh, ow), dtype=np.float32)
+        cover = np.zeros((oh, ow), dtype=src.dtype)
         for dv, wv in ((0, 1 - fv), (1, fv)):
             for du, wu in ((0, 1 - fu), (1, fu)):
                 uu, vv = u0 + du, v0 + dv
