@@ -55,6 +55,15 @@ def _padded(x, ph, pw, hb, wb, fill):
     return out
 
 
+def _alloc(shape, dtype, channels_last: bool, zero: bool):
+    """An (N, C, H, W) array, stored channels-last when asked (as a transposed NHWC array)."""
+    make = xp.zeros if zero else xp.empty
+    if channels_last:
+        n, c, h, w = shape
+        return make((n, h, w, c), dtype=dtype).transpose(0, 3, 1, 2)
+    return make(shape, dtype=dtype)
+
+
 class _PoolGeom:
     __slots__ = ("shape", "k", "s", "p", "d", "out", "buf", "tiles")
 
@@ -97,7 +106,7 @@ class MaxPool2dFn(Function):
         for _, _, (hs, ws) in g.taps():
             v = src[:, :, hs, ws]
             if out is None:
-                out = v.copy()
+                out = v.copy(order="K")  # keep the input's memory order (channels-last)
             else:
                 xp.maximum(out, v, out=out)
         ctx.geom = g
@@ -114,11 +123,12 @@ class MaxPool2dFn(Function):
         if g.tiles:
             # each input position is in at most one window: write, never add
             covered = g.out[0] * g.s[0] == h and g.out[1] * g.s[1] == w
-            dx = xp.empty(g.shape, dtype=grad.dtype) if covered else xp.zeros(g.shape, dtype=grad.dtype)
+            # same memory order as the input, so a channels-last conv below gets a channels-last grad
+            dx = xp.empty_like(src, dtype=grad.dtype) if covered else xp.zeros_like(src, dtype=grad.dtype)
             for (hs, ws), m in _first_max_masks(src, out, g):
                 xp.multiply(grad, m, out=dx[:, :, hs, ws])
             return (dx,)
-        dxp = xp.zeros((n, c) + g.buf, dtype=grad.dtype)
+        dxp = xp.zeros_like(src, dtype=grad.dtype)
         for (hs, ws), m in _first_max_masks(src, out, g):
             dxp[:, :, hs, ws] += grad * m
         ph, pw = g.p
@@ -262,7 +272,7 @@ class AvgPool2dFn(Function):
         for _, _, (hs, ws) in g.taps():
             v = src[:, :, hs, ws]
             if out is None:
-                out = v.copy()
+                out = v.copy(order="K")  # keep the input's memory order (channels-last)
             else:
                 out += v
         if divisor_override:
@@ -276,6 +286,7 @@ class AvgPool2dFn(Function):
         out *= scale
         ctx.geom = g
         ctx.scale = scale
+        ctx.channels_last = not x.flags.c_contiguous and x.transpose(0, 2, 3, 1).flags.c_contiguous
         return out
 
     @staticmethod
@@ -285,11 +296,11 @@ class AvgPool2dFn(Function):
         gs = grad * ctx.scale
         if g.tiles:
             covered = g.out[0] * g.s[0] == h and g.out[1] * g.s[1] == w
-            dx = xp.empty(g.shape, dtype=grad.dtype) if covered else xp.zeros(g.shape, dtype=grad.dtype)
+            dx = _alloc((n, c, h, w), grad.dtype, ctx.channels_last, zero=not covered)
             for _, _, (hs, ws) in g.taps():
                 dx[:, :, hs, ws] = gs
             return (dx,)
-        dxp = xp.zeros((n, c) + g.buf, dtype=grad.dtype)
+        dxp = _alloc((n, c) + g.buf, grad.dtype, ctx.channels_last, zero=True)
         for _, _, (hs, ws) in g.taps():
             dxp[:, :, hs, ws] += gs
         ph, pw = g.p
