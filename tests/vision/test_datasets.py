@@ -253,3 +253,15 @@ def test_subset_of_vision_dataset(tmp_path):
     ds = datasets.MNIST(str(tmp_path))
     sub = Subset(ds, [3, 1])
     assert [y for _, y in sub] == [3, 1]
+
+
+def test_to_tensor_dataset_equals_per_sample_transforms(tmp_path):
+    make_mnist(tmp_path, n_train=10)
+    ds = datasets.MNIST(str(tmp_path), transform=transforms.Compose([transforms.ToTensor(),
+                                                                      transforms.Normalize((0.3,), (0.2,))]))
+    fast = ds.to_tensor_dataset(mean=(0.3,), std=(0.2,))
+    xb, yb = next(iter(DataLoader(fast, batch_size=10)))
+    xs, ys = next(iter(DataLoader(ds, batch_size=10)))
+    assert xb.shape == (10, 1, 28, 28) and xb.dtype == deepbox.float32
+    np.testing.assert_allclose(xb._data, xs._data, rtol=1e-6, atol=1e-6)
+    assert yb.tolist() == ys.tolist()
