@@ -28,6 +28,8 @@ give. Outputs at padded positions are zero, like ``pad_packed_sequence``'s.
 """
 from __future__ import annotations
 
+import weakref
+
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
 
@@ -57,7 +59,9 @@ def _check_batch_sizes(batch_sizes, T, B):
 
 # Work buffers that live from a forward to its backward (the per-step factors, the gradients of
 # the pre-activations) are tens of MB; a fresh one page-faults on first touch, which measured
-# ~15 % of an LSTM layer's forward. Backward hands them back here and the next step reuses them.
+# ~15 % of an LSTM layer's forward. Backward's temporaries come back here when it ends; the
+# forward's saved buffers when their graph node is garbage collected (so retain_graph=True and a
+# second backward stay correct), and the next training step reuses them.
 _POOL: dict = {}
 _POOL_DEPTH = 4
 
@@ -78,6 +82,10 @@ def _give(*arrays):
             free = _POOL.setdefault((a.shape, a.dtype), [])
             if len(free) < _POOL_DEPTH:
                 free.append(a)
+
+
+def _give_when_freed(ctx, *arrays):
+    weakref.finalize(ctx, _give, *arrays)
 
 
 def _col_sum(a2d):
@@ -247,13 +255,13 @@ class LSTMLayer(Function):
             ctx.save_for_backward(x_tm, w_ih4, w_hh4, w_hr)
             ctx.seq = (q, a, hprev, r)
             ctx.cfg = (reverse, batch_first, bs, H, P)
+            _give_when_freed(ctx, q, a, hprev, r)
         return out, h, c
 
     @staticmethod
     def backward(ctx, dout, dhn, dcn):
         x_tm, w_ih4, w_hh4, w_hr = ctx.saved_tensors
         q, a, hprev, r = ctx.seq
-        ctx.seq = None
         reverse, batch_first, bs, H, P = ctx.cfg
         dt = q.dtype
         T, B = q.shape[1], q.shape[2]
@@ -294,7 +302,7 @@ class LSTMLayer(Function):
         db_hh = (db.copy() if need[3] else db) if need[4] else None
         if need[7]:
             dw_hr = dr.reshape(-1, P).T @ r.reshape(-1, H)
-        _give(q, a, hprev, r, dpre, dr)
+        _give(dpre, dr)
         return dx, dw_ih, dw_hh, db_ih, db_hh, dh, dc, dw_hr
 
 
@@ -383,13 +391,13 @@ class GRULayer(Function):
             ctx.save_for_backward(x_tm, w_ih3, w_hh)
             ctx.seq = (q, hprev)
             ctx.cfg = (reverse, batch_first, bs, H)
+            _give_when_freed(ctx, q, hprev)
         return out, h
 
     @staticmethod
     def backward(ctx, dout, dhn):
         x_tm, w_ih3, w_hh = ctx.saved_tensors
         q, hprev = ctx.seq
-        ctx.seq = None
         reverse, batch_first, bs, H = ctx.cfg
         dt = q.dtype
         T, B = q.shape[1], q.shape[2]
@@ -419,7 +427,7 @@ class GRULayer(Function):
             dw_hh = dw_hh.reshape(3 * H, H)
         if need[4]:
             db_hh = xp.matmul(xp.ones(T * B, dt), dgh.reshape(3, T * B, H)).reshape(3 * H)
-        _give(q, hprev, dgi, dgh)
+        _give(dgi, dgh)
         return dx, dw_ih, dw_hh, db_ih, db_hh, dh
 
 
@@ -480,7 +488,6 @@ class RNNLayer(Function):
     def backward(ctx, dout, dhn):
         x, w_ih, w_hh, out = ctx.saved_tensors
         hprev = ctx.seq
-        ctx.seq = None
         reverse, batch_first, bs, relu = ctx.cfg
         dt = out.dtype
         H = w_hh.shape[0]

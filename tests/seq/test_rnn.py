@@ -222,3 +222,18 @@ def test_dropout_between_layers_only_in_training():
     m.train()
     c, _ = m(x)
     assert not np.allclose(a._data, c._data)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_retain_graph_backward_twice(kind):
+    t_mod, d_mod = _pair(kind, 3, 4)
+    x = rng.standard_normal((5, 2, 3))
+    to = t_mod(torch.tensor(x))[0].pow(2).sum()
+    do = d_mod(deepbox.tensor(x))[0].pow(2).sum()
+    to.backward(retain_graph=True)
+    to.backward()
+    do.backward(retain_graph=True)
+    do.backward()
+    _compare_grads(t_mod, d_mod, [])
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        do.backward()
