@@ -435,3 +435,52 @@ def test_repr_lists_groups():
     opt = dopt.SGD([deepbox.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
     r = repr(opt)
     assert r.startswith("SGD (") and "Parameter Group 0" in r and "momentum: 0.9" in r
+
+
+# ---------------------------------------------------------------------------------------------- Adam's flat path
+ADAM_CASES = [c for c in CASES if c[0] in ("Adam", "AdamW")]
+
+
+@pytest.mark.parametrize("flat_min", [1, 10**9], ids=["flat", "per-parameter"])
+@pytest.mark.parametrize("case", ADAM_CASES, ids=[_case_id(c) for c in ADAM_CASES])
+def test_adam_both_update_paths_match_torch(monkeypatch, case, flat_min):
+    """Adam updates groups of many small parameters as one flat array; both paths must equal torch."""
+    monkeypatch.setattr(dopt.Adam, "_flat_min_params", flat_min)
+    name, kw = case
+    sign = -1.0 if kw.get("maximize") else 1.0
+    tp, dp, to, do = _run(name, kw, groups=TWO_GROUPS, sign=sign)
+    _assert_same(tp, dp)
+    for p in dp:  # the state tensors are still one per parameter, of its shape
+        assert tuple(do.state[p]["exp_avg"].shape) == tuple(p.shape)
+
+
+def test_adam_many_parameters_with_missing_grads_and_resume():
+    """20 parameters, a changing subset without gradient (flat arrays rebuilt, unequal steps), a reload."""
+    rng = np.random.default_rng(5)
+    shapes = [tuple(rng.integers(1, 5, size=rng.integers(1, 3))) for _ in range(20)]
+    x0 = [rng.standard_normal(s) for s in shapes]
+    tp = [torch.tensor(x.copy(), requires_grad=True) for x in x0]
+    dp = [deepbox.tensor(x.copy(), requires_grad=True) for x in x0]
+    kw = dict(lr=0.05, amsgrad=True, weight_decay=0.01)
+    topt, dopt_ = torch.optim.AdamW(tp, **kw), dopt.AdamW(dp, **kw)
+    for step in range(40):
+        skip = set(rng.choice(20, size=3, replace=False)) if step % 4 == 1 else set()
+        for i, (t, d) in enumerate(zip(tp, dp)):
+            if i in skip:
+                t.grad, d.grad = None, None
+                continue
+            g = np.cos(3 * d._data) + d._data
+            t.grad = torch.tensor(np.cos(3 * t.detach().numpy()) + t.detach().numpy())
+            d.grad = deepbox.tensor(g)
+        topt.step()
+        dopt_.step()
+        if step == 20:
+            sd = dopt_.state_dict()
+            dopt_ = dopt.AdamW(dp, **kw)
+            dopt_.load_state_dict(sd)
+    _assert_same(tp, dp)
+    assert dopt_.state[dp[0]]["exp_avg"]._data.base is dopt_._flat[0].m  # the flat path ran
+    tsd, dsd = topt.state_dict(), dopt_.state_dict()
+    for idx, tstate in tsd["state"].items():
+        for key, tv in tstate.items():
+            np.testing.assert_allclose(dsd["state"][idx][key]._data, tv.numpy(), rtol=1e-10, atol=1e-12)
