@@ -266,6 +266,8 @@ def _atomic_write(path: str, arrays: dict, metadata: dict) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise IsADirectoryError(f"deepbox.save: {path} is a directory, expected a file path")
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"deepbox.save: the folder {folder} does not exist (saving to {path})")
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     os.close(fd)
     try:

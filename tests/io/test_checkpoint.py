@@ -463,3 +463,10 @@ def test_map_location_and_pytorch_keywords(tmp_path, good_file):
         deepbox.load(good_file, map_location="cuda:0")
     deepbox.save({"a": 1}, tmp_path / "p.ckpt", pickle_protocol=4, _use_new_zipfile_serialization=True)
     assert deepbox.load(tmp_path / "p.ckpt") == {"a": 1}
+
+
+def test_save_into_missing_folder_or_onto_a_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        deepbox.save({"a": 1}, tmp_path / "no" / "such" / "m.ckpt")
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        deepbox.save({"a": 1}, tmp_path)

@@ -484,3 +484,31 @@ def test_adam_many_parameters_with_missing_grads_and_resume():
     for idx, tstate in tsd["state"].items():
         for key, tv in tstate.items():
             np.testing.assert_allclose(dsd["state"][idx][key]._data, tv.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_pytorch_style_custom_optimizer_subclass():
+    """A user optimiser written for torch.optim.Optimizer runs on deepbox's base class unchanged."""
+
+    class SignSGD(dopt.Optimizer):
+        def __init__(self, params, lr=0.1):
+            super().__init__(params, dict(lr=lr))
+
+        @deepbox.no_grad()
+        def step(self, closure=None):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    self.state[p]["n"] = self.state[p].get("n", 0) + 1
+                    p.add_(p.grad.sign(), alpha=-group["lr"])
+
+    p = deepbox.tensor([1.0, -2.0], requires_grad=True)
+    opt = SignSGD([p])
+    sched = dopt.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    for _ in range(3):
+        opt.zero_grad()
+        (p * p).sum().backward()
+        opt.step()
+        sched.step()
+    np.testing.assert_allclose(p._data, [1.0 - 0.175, -2.0 + 0.175])
+    assert opt.state_dict()["state"] == {0: {"n": 3}}
