@@ -68,7 +68,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="short strings, 40 steps: a smoke test")
     args = ap.parse_args(argv)
     if args.quick:
-        args.steps, args.max_len, args.test_size, args.batch_size = 40, 5, 50, 32
+        args.steps, args.max_len, args.test_size, args.batch_size = 25, 5, 32, 16
     deepbox.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     test = make_batch(np.random.default_rng(12345), args.test_size, args.min_len, args.max_len)
