@@ -60,12 +60,12 @@ def _key(fn) -> int:
 
 def graph_dot(root, names: dict) -> tuple[str, list, list]:
     """Graphviz DOT text of the graph that produced ``root`` (walks ``grad_fn.next_functions``)."""
-    nodes, edges, seen, stack = [], [], set(), [root.grad_fn]
+    nodes, edges, seen, stack = [], [], {}, [root.grad_fn]
     while stack:
         fn = stack.pop()
         if fn is None or id(fn) in seen:
             continue
-        seen.add(id(fn))
+        seen[id(fn)] = fn  # holding the object keeps its id from being reused while we walk
         var = getattr(fn, "variable", None)
         label = names.get(id(var), "leaf") if var is not None else fn.name().replace("Backward", "")
         nodes.append((_key(fn), label, var is not None))
