@@ -42,6 +42,19 @@ def smooth(x, k: int = 10):
     return np.convolve(x, np.ones(k) / k, mode="valid")
 
 
+def _closure(opt, xt, yt, W, b, curve):
+    """The closure L-BFGS calls as often as its line search needs: loss and gradients, each logged."""
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(xt @ W + b, yt) + 1e-3 * (W * W).sum()
+        loss.backward()
+        curve.append(float(loss))
+        return loss
+
+    return closure
+
+
 def lbfgs_vs_gd(X, y, evals: int):
     """Softmax regression, full batch: L-BFGS and gradient descent, each allowed ``evals`` gradient evaluations."""
     xt, yt = deepbox.tensor(X, dtype=deepbox.float64), deepbox.from_numpy(y)
@@ -49,23 +62,15 @@ def lbfgs_vs_gd(X, y, evals: int):
     for method in ("GD", "L-BFGS"):
         W = deepbox.zeros(X.shape[1], 10, dtype=deepbox.float64, requires_grad=True)
         b = deepbox.zeros(10, dtype=deepbox.float64, requires_grad=True)
-        curve = []
-
-        def closure():
-            opt.zero_grad()
-            loss = F.cross_entropy(xt @ W + b, yt) + 1e-3 * (W * W).sum()
-            loss.backward()
-            curve.append(float(loss))
-            return loss
-
+        curve: list[float] = []
         if method == "GD":
             opt = deepbox.optim.SGD([W, b], lr=0.5)
             for _ in range(evals):
-                opt.step(closure)
+                opt.step(_closure(opt, xt, yt, W, b, curve))
         else:
             opt = deepbox.optim.LBFGS([W, b], lr=1, max_iter=evals, max_eval=evals, history_size=10,
                                       tolerance_grad=1e-12, tolerance_change=1e-14, line_search_fn="strong_wolfe")
-            opt.step(closure)
+            opt.step(_closure(opt, xt, yt, W, b, curve))
         results[method] = curve
     return results
 
