@@ -13,8 +13,6 @@ What it demonstrates:
 from __future__ import annotations
 
 import math
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -114,27 +112,18 @@ def draw_graph_png(nodes, edges, path: Path) -> None:
     save_fig(fig, path)
 
 
-def export_graph(f, names, out: Path) -> str:
-    """Prefer deepbox.viz.graph's export; fall back to the DOT writer above."""
-    dot = None
+def export_graph(f, leaves: dict, out: Path) -> str:
+    """DOT and PNG of the graph behind ``f`` with ``deepbox.viz.graph``; this file's own writer without it."""
     try:
-        from deepbox.viz import graph as viz_graph
-
-        for fn_name in ("to_dot", "make_dot", "graph_to_dot"):
-            if hasattr(viz_graph, fn_name):
-                res = getattr(viz_graph, fn_name)(f)
-                dot = res if isinstance(res, str) else getattr(res, "source", None)
-                break
-    except Exception:  # the export is optional here: the hand-written DOT below shows the same graph
-        dot = None
-    own, nodes, edges = graph_dot(f, names)
-    (out / "neuron_graph.dot").write_text(dot or own)
-    if shutil.which("dot"):
-        subprocess.run(["dot", "-Tpng", str(out / "neuron_graph.dot"), "-o", str(out / "neuron_graph.png")],
-                       check=False)
-    else:
+        from deepbox.viz.graph import draw_graph, to_dot
+    except ImportError:
+        dot_text, nodes, edges = graph_dot(f, {id(t): n for n, t in leaves.items()})
+        (out / "neuron_graph.dot").write_text(dot_text)
         draw_graph_png(nodes, edges, out / "neuron_graph.png")
-    return "deepbox.viz.graph" if dot else "examples' own DOT writer"
+        return "the example's own DOT writer"
+    (out / "neuron_graph.dot").write_text(to_dot(f, params=leaves))
+    draw_graph(f, out / "neuron_graph.png", params=leaves)
+    return "deepbox.viz.graph"
 
 
 # ----------------------------------------------------------------------------- part 2: a two-layer net
@@ -178,8 +167,7 @@ def main(argv=None) -> dict:
     print(f"neuron: f = {f_hand:.6f} by hand, {float(f):.6f} by deepbox")
     print(f"  df/dw by hand {np.round(dw_hand, 6)}, deepbox {np.round(dw, 6)}")
     print(f"  df/dx by hand {np.round(dx_hand, 6)}, deepbox {np.round(dx, 6)}")
-    names = {id(w0): "w0", id(w1): "w1", id(w2): "w2", id(x0): "x0", id(x1): "x1"}
-    exporter = export_graph(f, names, out)
+    exporter = export_graph(f, {"w0": w0, "w1": w1, "w2": w2, "x0": x0, "x1": x1}, out)
     print(f"graph drawn with {exporter}: neuron_graph.dot, neuron_graph.png")
     neuron_ok = gradcheck(lambda w, x: 1 / (1 + (-(w[0] * x[0] + w[1] * x[1] + w[2])).exp()),
                           (deepbox.tensor(w_val, dtype=deepbox.float64, requires_grad=True),
