@@ -80,7 +80,7 @@ def test_failures_are_recorded_and_search_continues():
     with pytest.raises(KeyError, match="without the optimised metric"):
         tune.Tuner(quadratic, {"x": Uniform(0, 1), "y": 0.0}, metric="acc", raise_errors=True).random(1)
     with pytest.raises(RuntimeError, match="no trial completed"):
-        tune.Tuner(lambda c: math.nan, {"x": Uniform(0, 1)}).random(2).best_config
+        _ = tune.Tuner(lambda c: math.nan, {"x": Uniform(0, 1)}).random(2).best_config
     with pytest.raises(ValueError, match="mode must be"):
         tune.Tuner(bowl, SPACE, mode="lowest")
 
