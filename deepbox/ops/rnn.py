@@ -130,12 +130,30 @@ def _gate_major(w, order, G):
 
 
 def _stacked_projection(x_tm, w4, b4):
-    """``x @ W_g^T + b_g`` for every gate g and every step: (T, B, I) → (G, T, B, H)."""
+    """``x @ W_g^T + b_g`` for every gate g and every step: (T, B, I) → (G, T, B, H), a pooled buffer.
+
+    One 2-D GEMM per gate into a preallocated block: NumPy's stacked ``matmul`` with a broadcast
+    operand measured slower than these plain GEMMs.
+    """
     T, B = x_tm.shape[0], x_tm.shape[1]
-    out = xp.matmul(x_tm.reshape(T * B, -1), w4.transpose(0, 2, 1))
-    if b4 is not None:
-        out += b4[:, None, :]
-    return out.reshape(w4.shape[0], T, B, w4.shape[1])
+    G, H = w4.shape[0], w4.shape[1]
+    x2 = x_tm.reshape(T * B, -1)
+    out = _take((G, T * B, H), x2.dtype)
+    for k in range(G):
+        xp.matmul(x2, w4[k].T, out=out[k])
+        if b4 is not None:
+            out[k] += b4[k]
+    return out.reshape(G, T, B, H)
+
+
+def _gate_weight_grad(d3, inp2, back):
+    """``sum_t dpre_g(t)^T inp(t)`` for every gate g, one GEMM each; rows in PyTorch's gate order."""
+    G, _, H = d3.shape
+    order = range(G) if back is None else back
+    out = xp.empty((G, H, inp2.shape[1]), d3.dtype)
+    for k, g in enumerate(order):
+        xp.matmul(d3[g].T, inp2, out=out[k])
+    return out.reshape(G * H, inp2.shape[1])
 
 
 def _stacked_input_grads(need, dpre, x_tm, w4, back, batch_first):
@@ -151,11 +169,11 @@ def _stacked_input_grads(need, dpre, x_tm, w4, back, batch_first):
         if batch_first:
             dx = dx.swapaxes(0, 1)
     if need[1]:
-        dw = xp.matmul(d3.transpose(0, 2, 1), x_tm.reshape(T * B, -1))
-        dw = (dw if back is None else dw[list(back)]).reshape(G * H, -1)
+        dw = _gate_weight_grad(d3, x_tm.reshape(T * B, -1), back)
     if need[3] or need[4]:
-        db = xp.matmul(xp.ones(T * B, dpre.dtype), d3)
-        db = (db if back is None else db[list(back)]).reshape(G * H)
+        ones = xp.ones(T * B, dpre.dtype)
+        order = range(G) if back is None else back
+        db = xp.concatenate([ones @ d3[g] for g in order])
     return dx, dw, db
 
 
@@ -251,6 +269,7 @@ class LSTMLayer(Function):
                     r[t, :n] = tm
                 xp.matmul(tm, w_hrT, out=ht)
             hp[...] = ht
+        _give(xproj.reshape(4, T * B, H))
         if need_grad:
             ctx.save_for_backward(x_tm, w_ih4, w_hh4, w_hr)
             ctx.seq = (q, a, hprev, r)
@@ -296,8 +315,7 @@ class LSTMLayer(Function):
         dx, dw_ih, db = _stacked_input_grads(need, dpre, x_tm, w_ih4, _LSTM_BACK, batch_first)
         dw_hh = dw_hr = None
         if need[2]:
-            dw_hh = xp.matmul(dpre.reshape(4, T * B, H).transpose(0, 2, 1), hprev.reshape(T * B, P))
-            dw_hh = dw_hh[list(_LSTM_BACK)].reshape(4 * H, P)
+            dw_hh = _gate_weight_grad(dpre.reshape(4, T * B, H), hprev.reshape(T * B, P), _LSTM_BACK)
         db_ih = db if need[3] else None
         db_hh = (db.copy() if need[3] else db) if need[4] else None
         if need[7]:
@@ -387,6 +405,7 @@ class GRULayer(Function):
             ht *= z
             ht += nn
             hp[...] = ht
+        _give(xproj.reshape(3, T * B, H))
         if need_grad:
             ctx.save_for_backward(x_tm, w_ih3, w_hh)
             ctx.seq = (q, hprev)
@@ -423,10 +442,9 @@ class GRULayer(Function):
         dx, dw_ih, db_ih = _stacked_input_grads(need[:4] + [False], dgi, x_tm, w_ih3, None, batch_first)
         dw_hh = db_hh = None
         if need[2]:
-            dw_hh = xp.matmul(dgh.reshape(3, T * B, H).transpose(0, 2, 1), hprev.reshape(T * B, H))
-            dw_hh = dw_hh.reshape(3 * H, H)
+            dw_hh = _gate_weight_grad(dgh.reshape(3, T * B, H), hprev.reshape(T * B, H), None)
         if need[4]:
-            db_hh = xp.matmul(xp.ones(T * B, dt), dgh.reshape(3, T * B, H)).reshape(3 * H)
+            db_hh = xp.concatenate([_col_sum(dgh[g].reshape(T * B, H)) for g in range(3)])
         _give(dgi, dgh)
         return dx, dw_ih, dw_hh, db_ih, db_hh, dh
 
