@@ -78,7 +78,8 @@ def compare_schedules(data, epochs: int, lr: float, seed: int, batch: int = 64):
     return results
 
 
-SPACE = {"lr": ("loguniform", 1e-3, 1.0), "weight_decay": ("loguniform", 1e-6, 1e-2), "hidden": ("choice", [32, 128, 512])}
+SPACE = {"lr": ("loguniform", 1e-3, 1.0), "weight_decay": ("loguniform", 1e-6, 1e-2),
+         "hidden": ("choice", [32, 128, 512])}
 
 
 def trial(config: dict, data, epochs: int, seed: int) -> float:
