@@ -48,6 +48,11 @@ _SUBMODULES = {"nn", "optim", "utils", "data", "vision", "models", "train", "io"
                "cuda", "backends", "cli", "autograd", "ops", "special", "distributions", "onnx", "fft"}
 
 
+# torch's top-level names for linear algebra, served by deepbox.linalg
+_LINALG_ALIASES = {"det": "det", "inverse": "inv", "cholesky": "cholesky", "svd": "svd", "slogdet": "slogdet",
+                   "pinverse": "pinv", "matrix_power": "matrix_power", "cross": "cross", "qr": "qr"}
+
+
 def __getattr__(name):
     # subpackages load on first use, so `import deepbox` stays light
     if name in _SUBMODULES:
@@ -56,6 +61,10 @@ def __getattr__(name):
         from deepbox import io
 
         return getattr(io, name)
+    if name in _LINALG_ALIASES:
+        from deepbox import linalg
+
+        return getattr(linalg, _LINALG_ALIASES[name])
     raise AttributeError(f"module 'deepbox' has no attribute {name!r}")
 
 

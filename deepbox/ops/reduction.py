@@ -515,7 +515,9 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     if p == "fro" or p is None:
         p = 2
     elif p == "nuc":
-        raise NotImplementedError("norm(p='nuc') is not supported by deepbox; use deepbox.linalg.svd")
+        from deepbox import linalg
+
+        return linalg.matrix_norm(x, "nuc", dim=(-2, -1) if dim is None else dim, keepdim=keepdim)
     if isinstance(dim, int):
         dim = (dim,)
     return Norm.apply(x, float(p), _axes(dim, x.ndim), keepdim)
