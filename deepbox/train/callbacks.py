@@ -198,6 +198,9 @@ class ModelCheckpoint(Callback):
     def best(self) -> float:
         return self._track.best
 
+    def on_fit_begin(self, trainer) -> None:
+        os.makedirs(self.dirpath, exist_ok=True)
+
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
         better = False
         if self.save_best:

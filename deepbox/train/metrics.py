@@ -24,7 +24,7 @@ def _array(x) -> np.ndarray:
 def _labels(output, target) -> tuple[np.ndarray, np.ndarray]:
     """Predicted and true class indices, both flattened to 1-D int64."""
     out, tgt = _array(output), _array(target)
-    if out.ndim == tgt.ndim + 1:
+    if out.ndim == tgt.ndim + 1 and out.shape[:1] + out.shape[2:] == tgt.shape:
         pred = out.argmax(axis=1)
     elif out.shape == tgt.shape:
         if out.dtype.kind == "f":
