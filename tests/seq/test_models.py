@@ -93,3 +93,16 @@ def test_vocab_corpus_and_bits_per_char():
     # a model that predicts the uniform distribution scores log2(V) bits per character
     uniform = lambda inp: deepbox.zeros(tuple(inp.shape) + (len(vocab),))
     assert abs(bits_per_char(uniform, va, 16) - np.log2(83)) < 1e-5
+
+
+def test_char_gpt_is_causal():
+    deepbox.manual_seed(0)
+    model = get_model("char_gpt", vocab_size=11, block_size=12, d_model=16, n_layer=2, n_head=2).eval()
+    x = deepbox.randint(0, 11, (2, 12))
+    x2 = x._data.copy()
+    x2[:, 7:] = (x2[:, 7:] + 3) % 11
+    a, b = model(x)._data, model(deepbox.tensor(x2))._data
+    np.testing.assert_array_equal(a[:, :7], b[:, :7])
+    assert not np.allclose(a[:, 7:], b[:, 7:])
+    with pytest.raises(ValueError, match="exceeds block_size"):
+        model(deepbox.randint(0, 11, (1, 13)))

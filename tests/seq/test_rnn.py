@@ -128,7 +128,7 @@ def test_cells(kind):
         d_mod.zero_grad()
 
 
-@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
 def test_packed_matches_torch_and_separate_sequences(kind):
     t_mod, d_mod = _pair(kind, 3, 4, num_layers=2, bidirectional=True, batch_first=True)
     lengths = [3, 6, 1, 4]
@@ -142,7 +142,7 @@ def test_packed_matches_torch_and_separate_sequences(kind):
     dpad, dl = drnn.pad_packed_sequence(do, batch_first=True)
     assert dl.tolist() == lengths
     assert_close(dpad, tpad, **TOL)
-    th, dh = (th if kind == "GRU" else th[0]), (dh if kind == "GRU" else dh[0])
+    th, dh = (th[0], dh[0]) if kind == "LSTM" else (th, dh)
     assert_close(dh, th, **TOL)
     cot = rng.standard_normal(tuple(tpad.shape))
     ((tpad * torch.tensor(cot)).sum() + th.sum()).backward()
@@ -152,7 +152,7 @@ def test_packed_matches_torch_and_separate_sequences(kind):
     for b, n in enumerate(lengths):
         with deepbox.no_grad():
             single, hs = d_mod(deepbox.tensor(x[b : b + 1, :n]))
-        hs = hs if kind == "GRU" else hs[0]
+        hs = hs[0] if kind == "LSTM" else hs
         np.testing.assert_allclose(single._data[0], dpad._data[b, :n], rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(hs._data[:, 0], dh._data[:, b], rtol=1e-10, atol=1e-12)
         assert np.all(dpad._data[b, n:] == 0)
