@@ -156,7 +156,15 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=7, help="timed repetitions per case (median reported)")
     ap.add_argument("--only", choices=["layers", "step"], default=None)
+    ap.add_argument("--threads", type=int, default=2,
+                    help="threads for PyTorch and for NumPy's BLAS (1 gives steadier ratios on a busy machine)")
     args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args.threads, user_api="blas")
+    except ImportError:
+        pass
     try:
         from threadpoolctl import threadpool_info
         blas = [f"{i['internal_api']} {i.get('version')} {i.get('architecture')} {i['num_threads']} threads"

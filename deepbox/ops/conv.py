@@ -131,7 +131,7 @@ def _windows(x, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, ho: int, w
     return as_strided(x, shape, strides, writeable=False)
 
 
-def _im2col(x, kh, kw, sh, sw, dh, dw, ho, wo):
+def _im2col(x, kh, kw, sh, sw, dh, dw, ho, wo, ones_row=False):
     """Column matrix ``(N*Ho*Wo, kh*kw*C)`` (tap-major, channel-minor) of a padded NHWC array.
 
     For one channel the matrix is filled row-of-taps first (``(kh*kw, M)``, returned
@@ -141,12 +141,17 @@ def _im2col(x, kh, kw, sh, sw, dh, dw, ho, wo):
     n, _, _, c = x.shape
     m = n * ho * wo
     if c == 1:
-        cols, _ = workspace.get((kh, kw, n, ho, wo), x.dtype)
+        # with ones_row, a last row of ones makes the GEMM add the bias (and dW's last row is db)
+        rows = kh * kw + int(ones_row)
+        flat, fresh = workspace.get((rows, m), x.dtype, tag="taps")
+        if ones_row and fresh:
+            flat[-1] = 1
+        cols = flat[:kh * kw].reshape(kh, kw, n, ho, wo)
         x3 = x[..., 0]
         for i in range(kh):
             for j in range(kw):
                 cols[i, j] = x3[:, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
-        return cols.reshape(kh * kw, m).T
+        return flat.T
     cols, _ = workspace.get((n, ho, wo, kh, kw, c), x.dtype)
     cols[...] = _windows(x, kh, kw, sh, sw, dh, dw, ho, wo)
     return cols.reshape(m, kh * kw * c)
@@ -302,9 +307,14 @@ class Conv2dFn(Function):
         xpad = _pad_nhwc(_nhwc(x), ph, pw)
         m = n * ho * wo
         taps = kh * kw
+        fused_bias = groups == 1 and c == 1 and b is not None
         if groups == 1:
-            cols = _im2col(xpad, kh, kw, sh, sw, dh, dw, ho, wo)
+            cols = _im2col(xpad, kh, kw, sh, sw, dh, dw, ho, wo, ones_row=fused_bias)
             wm = w.transpose(2, 3, 1, 0).reshape(taps * c, o)
+            if fused_bias:
+                # one-channel input: the GEMM's K is tiny, so the bias costs as much as the GEMM
+                # as a separate pass; a ones row in the columns folds it in (and db into dW)
+                wm = xp.concatenate([wm, b.reshape(1, o).astype(wm.dtype, copy=False)])
             out = cols @ wm
         else:
             og = o // groups
@@ -312,8 +322,9 @@ class Conv2dFn(Function):
             cols = win.transpose(2, 0, 1, 3).reshape(groups, m, taps * cg)
             wm = w.reshape(groups, og, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(groups, taps * cg, og)
             out = (cols @ wm).transpose(1, 0, 2).reshape(m, o)
-        if b is not None:
+        if b is not None and not fused_bias:
             out += b
+        ctx.fused_bias = fused_bias
         ctx.geom = (n, c, h, wd, o, kh, kw, sh, sw, dh, dw, ph, pw, ho, wo, groups, one_d, xpad.shape)
         ctx.has_bias = b is not None
         ctx.save_for_backward(cols if ctx.needs_input_grad[1] else None, wm)
@@ -332,7 +343,10 @@ class Conv2dFn(Function):
         dx = dw_ = db = None
         if groups == 1:
             if need_w:
-                dw_ = (cols.T @ gm).reshape(kh, kw, c, o).transpose(3, 2, 0, 1)
+                dwb = cols.T @ gm
+                if ctx.fused_bias:
+                    db, dwb = dwb[-1], dwb[:-1]
+                dw_ = dwb.reshape(kh, kw, c, o).transpose(3, 2, 0, 1)
         else:
             og, cg = o // groups, c // groups
             gg = gm.reshape(m, groups, og).transpose(1, 0, 2)
@@ -344,7 +358,8 @@ class Conv2dFn(Function):
                 dcols = dcols.transpose(1, 2, 3, 4, 5, 0, 6)
         if need_x:
             if groups == 1:
-                dx = _conv_input_grad(gm, wm, (n, h, wd, c), kh, kw, sh, sw, dh, dw, ph[0], pw[0], ho, wo)
+                wx = wm[:-1] if ctx.fused_bias else wm
+                dx = _conv_input_grad(gm, wx, (n, h, wd, c), kh, kw, sh, sw, dh, dw, ph[0], pw[0], ho, wo)
             else:
                 pshape = pshape[:3] + (groups, c // groups)
                 dxp = _col2im(dcols, pshape, kh, kw, sh, sw, dh, dw, ho, wo).reshape(n, pshape[1], pshape[2], c)
@@ -357,7 +372,12 @@ class Conv2dFn(Function):
             if one_d:
                 dw_ = dw_[:, :, 0, :]
         if need_b and ctx.has_bias:
-            db = _bias_grad(gm)
+            if db is None:
+                db = _bias_grad(gm)
+            else:
+                db = db.copy()
+        else:
+            db = None
         return dx, dw_, db
 
 
