@@ -73,7 +73,7 @@ class TrainConfig:
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v < minimum or \
                     (strict and v == minimum):
-                bad(key, f"a number {'>' if strict else '>='} {minimum}")
+                bad(key, f"a number {'>' if strict else '>='} {minimum:g}")
             setattr(self, key, float(v))
 
         for key in ("model", "data"):
@@ -123,7 +123,10 @@ def load_config_file(path: str) -> dict:
         try:
             doc = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise ConfigError(f"config file {path}: not valid YAML ({e})") from None
+            mark = getattr(e, "problem_mark", None)
+            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(e, "problem", None) or str(e)
+            raise ConfigError(f"config file {path}: not valid YAML{at} ({problem})") from None
     else:
         raise ConfigError(f"config file {path}: unknown extension {ext or '(none)'!r}; expected .yaml, .yml or .json")
     if doc is None:

@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     except (CLIError, ConfigError) as e:
         if debug:
             raise
-        print(f"deepbox {args.command}: error: {e}", file=sys.stderr)
+        # one paragraph: messages quoted from parsers may carry line breaks
+        print(f"deepbox {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"deepbox {args.command}: interrupted", file=sys.stderr)

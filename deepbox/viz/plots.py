@@ -31,14 +31,14 @@ def _array(x) -> np.ndarray:
     return np.asarray(x if data is None else data)
 
 
-def _save(fig, path) -> str:
+def _save(fig, path, tight: bool = True) -> str:
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     # written beside the target and renamed, so a reader never sees half a PNG
     tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
     try:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight" if tight else None)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -155,20 +155,36 @@ def plot_predictions(images, predicted, true, path, classes: list[str] | None = 
     names = (lambda i: str(classes[i]) if classes is not None and 0 <= i < len(classes) else str(i))
     cols = min(cols, n)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.95 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
+    # one mosaic drawn by one imshow: a grid of 32 axes takes matplotlib seconds to lay out
+    tiles = [_image_grid_array(imgs[i]) for i in range(n)]
+    h, w = tiles[0][0].shape[:2]
+    colour = tiles[0][0].ndim == 3
+    gap, band = max(2, w // 8), max(h // 2, 10)  # the band above each tile holds its two-line label
+    cell_h, cell_w = band + h + gap, w + gap
+    mosaic = np.ones((rows * cell_h, cols * cell_w) + ((3,) if colour else ()), dtype=np.float64)
+    for i, (img, _) in enumerate(tiles):
+        r, c = divmod(i, cols)
+        x = img.astype(np.float64)
+        if not colour:  # grey: 0..255 for uint8, else stretched per image
+            lo, hi = (0.0, 255.0) if img.dtype == np.uint8 else (float(x.min()), float(x.max()))
+            x = (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+        elif img.dtype == np.uint8:
+            x = x / 255.0
+        mosaic[r * cell_h + band:r * cell_h + band + h, c * cell_w:c * cell_w + w] = x[..., :3] if colour else x
+    fig, ax = plt.subplots(figsize=(1.25 * cols * (w + gap) / 28, 1.25 * rows * cell_h / 28 + 0.4))
+    # white gaps and label bands between the tiles; each tile keeps its own grey levels
+    ax.imshow(mosaic, cmap=None if colour else "gray", vmin=0, vmax=1, interpolation="nearest")
     for i in range(n):
-        ax = axes.flat[i]
-        img, cmap = _image_grid_array(imgs[i])
-        lim = {"vmin": 0, "vmax": 255} if img.dtype == np.uint8 and cmap == "gray" else {}
-        ax.imshow(img, cmap=cmap, **lim)
+        r, c = divmod(i, cols)
         ok = pred[i] == tgt[i]
         p = f" {probs[i]:.0%}" if probs is not None else ""
-        ax.set_title(f"{names(pred[i])}{p}\n(true: {names(tgt[i])})", fontsize=7, color="black" if ok else "red")
+        ax.text(c * cell_w + w / 2, r * cell_h + band - 1, f"{names(pred[i])}{p}\n(true: {names(tgt[i])})",
+                ha="center", va="bottom", fontsize=6.5, color="black" if ok else "red")
+    ax.axis("off")
     correct = int((pred[:n] == tgt[:n]).sum())
-    fig.suptitle(f"predicted (true) - {correct}/{n} correct", fontsize=10)
-    return _save(fig, path)
+    ax.set_title(f"predicted (true) - {correct}/{n} correct", fontsize=10)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.93)
+    return _save(fig, path, tight=False)
 
 
 def plot_filters(weight, path, max_filters: int = 64, title: str = "filters") -> str:
