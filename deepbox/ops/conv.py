@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 
 from numpy.lib.stride_tricks import as_strided
 
@@ -81,20 +82,23 @@ class _Workspace:
     def __init__(self):
         self.free_bytes = self.max_bytes
         self.pool: dict = {}
+        self.lock = threading.Lock()   # two threads must not both take the same free buffer
 
     def get(self, shape, dtype, tag=None):
+        """A ``(buffer, fresh)`` pair; ``fresh`` is False when the buffer was used before."""
         nbytes = math.prod(shape) * xp.dtype(dtype).itemsize
         if nbytes < self.min_bytes:
             return xp.empty(shape, dtype=dtype), True
-        bufs = self.pool.setdefault((shape, xp.dtype(dtype).str, tag), [])
-        for b in bufs:
-            if sys.getrefcount(b) == 3:       # the list, the loop variable, getrefcount's argument
-                return b, False
-        b = xp.empty(shape, dtype=dtype)
-        if nbytes <= self.free_bytes:
-            self.free_bytes -= nbytes
-            bufs.append(b)
-        return b, True
+        with self.lock:
+            bufs = self.pool.setdefault((shape, xp.dtype(dtype).str, tag), [])
+            for b in bufs:
+                if sys.getrefcount(b) == 3:       # the list, the loop variable, getrefcount's argument
+                    return b, False
+            b = xp.empty(shape, dtype=dtype)
+            if nbytes <= self.free_bytes:
+                self.free_bytes -= nbytes
+                bufs.append(b)
+            return b, True
 
     def clear(self):
         self.pool.clear()
