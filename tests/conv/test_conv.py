@@ -206,7 +206,6 @@ def test_workspace_buffers_are_not_shared_while_saved():
     """The same conv twice in one graph (large enough for pooled im2col buffers), run twice over."""
     x, w = arr(8, 16, 24, 24), arr(16, 16, 3, 3) * 0.2
     for _ in range(2):
-        check_op(lambda x, w: fn(x).conv2d(fn(x).conv2d(x, w, padding=1).relu(), w, padding=1), x, w,
-                 dtype=np.float32)
+        check_op(lambda x, w: fn(x).conv2d(fn(x).conv2d(x, w, padding=1).relu(), w, padding=1), x, w)
     check_op(lambda x, w: fn(x).conv2d(x[:, :1], w[:, :1], padding=1) * fn(x).conv2d(x[:, 1:2], w[:, 1:2], padding=1),
-             x, w, dtype=np.float32)
+             x, w)
