@@ -12,15 +12,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import numpy as np  # noqa: E402
-
 import deepbox  # noqa: E402
-import deepbox.nn.functional as F  # noqa: E402
-from deepbox.models.sequence import CharGPT, bits_per_char, load_char_corpus, random_windows  # noqa: E402
+from deepbox.models.sequence import CharGPT, load_char_corpus, train_char_lm  # noqa: E402
 
 
 def main(argv=None):
@@ -52,38 +48,14 @@ def main(argv=None):
         args.d_model, args.layers, args.heads, args.eval_every, args.val_windows = 32, 2, 2, 10, 16
         args.sample_len, args.warmup = 40, 5
     deepbox.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
     vocab, train_ids, val_ids = load_char_corpus(args.data, max_chars=200_000 if args.quick else None)
     print(f"corpus: {len(train_ids):,} training and {len(val_ids):,} validation characters, vocabulary {len(vocab)}")
     model = CharGPT(len(vocab), args.block_size, args.d_model, args.layers, args.heads, dropout=args.dropout)
     print(f"CharGPT: {sum(p.numel() for p in model.parameters()):,} parameters")
-    opt = deepbox.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    sched = deepbox.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, args.warmup)))
-    V = len(vocab)
-
-    def val_bpc():
-        model.eval()
-        b = bits_per_char(model, val_ids, args.block_size, max_windows=args.val_windows or None)
-        model.train()
-        return b
-
-    t0 = time.perf_counter()
-    step = 0
-    while step < args.max_steps and time.perf_counter() - t0 < args.time_limit:
-        x, y = random_windows(train_ids, args.batch_size, args.block_size, rng)
-        loss = F.cross_entropy(model(x).reshape(-1, V), y.reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        deepbox.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-        opt.step()
-        sched.step()
-        step += 1
-        if step % args.eval_every == 0:
-            print(f"step {step:5d}  {time.perf_counter() - t0:6.1f}s  train {float(loss) / np.log(2):.3f} bpc  "
-                  f"val {val_bpc():.3f} bpc", flush=True)
-    train_time = time.perf_counter() - t0
-    bpc = val_bpc()
-    print(f"final: {step} steps in {train_time:.1f}s, validation {bpc:.3f} bits per character")
+    res = train_char_lm(model, train_ids, val_ids, seq_len=args.block_size, batch_size=args.batch_size, lr=args.lr,
+                        weight_decay=0.01, warmup=args.warmup, clip=args.clip, max_steps=args.max_steps,
+                        time_limit=args.time_limit, eval_every=args.eval_every,
+                        val_windows=args.val_windows or None, seed=args.seed)
     prompt = deepbox.tensor(vocab.encode(args.prompt)[None, :])
     out = model.generate(prompt, args.sample_len, temperature=args.temperature, top_k=args.top_k)
     print("-" * 60)
@@ -91,7 +63,7 @@ def main(argv=None):
     print("-" * 60)
     if args.save:
         deepbox.save({"model": model.state_dict(), "vocab": vocab.chars}, args.save)
-    return {"steps": step, "seconds": train_time, "val_bpc": bpc}
+    return res
 
 
 if __name__ == "__main__":

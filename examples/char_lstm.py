@@ -12,15 +12,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import numpy as np  # noqa: E402
-
 import deepbox  # noqa: E402
-import deepbox.nn.functional as F  # noqa: E402
-from deepbox.models.sequence import CharLSTM, bits_per_char, load_char_corpus, random_windows  # noqa: E402
+from deepbox.models.sequence import CharLSTM, load_char_corpus, train_char_lm  # noqa: E402
 
 
 def main(argv=None):
@@ -50,39 +46,13 @@ def main(argv=None):
         args.time_limit, args.max_steps, args.batch_size, args.seq_len = 30.0, 30, 16, 32
         args.embed, args.hidden, args.eval_every, args.val_windows, args.sample_len = 16, 64, 15, 16, 40
     deepbox.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
     vocab, train_ids, val_ids = load_char_corpus(args.data, max_chars=200_000 if args.quick else None)
     print(f"corpus: {len(train_ids):,} training and {len(val_ids):,} validation characters, vocabulary {len(vocab)}")
     model = CharLSTM(len(vocab), args.embed, args.hidden, args.layers, args.dropout)
     print(model)
-    opt = deepbox.optim.Adam(model.parameters(), lr=args.lr)
-    V = len(vocab)
-
-    def val_bpc():
-        model.eval()
-        b = bits_per_char(lambda x: model(x)[0], val_ids, args.seq_len, max_windows=args.val_windows or None)
-        model.train()
-        return b
-
-    t0 = time.perf_counter()
-    step = 0
-    bpc = float("nan")
-    while step < args.max_steps and time.perf_counter() - t0 < args.time_limit:
-        x, y = random_windows(train_ids, args.batch_size, args.seq_len, rng)
-        logits, _ = model(x)
-        loss = F.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        deepbox.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-        opt.step()
-        step += 1
-        if step % args.eval_every == 0:
-            bpc = val_bpc()
-            print(f"step {step:5d}  {time.perf_counter() - t0:6.1f}s  train {float(loss) / np.log(2):.3f} bpc  "
-                  f"val {bpc:.3f} bpc", flush=True)
-    train_time = time.perf_counter() - t0
-    bpc = val_bpc()
-    print(f"final: {step} steps in {train_time:.1f}s, validation {bpc:.3f} bits per character")
+    res = train_char_lm(model, train_ids, val_ids, seq_len=args.seq_len, batch_size=args.batch_size, lr=args.lr,
+                        clip=args.clip, max_steps=args.max_steps, time_limit=args.time_limit,
+                        eval_every=args.eval_every, val_windows=args.val_windows or None, seed=args.seed)
     prompt = deepbox.tensor(vocab.encode(args.prompt)[None, :])
     out = model.generate(prompt, args.sample_len, temperature=args.temperature, top_k=args.top_k)
     print("-" * 60)
@@ -90,7 +60,7 @@ def main(argv=None):
     print("-" * 60)
     if args.save:
         deepbox.save({"model": model.state_dict(), "vocab": vocab.chars}, args.save)
-    return {"steps": step, "seconds": train_time, "val_bpc": bpc}
+    return res
 
 
 if __name__ == "__main__":
