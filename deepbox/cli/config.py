@@ -18,9 +18,10 @@ import json
 import os
 from dataclasses import asdict, dataclass, fields
 
-__all__ = ["TrainConfig", "ConfigError", "load_config_file", "OPTIMIZERS"]
+__all__ = ["TrainConfig", "ConfigError", "load_config_file", "OPTIMIZERS", "SCHEDULERS"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
+SCHEDULERS = ("cosine", "none")
 
 
 class ConfigError(ValueError):
@@ -39,6 +40,7 @@ class TrainConfig:
     optimizer: str = "adam"
     weight_decay: float = 0.0
     momentum: float = 0.9
+    scheduler: str = "cosine"
     augment: bool = False
     seed: int = 0
     workers: int = 0
@@ -94,6 +96,9 @@ class TrainConfig:
         if not isinstance(self.optimizer, str) or self.optimizer.lower() not in OPTIMIZERS:
             bad("optimizer", f"one of {', '.join(OPTIMIZERS)}")
         self.optimizer = self.optimizer.lower()
+        if not isinstance(self.scheduler, str) or self.scheduler.lower() not in SCHEDULERS:
+            bad("scheduler", f"one of {', '.join(SCHEDULERS)}")
+        self.scheduler = self.scheduler.lower()
         if not isinstance(self.augment, bool):
             bad("augment", "true or false")
         return self

@@ -35,7 +35,7 @@ import time
 
 import numpy as np
 
-from deepbox.cli.config import OPTIMIZERS, ConfigError, TrainConfig, load_config_file
+from deepbox.cli.config import OPTIMIZERS, SCHEDULERS, ConfigError, TrainConfig, load_config_file
 
 __all__ = ["main", "build_parser", "CLIError"]
 
@@ -71,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--optimizer", help=f"one of {', '.join(OPTIMIZERS)} (default adam)")
     t.add_argument("--weight-decay", type=float, help="L2 weight decay (default 0)")
     t.add_argument("--momentum", type=float, help="momentum for sgd/rmsprop (default 0.9)")
-    t.add_argument("--augment", action="store_true", default=None,
+    t.add_argument("--scheduler", help=f"learning-rate schedule per epoch: {' or '.join(SCHEDULERS)} (default cosine: "
+                                       "from --lr down to 0 over the epochs)")
+    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random shifts of up to 2 pixels (and left-right flips for clothing/CIFAR)")
     t.add_argument("--seed", type=int, help="random seed (default 0)")
     t.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
@@ -196,7 +198,10 @@ def _load_data(name: str, limit_train=None, limit_test=None):
         return load_image_data(name, limit_train, limit_test)
     except (ValueError, OSError, KeyError) as e:
         # unknown names, missing files, corrupt IDX/npz/image files: the loaders' messages name the file
-        raise CLIError(f"dataset {name!r} cannot be loaded: {e}") from None
+        msg = str(e).strip("'\"")
+        if msg.startswith("unknown dataset"):
+            raise CLIError(msg) from None
+        raise CLIError(f"dataset {name!r} cannot be loaded: {msg}") from None
 
 
 def _make_optimizer(cfg: TrainConfig, params):
@@ -358,8 +363,11 @@ def cmd_train(args) -> int:
         "deepbox_version": deepbox.__version__,
     }
     optimizer = _make_optimizer(cfg, model.parameters())
+    scheduler = None
+    if cfg.scheduler == "cosine":
+        scheduler = deepbox.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
     trainer = Trainer(
-        model, optimizer, nn.CrossEntropyLoss(), metrics=[Accuracy()],
+        model, optimizer, nn.CrossEntropyLoss(), metrics=[Accuracy()], scheduler=scheduler,
         callbacks=[ModelCheckpoint(out, save_best=False, last_name=CHECKPOINT_NAME, extra=run_cfg),
                    CSVLogger(os.path.join(out, "history.csv")), JSONLogger(os.path.join(out, "history.json"))],
         verbose=0 if args.quiet else 1, predict_batch_size=500)
@@ -371,6 +379,8 @@ def cmd_train(args) -> int:
         if cfg.epochs <= trainer.epoch:
             raise CLIError(f"the run in {out} has already trained {trainer.epoch} epochs; pass --epochs N with "
                            f"N > {trainer.epoch} to train further")
+        if scheduler is not None:  # more epochs than planned: the rest of the cosine stretches to the new end
+            scheduler.T_max = cfg.epochs
     os.makedirs(out, exist_ok=True)
     _write_json(os.path.join(out, "config.json"), run_cfg)
 
@@ -579,14 +589,16 @@ def cmd_info(args) -> int:
                  f"{lib.get('num_threads')} threads, {lib.get('architecture') or '-'}) {lib.get('filepath', '')}")
     except ImportError:
         _say("blas        (install threadpoolctl to see which BLAS runs)")
-    for mod, extra in (("safetensors", "cli"), ("tqdm", "cli"), ("matplotlib", "cli"), ("PIL", "cli"),
-                       ("yaml", "cli"), ("tensorboardX", "tensorboard"), ("optuna", "tune"), ("numba", "fast")):
+    from importlib import metadata
+
+    # versions from the installed metadata: importing matplotlib or optuna only to ask would take seconds
+    for dist, extra in (("safetensors", "cli"), ("tqdm", "cli"), ("matplotlib", "cli"), ("pillow", "cli"),
+                        ("pyyaml", "cli"), ("tensorboardX", "tensorboard"), ("optuna", "tune"), ("numba", "fast")):
         try:
-            m = __import__(mod)
-            version = getattr(m, "__version__", "installed")
-        except ImportError:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
             version = f"not installed (pip install 'deepbox[{extra}]')"
-        _say(f"{mod:<11} {version}")
+        _say(f"{dist:<11} {version}")
     return 0
 
 

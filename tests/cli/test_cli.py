@@ -98,15 +98,33 @@ def test_predict_images_of_any_size(trained, tmp_path, capsys):
     assert probs[0] == pytest.approx(100 * p[top], abs=0.006)
 
 
-def test_resume_continues_exactly(tmp_path, capsys):
-    assert main(["train", *SMALL, "--epochs", "3", "--augment", "--out", str(tmp_path / "full")]) == 0
-    assert main(["train", *SMALL, "--epochs", "1", "--augment", "--out", str(tmp_path / "part")]) == 0
-    code, out, err = run(capsys, "train", "--resume", tmp_path / "part", "--epochs", "3", "--quiet")
+def test_an_interrupted_run_resumes_exactly(tmp_path, capsys, monkeypatch):
+    args = [*SMALL, "--limit-train", "192", "--epochs", "3", "--augment"]  # cosine schedule, random shifts/flips
+    assert main(["train", *args, "--out", str(tmp_path / "full")]) == 0
+
+    from deepbox.train.trainer import Trainer
+
+    real = Trainer._train_epoch
+
+    def interrupted(self, loader, epoch, epochs, batch_cbs):
+        if epoch == 1:
+            raise KeyboardInterrupt  # Ctrl-C during the second epoch
+        return real(self, loader, epoch, epochs, batch_cbs)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", interrupted)
+    code, out, err = run(capsys, "train", *args, "--out", tmp_path / "part")
+    assert code == 130 and "interrupted" in err
+    monkeypatch.setattr(Trainer, "_train_epoch", real)
+    code, out, err = run(capsys, "train", "--resume", tmp_path / "part", "--quiet")
     assert code == 0, err
-    assert "resuming" in out
+    assert "resuming" in out and "after epoch 1" in out
     full = json.loads((tmp_path / "full" / "history.json").read_text())["history"]
     resumed = json.loads((tmp_path / "part" / "history.json").read_text())["history"]
-    assert resumed == full
+    assert len(full["loss"]) == 3 and resumed == full
+    # more epochs than planned: the run goes on, the schedule stretches to the new end
+    code, out, err = run(capsys, "train", "--resume", tmp_path / "part", "--epochs", "4", "--quiet")
+    assert code == 0, err
+    assert len(json.loads((tmp_path / "part" / "history.json").read_text())["history"]["loss"]) == 4
 
 
 def test_config_file_and_flags(tmp_path, capsys):
