@@ -24,7 +24,7 @@ from deepbox.autograd.function import Function
 from deepbox.backend import xp
 from deepbox.tensor import Tensor
 
-__all__ = ["scaled_dot_product_attention", "AttentionFunction"]
+__all__ = ["scaled_dot_product_attention", "AttentionFunction", "CausalAttentionFunction"]
 
 
 def _softmax_inplace(s, masked):
@@ -109,6 +109,71 @@ class AttentionFunction(Function):
         return dq, dk, dv, dmask
 
 
+class CausalAttentionFunction(Function):
+    """Causal attention computed in blocks of queries, skipping the fully masked key blocks.
+
+    Query block ``[r0, r1)`` can only see keys ``[0, r1)``, so with ``nb`` blocks the score
+    matrices hold about ``(nb + 1) / (2 nb)`` of the L x L entries, and every GEMM and softmax
+    pass shrinks with them. Used for ``is_causal`` self-attention of L >= 128 without weights.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, *, scale, edges, dropout_p=0.0, generator=None):
+        qs = q * xp.asarray(scale, q.dtype)
+        out = xp.empty(q.shape[:-1] + (v.shape[-1],), xp.result_type(q, v))
+        ps, keeps = [], []
+        rng = backend.rng(generator) if dropout_p > 0 else None
+        for r0, r1 in zip(edges[:-1], edges[1:]):
+            s = xp.matmul(qs[..., r0:r1, :], k[..., :r1, :].swapaxes(-1, -2))
+            # inside the block, query r0 + i sees keys up to r0 + i
+            xp.copyto(s[..., r0:r1], -xp.inf, where=xp.triu(xp.ones((r1 - r0, r1 - r0), bool), 1))
+            p = _softmax_inplace(s, False)
+            keep = None
+            pd = p
+            if dropout_p > 0:
+                keep = (rng.random(p.shape, dtype=p.dtype) >= dropout_p).astype(p.dtype)
+                keep *= 1.0 / (1.0 - dropout_p)
+                pd = p * keep
+            xp.matmul(pd, v[..., :r1, :], out=out[..., r0:r1, :])
+            ps.append(p)
+            keeps.append(keep)
+        if any(ctx.needs_input_grad):
+            ctx.save_for_backward(qs, k, v, out, *ps)
+            ctx.keeps = keeps
+            ctx.edges = edges
+            ctx.scale = scale
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        qs, k, v, out, *ps = ctx.saved_tensors
+        keeps, edges = ctx.keeps, ctx.edges
+        need = ctx.needs_input_grad
+        dq = xp.empty(qs.shape, dout.dtype)
+        dk = xp.zeros(k.shape, dout.dtype)
+        dv = xp.zeros(v.shape, dout.dtype)
+        delta = (dout * out).sum(axis=-1, keepdims=True)
+        scale = xp.asarray(ctx.scale, dout.dtype)
+        for (r0, r1), p, keep in zip(zip(edges[:-1], edges[1:]), ps, keeps):
+            do = dout[..., r0:r1, :]
+            pd = p if keep is None else p * keep
+            dv[..., :r1, :] += xp.matmul(pd.swapaxes(-1, -2), do)
+            dp = xp.matmul(do, v[..., :r1, :].swapaxes(-1, -2))
+            if keep is not None:
+                dp *= keep
+            dp -= delta[..., r0:r1, :]
+            dp *= p
+            xp.matmul(dp, k[..., :r1, :], out=dq[..., r0:r1, :])
+            dk[..., :r1, :] += xp.matmul(dp.swapaxes(-1, -2), qs[..., r0:r1, :])
+        dq *= scale
+        return (dq if need[0] else None, dk if need[1] else None, dv if need[2] else None)
+
+
+def _causal_edges(L):
+    nb = min(8, L // 64)
+    return [round(i * L / nb) for i in range(nb + 1)]
+
+
 def _check_qkv(query, key, value):
     for name, t in (("query", query), ("key", key), ("value", value)):
         if not isinstance(t, Tensor):
@@ -163,5 +228,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         mask = mask._data      # a boolean mask is a constant
     if isinstance(mask, Tensor) and mask._data.dtype != query._data.dtype:
         mask = mask.to(query.dtype)
+    L, S = query.shape[-2], key.shape[-2]
+    if is_causal and not need_weights and L == S and L >= 128:
+        return CausalAttentionFunction.apply(query, key, value, scale=float(scale), edges=_causal_edges(L),
+                                             dropout_p=float(dropout_p), generator=generator)
     return AttentionFunction.apply(query, key, value, mask, scale=float(scale), causal=bool(is_causal),
                                    dropout_p=float(dropout_p), need_weights=need_weights, generator=generator)

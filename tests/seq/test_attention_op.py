@@ -93,3 +93,35 @@ def test_bad_inputs():
         sdpa(q, deepbox.tensor(rng.standard_normal((2, 7, 3))), v)
     with pytest.raises(ValueError, match="either attn_mask or is_causal"):
         sdpa(q, k, v, attn_mask=deepbox.ones(5, 7, dtype=deepbox.bool), is_causal=True)
+
+
+@pytest.mark.parametrize("L", [128, 130, 256])
+def test_long_causal_uses_blocks_and_matches_torch(L):
+    q, k, v = qkv(1, 2, L=L, S=L, E=3, Ev=2)
+    out = check_op(lambda q, k, v: sdpa(q, k, v, is_causal=True), q, k, v,
+                   torch_fn=lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, is_causal=True))
+    assert out.grad_fn.name() == "CausalAttentionFunctionBackward"
+
+
+def test_blocked_causal_dropout_gradient_by_finite_differences():
+    q, k, v = qkv(1, L=128, S=128, E=2, Ev=2)
+    cot = rng.standard_normal((1, 128, 2))
+
+    def f(qa, ka, va, grad=False):
+        g = deepbox.Generator().manual_seed(7)   # the same dropout mask on every call
+        ts = [deepbox.tensor(a, requires_grad=grad) for a in (qa, ka, va)]
+        out = sdpa(*ts, is_causal=True, dropout_p=0.2, generator=g)
+        val = (out * deepbox.tensor(cot)).sum()
+        if grad:
+            val.backward()
+            return [t.grad._data for t in ts]
+        return float(val)
+
+    grads = f(q, k, v, grad=True)
+    eps = 1e-6
+    for i, base in enumerate((q, k, v)):
+        d = rng.standard_normal(base.shape)
+        args_p = [a + eps * d if j == i else a for j, a in enumerate((q, k, v))]
+        args_m = [a - eps * d if j == i else a for j, a in enumerate((q, k, v))]
+        fd = (f(*args_p) - f(*args_m)) / (2 * eps)
+        np.testing.assert_allclose((grads[i] * d).sum(), fd, rtol=1e-6, atol=1e-8)
