@@ -326,7 +326,10 @@ class Conv2dFn(Function):
         ph, pw = padding
         ho = _out_size(h, kh, sh, ph[0] + ph[1], dh)
         wo = _out_size(wd, kw, sw, pw[0] + pw[1], dw)
-        xpad = _pad_nhwc(_nhwc(x), ph, pw)
+        xh = _nhwc(x)
+        if c > 1 and not xh.flags.c_contiguous and not (ph[0] or ph[1] or pw[0] or pw[1]):
+            xh = xp.ascontiguousarray(xh)   # one transposing copy beats a gather inside im2col
+        xpad = _pad_nhwc(xh, ph, pw)
         m = n * ho * wo
         taps = kh * kw
         fused_bias = groups == 1 and c == 1 and b is not None
@@ -360,7 +363,11 @@ class Conv2dFn(Function):
         if one_d:
             grad = grad[:, :, None, :]
         m = n * ho * wo
-        gm = _nhwc(grad).reshape(m, o)
+        gc = grad.transpose(1, 0, 2, 3)
+        if gc.flags.c_contiguous:          # channels-first gradient: (M, O) as a transposed view
+            gm = gc.reshape(o, m).T
+        else:
+            gm = _nhwc(grad).reshape(m, o)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         dx = dw_ = db = None
         if groups == 1:
