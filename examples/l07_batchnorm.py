@@ -64,7 +64,7 @@ def main(argv=None) -> dict:
     out = setup(args, NAME)
     n_test = 2000
     if args.quick:
-        args.steps, n_test = 150, 500
+        args.steps, n_test = 100, 300
     x, y, xte, yte = load_mnist10k(8000, n_test)
     eval_every = max(args.steps // 15, 1)
 
