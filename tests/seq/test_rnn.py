@@ -138,6 +138,20 @@ def test_packed_matches_torch_and_separate_sequences(kind):
     dp = drnn.pack_padded_sequence(dx, lengths, batch_first=True, enforce_sorted=False)
     to, th = t_mod(tp)
     do, dh = d_mod(dp)
+    # initial states are given in the caller's batch order and come back in it
+    h0 = [rng.standard_normal((4, 4, 4)) for _ in range(2 if kind == "LSTM" else 1)]
+    t_h0 = [torch.tensor(h, requires_grad=True) for h in h0]
+    d_h0 = [deepbox.tensor(h, requires_grad=True) for h in h0]
+    t_s = t_mod(tp, tuple(t_h0) if kind == "LSTM" else t_h0[0])[1]
+    d_s = d_mod(dp, tuple(d_h0) if kind == "LSTM" else d_h0[0])[1]
+    t_s, d_s = (t_s[1], d_s[1]) if kind == "LSTM" else (t_s, d_s)
+    assert_close(d_s, t_s, **TOL)
+    t_s.sum().backward(retain_graph=True)
+    d_s.sum().backward(retain_graph=True)
+    for a, b in zip(d_h0, t_h0):
+        assert_close(a.grad, b.grad, **TOL)
+    t_mod.zero_grad()
+    d_mod.zero_grad()
     tpad, _ = torch.nn.utils.rnn.pad_packed_sequence(to, batch_first=True)
     dpad, dl = drnn.pad_packed_sequence(do, batch_first=True)
     assert dl.tolist() == lengths
