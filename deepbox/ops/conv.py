@@ -10,11 +10,15 @@ convolution or pooling finds its input channels-last again without a copy.
 
 Measured reasons (see PERF-NOTES): NHWC im2col beats channels-first by
 1.3-1.4x; a single ``(N*Ho*Wo, K) @ (K, O)`` GEMM beats per-sample GEMMs;
-col2im as ``kh*kw`` strided slice adds avoids ``np.add.at`` (tens of times
-slower); the bias gradient is a matrix-vector product with a ones vector, which
-BLAS runs several times faster than ``sum(axis=0)``. A one-channel input (the
-first layer of an MNIST network) is copied tap-major instead: each of the
-``kh*kw`` rows of the column matrix is then one strided copy of the image.
+the input gradient is one GEMM per kernel tap whose contiguous ``(N*Ho*Wo, C)``
+result is added into a shifted slice of the input (col2im without the strided
+``dcols`` view, and never ``np.add.at``); the bias gradient is a matrix-vector
+product with a ones vector, which BLAS runs several times faster than
+``sum(axis=0)``. A one-channel input (the first layer of an MNIST network) is
+copied tap-major instead: each of the ``kh*kw`` rows of the column matrix is
+then one strided copy of the image, and a ones row folds the bias into the GEMM.
+Column matrices and padded inputs live in a reusable workspace, because fresh
+arrays of tens of MB pay page faults on every step.
 """
 from __future__ import annotations
 
