@@ -97,20 +97,17 @@ def trial(config: dict, data, epochs: int, seed: int) -> float:
 
 
 def random_search(data, n_trials: int, epochs: int, seed: int):
+    """The search through ``deepbox.tune`` when present, else the same loop written out."""
+    objective = lambda cfg: trial(cfg, data, epochs, seed)  # noqa: E731
     try:
         from deepbox import tune
     except ImportError:
         tune = None
-    if tune is not None and hasattr(tune, "random_search"):
-        try:
-            space = {"lr": tune.loguniform(1e-3, 1.0), "weight_decay": tune.loguniform(1e-6, 1e-2),
-                     "hidden": tune.choice([32, 128, 512])}
-            res = tune.random_search(lambda cfg: trial(cfg, data, epochs, seed), space, n_trials=n_trials,
-                                     mode="max", seed=seed)
-            rows = [(dict(r["config"]), float(r["score"])) for r in res.trials]
-            return rows, "deepbox.tune"
-        except (AttributeError, TypeError, KeyError):
-            pass  # a deepbox.tune with another interface: fall back to the search below
+    if tune is not None:
+        space = {"lr": tune.LogUniform(1e-3, 1.0), "weight_decay": tune.LogUniform(1e-6, 1e-2),
+                 "hidden": tune.Choice([32, 128, 512])}
+        res = tune.random_search(objective, space, n_trials=n_trials, seed=seed, metric="val_acc", mode="max")
+        return [(dict(t["config"]), float(t["value"])) for t in res.sorted()], "deepbox.tune.random_search"
     rng = np.random.default_rng(seed)
     rows = []
     for _ in range(n_trials):
@@ -120,7 +117,7 @@ def random_search(data, n_trials: int, epochs: int, seed: int):
                 cfg[k] = float(math.exp(rng.uniform(math.log(a[0]), math.log(a[1]))))
             else:
                 cfg[k] = a[0][rng.integers(len(a[0]))]
-        rows.append((cfg, trial(cfg, data, epochs, seed)))
+        rows.append((cfg, objective(cfg)))
     return rows, "the search written out in this example"
 
 
