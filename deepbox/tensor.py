@@ -38,7 +38,7 @@ class Tensor:
 
     # ------------------------------------------------------------------ attributes
     @property
-    def data(self) -> "Tensor":
+    def data(self) -> Tensor:
         """A tensor sharing this one's array (and version counter) outside the graph."""
         t = _make(self._data)
         t._version = self._version
@@ -206,7 +206,8 @@ class Tensor:
 
     def __deepcopy__(self, memo):
         if self._ctx is not None:
-            raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol")
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol")
         t = type(self).__new__(type(self))
         Tensor.__init__(t, 0)
         t._data = self._data.copy()
@@ -221,7 +222,7 @@ class Tensor:
         memo[id(self)] = t
         return t
 
-    def to(self, *args, **kwargs) -> "Tensor":
+    def to(self, *args, **kwargs) -> Tensor:
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other)``; devices other than cpu are refused."""
         dtype = kwargs.get("dtype")
         copy = kwargs.get("copy", False)
@@ -286,7 +287,7 @@ class Tensor:
         return self
 
     # ------------------------------------------------------------------ autograd
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if self._ctx is not None and not requires_grad:
             raise RuntimeError(
                 "you can only change requires_grad flags of leaf variables. If you want to use a "
@@ -298,13 +299,13 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """A new leaf sharing this tensor's array and version counter, outside the graph."""
         t = _make(self._data)
         t._version = self._version
         return t
 
-    def detach_(self) -> "Tensor":
+    def detach_(self) -> Tensor:
         self._ctx = None
         self._out_idx = 0
         self.requires_grad = False
@@ -353,9 +354,9 @@ class Tensor:
         if gradient is None and inputs is None and not create_graph and self._ctx is not None \
                 and self._data.size == 1 and self._data.dtype.kind == "f":
             # the common `loss.backward()`: straight to the engine
-            from deepbox.autograd.engine import run_backward
+            from deepbox.autograd.engine import run_backward, scalar_one
 
-            run_backward((self,), (xp.ones(self._data.shape, self._data.dtype),), bool(retain_graph))
+            run_backward((self,), (scalar_one(self._data.shape, self._data.dtype),), bool(retain_graph))
             return
         from deepbox.autograd import backward
 

@@ -62,6 +62,19 @@ def _run_hooks(hooks, g):
     return g
 
 
+_ONES = {}
+
+
+def scalar_one(shape, dtype):
+    """A read-only array of ones for ``loss.backward()``'s implicit gradient, cached per shape and dtype."""
+    key = (shape, dtype)
+    one = _ONES.get(key)
+    if one is None:
+        one = _ONES[key] = xp.ones(shape, dtype)
+        one.flags.writeable = False
+    return one
+
+
 def run_backward(roots, root_grads, retain_graph=False, capture=None):
     """Propagate ``root_grads`` from ``roots`` (tensors) through the graph.
 
@@ -96,6 +109,7 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
 
     pop = heapq.heappop
     push = heapq.heappush
+    direct = capture is None
     while heap:
         node = pop(heap)[1]
         g = grads.pop(node)
@@ -106,8 +120,9 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
             g = gl if multi else gl[0]
         if node.saved_tensors is None:
             raise _freed_error(node)
-        if node._saved_versions:
-            _check_versions(node)
+        for counter, expected, _, _ in node._saved_versions:
+            if counter[0] != expected:
+                _check_versions(node)
         if multi:
             g = [xp.zeros(s, d) if x is None else x for x, (s, d) in zip(g, node.output_meta)]
             in_grads = node.backward(node, *g)
@@ -115,11 +130,19 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
             in_grads = node.backward(node, g)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
-        handed = set()
         if not retain_graph:
             if node.saved_tensors:
                 node.saved_tensors = None
             node._saved_versions = ()
+        n_in = len(in_grads)
+        # one array returned for two inputs (add's backward) must not be adopted by either of them
+        if n_in == 1:
+            dup = False
+        elif n_in == 2:
+            dup = in_grads[0] is in_grads[1] and in_grads[0] is not None
+        else:
+            ids = [id(x) for x in in_grads if x is not None]
+            dup = len(set(ids)) < len(ids)
         for p, idx, pg in zip(node.parents, node.parent_idx, in_grads):
             if pg is None or p is None:
                 continue
@@ -127,25 +150,33 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
                 pg = xp.asarray(pg)
             if isinstance(p, Tensor):
                 d = p._data
-                # the leaf may adopt the array as its .grad only if nothing else can see it: not the
-                # incoming gradient passed through (add's backward), not a view, not handed out twice
-                owned = pg.base is None and pg is not g and (not multi or all(pg is not x for x in g)) \
-                    and id(pg) not in handed
+                # a leaf may adopt the array as its .grad only if nothing else can see it: not the incoming
+                # gradient passed through, not a view, not returned for two inputs
+                owned = not dup and pg.base is None and pg is not g and (not multi or all(pg is not x for x in g))
                 if pg.shape != d.shape:
                     pg = unbroadcast(pg, d.shape)
                     owned = pg.base is None
                 if pg.dtype is not d.dtype and pg.dtype != d.dtype:
                     pg = pg.astype(d.dtype)
                     owned = True
-                handed.add(id(pg))
-                _add_leaf(leaf_grads, p, pg, owned)
+                if direct and not (p._hooks or p._post_accumulate_hooks):
+                    # accumulate straight into .grad (no hooks to see the total first)
+                    pgr = p._grad
+                    if pgr is None:
+                        p._grad = _make(pg if owned else pg.copy())
+                    elif pgr._data.shape != pg.shape:
+                        raise RuntimeError(f"existing .grad of shape {pgr._data.shape} cannot accumulate a "
+                                           f"gradient of shape {pg.shape}")
+                    else:
+                        pgr._data += pg
+                else:
+                    _add_leaf(leaf_grads, p, pg, owned)
                 continue
             shape, dtype = p.output_meta[idx]
             if pg.shape != shape:
                 pg = unbroadcast(pg, shape)
             if pg.dtype is not dtype and pg.dtype != dtype:
                 pg = pg.astype(dtype)
-            handed.add(id(pg))
             if p._n_out == 1:
                 old = grads.get(p)
                 if old is None:
@@ -177,7 +208,8 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
         else:
             gd = t._grad._data
             if gd.shape != g.shape:
-                raise RuntimeError(f"existing .grad of shape {gd.shape} cannot accumulate a gradient of shape {g.shape}")
+                raise RuntimeError(
+                    f"existing .grad of shape {gd.shape} cannot accumulate a gradient of shape {g.shape}")
             gd += g
         for h in t._post_accumulate_hooks or ():
             h(t)

@@ -64,13 +64,28 @@ def _bind():
     def _r(fn):
         return lambda self, other: fn(other, self)
 
-    Tensor.__add__ = _ew.add
+    def _fast(cls, slow):
+        # operators on two tensors of one dtype (or a float tensor and a Python float) skip the promotion logic
+        def op(self, other):
+            try:
+                if other.__class__ is Tensor:
+                    if self._data.dtype is other._data.dtype and self._data.dtype.kind == "f":
+                        return cls.apply(self, other)
+                elif other.__class__ is float and self._data.dtype.kind == "f":
+                    return cls.apply(self, other)
+            except ValueError:
+                pass  # a broadcasting mismatch: the general path raises it with both shapes named
+            return slow(self, other)
+
+        return op
+
+    Tensor.__add__ = _fast(_ew.Add, _ew.add)
     Tensor.__radd__ = _r(_ew.add)
-    Tensor.__sub__ = _ew.sub
+    Tensor.__sub__ = _fast(_ew.Sub, _ew.sub)
     Tensor.__rsub__ = _r(_ew.sub)
-    Tensor.__mul__ = _ew.mul
+    Tensor.__mul__ = _fast(_ew.Mul, _ew.mul)
     Tensor.__rmul__ = _r(_ew.mul)
-    Tensor.__truediv__ = _ew.div
+    Tensor.__truediv__ = _fast(_ew.Div, _ew.div)
     Tensor.__rtruediv__ = _r(_ew.div)
     Tensor.__floordiv__ = _ew.floor_divide
     Tensor.__rfloordiv__ = _r(_ew.floor_divide)
