@@ -2,7 +2,8 @@
 
 The course's small graphs (a neuron, a 2-layer net on a handful of points) are
 dominated by the framework's per-op cost, not by arithmetic. Target: deepbox's
-time at most half of PyTorch's.
+time at most half of PyTorch's. Both run on one thread and are timed in CPU time
+(process time), which other processes on a shared machine barely disturb.
 
     python -m benchmarks.bench_overhead [--quick]
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 
 import numpy as np
 
@@ -52,8 +54,8 @@ def run(quick: bool = False) -> list[dict]:
     for name in d_work:
         fd, nops = d_work[name]
         ft, _ = t_work[name]
-        td = median_time(fd, reps=reps, inner=inner)
-        tt = median_time(ft, reps=reps, inner=inner)
+        td = median_time(fd, reps=reps, inner=inner, clock=time.process_time)
+        tt = median_time(ft, reps=reps, inner=inner, clock=time.process_time)
         results.append({"workload": name, "deepbox_s": td, "torch_s": tt, "ratio": td / tt,
                         "deepbox_per_op_s": td / nops, "torch_per_op_s": tt / nops})
     return results
