@@ -63,13 +63,17 @@ def _check_batch_sizes(batch_sizes, T, B):
 # forward's saved buffers when their graph node is garbage collected (so retain_graph=True and a
 # second backward stay correct), and the next training step reuses them.
 _POOL: dict = {}
-_POOL_DEPTH = 4
+_POOL_DEPTH = 4                 # free buffers kept per (shape, dtype)
+_POOL_MAX_BYTES = 512 << 20     # and in all: varying sequence lengths must not hoard memory
+_pool_bytes = 0
 
 
 def _take(shape, dtype, zero=False):
+    global _pool_bytes
     free = _POOL.get((shape, dtype))
     if free:
         a = free.pop()
+        _pool_bytes -= a.nbytes
         if zero:
             a.fill(0)
         return a
@@ -77,11 +81,20 @@ def _take(shape, dtype, zero=False):
 
 
 def _give(*arrays):
+    global _pool_bytes
     for a in arrays:
-        if a is not None:
-            free = _POOL.setdefault((a.shape, a.dtype), [])
-            if len(free) < _POOL_DEPTH:
-                free.append(a)
+        if a is None:
+            continue
+        if _pool_bytes + a.nbytes > _POOL_MAX_BYTES:
+            # full: drop everything rather than keep buffers of shapes that may never come back
+            _POOL.clear()
+            _pool_bytes = 0
+            if a.nbytes > _POOL_MAX_BYTES:
+                continue
+        free = _POOL.setdefault((a.shape, a.dtype), [])
+        if len(free) < _POOL_DEPTH:
+            free.append(a)
+            _pool_bytes += a.nbytes
 
 
 def _give_when_freed(ctx, *arrays):
