@@ -34,7 +34,7 @@ class TrainConfig:
 
     model: str = "convnet"
     data: str = "fashion-mnist-small"
-    epochs: int = 8
+    epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
     optimizer: str = "adam"

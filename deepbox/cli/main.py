@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--model", help="a model of the zoo (see 'deepbox models'); default convnet")
     t.add_argument("--data", help="a dataset name (see 'deepbox datasets') or a path to a .npz file or folder; "
                                   "default fashion-mnist-small")
-    t.add_argument("--epochs", type=int, help="epochs in all (default 8)")
+    t.add_argument("--epochs", type=int, help="epochs in all (default 10)")
     t.add_argument("--batch-size", type=int, help="samples per batch (default 128)")
     t.add_argument("--lr", type=float, help="learning rate (default 0.001)")
     t.add_argument("--optimizer", help=f"one of {', '.join(OPTIMIZERS)} (default adam)")
@@ -252,6 +252,9 @@ def _restore_model(run: str):
     from deepbox.io import load
 
     run_cfg, ckpt = _read_run(run)
+    if run_cfg.get("task") == "language-model":
+        raise CLIError(f"{run} holds a language model ({run_cfg['model']['name']}); 'deepbox eval' and "
+                       "'deepbox predict' work on image classifiers (its bits per character are in results.json)")
     model = _build_model(run_cfg["model"]["name"], run_cfg["model"]["kwargs"])
     state = load(ckpt)
     try:
@@ -299,7 +302,7 @@ def cmd_train(args) -> int:
     cfg, where, resume_dir = _train_config(args)
     entry = _model_entry(cfg.model)
     if entry["task"] == "language-model":
-        return _train_language_model(cfg, args)
+        return _train_language_model(cfg, args, resume_dir)
     if entry["task"] not in TRAINABLE_TASKS:
         raise CLIError(f"model {cfg.model!r} is a {entry['task']} model; 'deepbox train' trains image classifiers "
                        "(see 'deepbox models' for their names)")
@@ -444,17 +447,73 @@ def _duration(s: float) -> str:
     return f"{s:.1f} s" if s < 60 else f"{int(s // 60)} min {s % 60:04.1f} s"
 
 
-def _train_language_model(cfg: TrainConfig, args) -> int:
+LM_STEPS_PER_EPOCH = 100
+LM_SEQ_LEN = 128
+
+
+def _lm_corpus(data: str):
+    from deepbox.models.sequence import load_char_corpus
+
+    path = None if data in ("shakespeare", TrainConfig.data) else data
     try:
-        from deepbox.models.sequence import train_language_model
-    except ImportError:
-        raise CLIError(f"model {cfg.model!r} is a character language model, which 'deepbox train' cannot train yet "
-                       "(deepbox.models.sequence has no train_language_model); train it from Python with "
-                       "deepbox.models.sequence (see the examples)") from None
-    result = train_language_model(model=cfg.model, data=cfg.data, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                                  lr=cfg.lr, seed=cfg.seed, out=args.out or _run_folder(cfg.model))
-    if result is not None:
-        _say(str(result))
+        return load_char_corpus(path)
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise CLIError(f"text {data!r} cannot be loaded: {e}; expected 'shakespeare' or a UTF-8 .txt file") from None
+
+
+def _train_language_model(cfg: TrainConfig, args, resume_dir: str | None) -> int:
+    """Character language models (char_lstm, char_gpt) on Shakespeare or a text file.
+
+    An "epoch" here is 100 optimiser steps on random windows of 128 characters; the result is
+    validation bits per character. The run folder holds the checkpoint (weights, vocabulary and
+    configuration), history.json, results.json, curves.png and a sample of generated text.
+    """
+    import deepbox
+    from deepbox.models.sequence import train_char_lm
+    from deepbox.viz import plot_history
+
+    if resume_dir:
+        raise CLIError("--resume is not available for language models (their training loop keeps no optimiser "
+                       "state in the run folder); start a new run")
+    out = args.out or _run_folder(cfg.model)
+    if os.path.isfile(os.path.join(out, CHECKPOINT_NAME)):
+        raise CLIError(f"{out} already holds a run ({CHECKPOINT_NAME}); choose another --out")
+    vocab, train_ids, val_ids = _lm_corpus(cfg.data)
+    deepbox.manual_seed(cfg.seed)
+    kwargs = {"vocab_size": len(vocab)}
+    model = _build_model(cfg.model, kwargs)
+    steps = cfg.epochs * LM_STEPS_PER_EPOCH
+    n_params = sum(p.numel() for p in model.parameters())
+    _say(f"deepbox train: {cfg.model} ({n_params:,} parameters) on {cfg.data}: {len(train_ids):,} training / "
+         f"{len(val_ids):,} validation characters, vocabulary {len(vocab)}; {steps} steps of {cfg.batch_size} "
+         f"windows of {LM_SEQ_LEN}, lr {cfg.lr:g}")
+    _say(f"run folder: {out}")
+    os.makedirs(out, exist_ok=True)
+    res = train_char_lm(model, train_ids, val_ids, seq_len=LM_SEQ_LEN, batch_size=cfg.batch_size, lr=cfg.lr,
+                        weight_decay=cfg.weight_decay, max_steps=steps, eval_every=LM_STEPS_PER_EPOCH,
+                        seed=cfg.seed, log=None if args.quiet else _say)
+    run_cfg = {"format": "deepbox.cli.run/1", "task": "language-model", "model": {"name": cfg.model, "kwargs": kwargs},
+               "train": cfg.to_dict(), "data": {"name": cfg.data, "vocab": vocab.chars, "seq_len": LM_SEQ_LEN},
+               "deepbox_version": deepbox.__version__}
+    deepbox.save({"kind": "deepbox.cli.language-model", "model": model.state_dict(), "extra": run_cfg},
+                 os.path.join(out, CHECKPOINT_NAME))
+    _write_json(os.path.join(out, "config.json"), run_cfg)
+    hist = {"loss": [h[2] for h in res["history"]], "val_loss": [h[3] for h in res["history"]]}
+    _write_json(os.path.join(out, "history.json"), {"unit": "bits per character, every 100 steps", "history": hist})
+    _write_json(os.path.join(out, "results.json"), {"val_bpc": res["val_bpc"], "steps": res["steps"],
+                                                    "seconds": res["seconds"]})
+    if hist["loss"]:
+        plot_history(hist, os.path.join(out, "curves.png"))
+    model.eval()
+    prompt = deepbox.tensor(vocab.encode("ROMEO:")[None, :]) if all(c in vocab.index for c in "ROMEO:") else \
+        deepbox.tensor(train_ids[None, :8])
+    with deepbox.no_grad():
+        sample = vocab.decode(model.generate(prompt, 200, temperature=0.8)[0])
+    with open(os.path.join(out, "sample.txt"), "w", encoding="utf-8") as f:
+        f.write(sample + "\n")
+    _say(f"validation: {res['val_bpc']:.3f} bits per character after {res['steps']} steps in "
+         f"{_duration(res['seconds'])}")
+    _say(f"sample:\n{sample}")
     return 0
 
 

@@ -193,6 +193,12 @@ def test_unknown_model_and_dataset(tmp_path, capsys):
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+def test_language_models_name_a_missing_text(tmp_path, capsys):
+    _bad(capsys, "train", "--model", "char_lstm", "--data", tmp_path / "poems.txt", "--out", tmp_path / "lm",
+         match=f"text '{tmp_path / 'poems.txt'}' cannot be loaded")
+    assert not (tmp_path / "lm").exists()
+
+
 def test_bad_values_from_flags_and_files(tmp_path, capsys):
     _bad(capsys, "train", "--lr", "0", match="lr = 0.0 (from --lr) is not usable: expected a number > 0")
     _bad(capsys, "train", "--optimizer", "adamax", match="expected one of adam, adamw, sgd, rmsprop, adagrad")

@@ -306,3 +306,28 @@ def test_bad_arguments_are_named():
     with pytest.raises(KeyError, match="monitors 'val_loss', which this run does not record"):
         Trainer(model, opt, nn.CrossEntropyLoss(), callbacks=[EarlyStopping()], verbose=0).fit(
             _loader(x, y), epochs=1)
+
+
+def test_progress_bar_on_a_terminal_shows_loss_accuracy_and_rate(monkeypatch):
+    import io
+
+    from deepbox.train import progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(progress, "_REFRESH_S", 0.0)  # redraw on every batch
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    x, y = _problem(n=64)
+    model = _model()
+    Trainer(model, deepbox.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(), metrics=["accuracy"],
+            verbose=1).fit(_loader(x, y), epochs=1)
+    text = term.getvalue()
+    assert "epoch 1/1" in text and "loss=" in text and "accuracy=" in text and "samples/s=" in text
+    quiet = Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    Trainer(model, deepbox.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(), verbose=0).fit(
+        _loader(x, y), epochs=1)
+    assert quiet.getvalue() == ""
