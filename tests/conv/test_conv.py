@@ -39,6 +39,8 @@ CONV2D_GRID = [
     (3, 6, 5, 5, 6, 3, 3, 1, 1, 3),
     (2, 1, 28, 28, 6, 5, 1, 2, 1, 1),        # LeNet layer 1 (one channel: tap-major im2col)
     (2, 6, 14, 14, 16, 5, 1, 0, 1, 1),       # LeNet layer 2
+    (2, 16, 9, 8, 4, 3, 2, 1, 1, 1),         # >= 16 channels: dx from one GEMM, strided, clipped taps
+    (1, 16, 7, 7, 3, 3, 1, 2, 2, 1),
 ]
 
 
