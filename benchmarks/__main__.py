@@ -77,7 +77,9 @@ def main(argv=None):
             entry["ratio"] = ratio
             extra = ""
             if "images_per_call" in d:
-                extra = f"{d['images_per_call'] / d['median_s']:.0f} vs {t['images_per_call'] / t['median_s']:.0f} img/s"
+                rate_d = d["images_per_call"] / d["median_s"]
+                rate_t = t["images_per_call"] / t["median_s"]
+                extra = f"{rate_d:.0f} vs {rate_t:.0f} img/s"
             if name == "mlp_step":
                 f = mlp_flops(128) / d["median_s"]
                 entry["deepbox_gemm_fraction"] = f / peak

@@ -22,7 +22,6 @@ def main():
         lib.set_num_threads(threads)
     else:
         import deepbox as lib
-
         import deepbox.nn  # noqa: F401
         import deepbox.optim  # noqa: F401
         import deepbox.utils.data  # noqa: F401

@@ -8,15 +8,52 @@ import importlib as _importlib
 import math as _math
 
 from deepbox import backend as _backend
-from deepbox.autograd.grad_mode import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
-                                        set_grad_enabled)
-from deepbox.backend import (Generator, default_generator, get_default_dtype, get_rng_state,  # noqa: F401
-                             initial_seed, manual_seed, promote_types, seed, set_default_dtype, set_rng_state)
-from deepbox.backend import dtype  # noqa: F401
-from deepbox.creation import (arange, as_tensor, asarray, bernoulli, empty, empty_like, eye, from_numpy,  # noqa: F401
-                              full, full_like, linspace, logspace, meshgrid, multinomial, normal, ones, ones_like,
-                              rand, rand_like, randint, randint_like, randn, randn_like, randperm, scalar_tensor,
-                              tensor, tril_indices, triu_indices, zeros, zeros_like)
+from deepbox.autograd.grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
+from deepbox.backend import (  # noqa: F401
+    Generator,
+    default_generator,
+    dtype,  # noqa: F401
+    get_default_dtype,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    promote_types,
+    seed,
+    set_default_dtype,
+    set_rng_state,
+)
+from deepbox.creation import (  # noqa: F401
+    arange,
+    as_tensor,
+    asarray,
+    bernoulli,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    logspace,
+    meshgrid,
+    multinomial,
+    normal,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    scalar_tensor,
+    tensor,
+    tril_indices,
+    triu_indices,
+    zeros,
+    zeros_like,
+)
 from deepbox.creation import range_ as range  # noqa: F401,A004
 from deepbox.ops import *  # noqa: F401,F403
 from deepbox.tensor import Size, Tensor, device  # noqa: F401

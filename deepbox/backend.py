@@ -198,7 +198,7 @@ class Generator:
         self._seed = int(np.random.SeedSequence().entropy % (2**63))
         self.rng = np.random.Generator(np.random.PCG64(self._seed))
 
-    def manual_seed(self, seed: int) -> "Generator":
+    def manual_seed(self, seed: int) -> Generator:
         if not isinstance(seed, (int, np.integer)):
             raise TypeError(f"manual_seed expects an int, got {type(seed).__name__}")
         self._seed = int(seed) % (2**64)
@@ -220,7 +220,7 @@ class Generator:
                 "state": {"state": str(st["state"]["state"]), "inc": str(st["state"]["inc"])},
                 "has_uint32": st["has_uint32"], "uinteger": st["uinteger"]}
 
-    def set_state(self, state: dict) -> "Generator":
+    def set_state(self, state: dict) -> Generator:
         if not isinstance(state, dict) or "state" not in state:
             raise TypeError("Generator.set_state expects a dict from Generator.get_state()")
         self._seed = state.get("seed", self._seed)

@@ -54,7 +54,10 @@ def test_reductions_on_any_layout(data, shape):
     if dim is None:
         _run(lambda v: v.sum() + v.mean() * 2, [x])
     else:
-        _run(lambda v: v.sum(dim, keepdim=keep) + v.amax(dim, keepdim=keep) + v.softmax(dim).sum(dim, keepdim=keep), [x])
+        def f(v):
+            return v.sum(dim, keepdim=keep) + v.amax(dim, keepdim=keep) + v.softmax(dim).sum(dim, keepdim=keep)
+
+        _run(f, [x])
 
 
 @settings(max_examples=30, deadline=None)

@@ -12,7 +12,8 @@ DT = {deepbox.float32: torch.float32, deepbox.float64: torch.float64, deepbox.fl
 TD = {v: k for k, v in DT.items()}
 
 
-@pytest.mark.parametrize("data", [[1, 2], [1.0, 2], [True, False], 3, 2.5, [[1, 2], [3, 4]], np.arange(3, dtype=np.int32),
+@pytest.mark.parametrize("data", [[1, 2], [1.0, 2], [True, False], 3, 2.5, [[1, 2], [3, 4]],
+                                  np.arange(3, dtype=np.int32),
                                   np.ones(2, dtype=np.float64), np.ones(2, dtype=np.float16), []])
 def test_tensor_dtype_inference_matches_torch(data):
     assert DT[deepbox.tensor(data).dtype] == torch.tensor(data).dtype

@@ -6,7 +6,7 @@ arguments its family needs) and a one-line summary for ``deepbox models``.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 _REGISTRY: dict[str, dict] = {}
 

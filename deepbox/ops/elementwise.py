@@ -260,7 +260,8 @@ def div(input, other, *, rounding_mode=None, out=None):
         if xp.asarray(ad).dtype.kind in "iu":
             r = r.astype(xp.asarray(ad).dtype)
     else:
-        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}")
+        raise ValueError(
+            f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}")
     return _make(xp.asarray(r))
 
 
@@ -812,7 +813,10 @@ class Where(Function):
 
 
 def where(condition, input=None, other=None):
-    """``where(cond, a, b)`` picks from ``a`` where ``cond`` else ``b``; ``where(cond)`` gives ``nonzero(as_tuple=True)``."""
+    """``where(cond, a, b)`` picks from ``a`` where ``cond`` else ``b``.
+
+    ``where(cond)`` alone gives ``nonzero(cond, as_tuple=True)``.
+    """
     cond = _as_tensor(condition)
     if cond._data.dtype != xp.bool_:
         raise TypeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {cond.dtype}")
@@ -929,11 +933,13 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
 
 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    return _make(xp.isclose(_data(_as_tensor(input)), _data(_as_tensor(other)), rtol=rtol, atol=atol, equal_nan=equal_nan))
+    a, b = _as_tensor(input)._data, _as_tensor(other)._data
+    return _make(xp.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
-    return bool(xp.allclose(_data(_as_tensor(input)), _data(_as_tensor(other)), rtol=rtol, atol=atol, equal_nan=equal_nan))
+    a, b = _as_tensor(input)._data, _as_tensor(other)._data
+    return bool(xp.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def equal(input, other) -> bool:

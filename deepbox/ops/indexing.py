@@ -33,7 +33,8 @@ def _convert_key(key):
             else:
                 basic = False
         elif isinstance(k, float):
-            raise IndexError("only integers, slices (`:`), ellipsis (`...`), None and long or bool tensors are valid indices")
+            raise IndexError(
+                "only integers, slices (`:`), ellipsis (`...`), None and long or bool tensors are valid indices")
         out.append(k)
     return tuple(out), basic
 
@@ -247,7 +248,8 @@ def index_select(input, dim, index):
         raise IndexError("index_select(): Index is supposed to be a vector")
     n = x._data.shape[axis]
     if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise IndexError(f"index_select(): index out of range in self: index {int(idx.max())} for dimension of size {n}")
+        raise IndexError(
+            f"index_select(): index out of range in self: index {int(idx.max())} for dimension of size {n}")
     return IndexSelect.apply(x, idx.reshape(-1), axis)
 
 

@@ -75,7 +75,8 @@ def _fast_binary(ufunc):
         except (TypeError, ValueError) as e:  # numpy's casting/broadcast errors, in PyTorch's words
             if "cast" in str(e):
                 dt = backend.result_dtype(t._data, o if not isinstance(o, xp.ndarray) else o)
-                raise RuntimeError(f"result type {dt} can't be cast to the desired output type {t.dtype.name}") from None
+                raise RuntimeError(
+                    f"result type {dt} can't be cast to the desired output type {t.dtype.name}") from None
             raise RuntimeError(f"output with shape {list(t._data.shape)} doesn't match the broadcast shape "
                                f"{list(xp.broadcast_shapes(t._data.shape, xp.shape(o)))}") from None
         t._version[0] += 1

@@ -7,7 +7,6 @@ from deepbox import backend
 from deepbox.autograd.function import Function
 from deepbox.ops.elementwise import _as_tensor, _prepare
 
-
 xp = backend.xp
 
 
@@ -175,7 +174,8 @@ class Einsum(Function):
                 grads.append(None)
                 continue
             if len(set(sub)) != len(sub):
-                raise RuntimeError("einsum backward with a repeated index within one operand (a diagonal) is not supported")
+                raise RuntimeError(
+                    "einsum backward with a repeated index within one operand (a diagonal) is not supported")
             others = [(s, x) for j, (s, x) in enumerate(zip(ctx.ins, arrays)) if j != i]
             present = set(ctx.out).union(*[set(s) for s, _ in others]) if others else set(ctx.out)
             target = "".join(c for c in sub if c in present)

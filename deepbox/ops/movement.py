@@ -38,7 +38,8 @@ def _infer_shape(shape, numel, input_shape):
     for s in shape:
         n *= s
     if n != numel:
-        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel} (input shape {list(input_shape)})")
+        raise RuntimeError(
+            f"shape '{list(shape)}' is invalid for input of size {numel} (input shape {list(input_shape)})")
     return shape
 
 
@@ -114,7 +115,8 @@ def unflatten(input, dim, sizes):
     for v in sizes:
         n *= v
     if n != sh[d]:
-        raise RuntimeError(f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {dim} ({sh[d]})")
+        raise RuntimeError(
+            f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {dim} ({sh[d]})")
     return reshape(x, sh[:d] + sizes + sh[d + 1:])
 
 

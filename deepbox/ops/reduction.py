@@ -211,7 +211,10 @@ def _prod_others(a, axis):
     ones_shape = list(a.shape)
     ones_shape[axis] = 1
     one = xp.ones(ones_shape, a.dtype)
-    left = xp.concatenate([one, xp.cumprod(xp.take(a, range(n - 1), axis=axis), axis=axis)], axis=axis) if n > 1 else one
+    if n > 1:
+        left = xp.concatenate([one, xp.cumprod(xp.take(a, range(n - 1), axis=axis), axis=axis)], axis=axis)
+    else:
+        left = one
     rev = xp.flip(a, axis)
     right = xp.concatenate([one, xp.cumprod(xp.take(rev, range(n - 1), axis=axis), axis=axis)], axis=axis) \
         if n > 1 else one
