@@ -251,3 +251,24 @@ def test_retain_graph_backward_twice(kind):
     _compare_grads(t_mod, d_mod, [])
     with pytest.raises(RuntimeError, match="backward through the graph a second time"):
         do.backward()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_packed_configurations_match_torch(seed):
+    r = np.random.default_rng(100 + seed)
+    kind = ["LSTM", "GRU", "RNN"][seed % 3]
+    B, T = int(r.integers(1, 5)), int(r.integers(1, 6))
+    kw = dict(num_layers=int(r.integers(1, 3)), bidirectional=bool(r.integers(0, 2)), bias=bool(r.integers(0, 2)))
+    t_mod, d_mod = _pair(kind, 2, 3, **kw)
+    lengths = r.integers(1, T + 1, size=B).tolist()
+    lengths[0] = T
+    x = r.standard_normal((T, B, 2))
+    tx, dx = torch.tensor(x, requires_grad=True), deepbox.tensor(x, requires_grad=True)
+    to = t_mod(torch.nn.utils.rnn.pack_padded_sequence(tx, lengths, enforce_sorted=False))
+    do = d_mod(drnn.pack_padded_sequence(dx, lengths, enforce_sorted=False))
+    assert_close(do[0].data, to[0].data, **TOL)
+    th, dh = (to[1][0], do[1][0]) if kind == "LSTM" else (to[1], do[1])
+    assert_close(dh, th, **TOL)
+    (to[0].data.pow(2).sum() + th.sum()).backward()
+    (do[0].data.pow(2).sum() + dh.sum()).backward()
+    _compare_grads(t_mod, d_mod, [(dx, tx, "input")])
