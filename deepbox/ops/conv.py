@@ -248,18 +248,22 @@ def _weight_grad(cols, gm):
     """``cols.T @ gm`` for the weight gradient: (M, K), (M, O) -> (K, O).
 
     With a small ``K*O`` (few channels) the reduction over ``M = N*Ho*Wo`` is very
-    long and the output tiny, a shape OpenBLAS handles badly (measured for LeNet's
-    layers: 1.5-16 ms as one GEMM, 0.6-0.8 ms as 16 batched GEMMs over slices of M
-    summed afterwards), so such products are split along M.
+    long and the output tiny. OpenBLAS threads such a product by syncing once per
+    block of the reduction, hundreds of times here; measured on 2 cores, one call
+    took 2-16 ms idle and up to 3.5 s when other processes held the cores. Chunks
+    of ~640k multiply-adds run single-threaded inside OpenBLAS and take about 1 ms in all,
+    idle or busy, so such products are summed chunk by chunk.
     """
     m, k = cols.shape
     o = gm.shape[1]
-    if k * o <= 4096 and m >= 4096:
-        for parts in (16, 8, 4):
-            if m % parts == 0:
-                a = cols.reshape(parts, m // parts, k).transpose(0, 2, 1)
-                return xp.matmul(a, gm.reshape(parts, m // parts, o)).sum(axis=0)
-    return cols.T @ gm
+    if k * o > 4096 or m < 4096:
+        return cols.T @ gm
+    # about 640k multiply-adds per chunk: small enough for OpenBLAS to keep it on one thread
+    rows = min(2048, 1 << max(8, (655360 // (k * o)).bit_length() - 1))
+    out = cols[:rows].T @ gm[:rows]
+    for s in range(rows, m, rows):
+        out += cols[s:s + rows].T @ gm[s:s + rows]
+    return out
 
 
 def _bias_grad(gm):
