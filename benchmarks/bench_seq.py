@@ -5,7 +5,8 @@
 
 char-LSTM: batch 64, sequence 128, embedding 64, hidden 256, vocabulary 83.
 transformer: char-GPT with 4 layers, d_model 128, 4 heads, feed-forward 512, sequence 128, batch 32.
-A step is forward + cross-entropy + backward + Adam. PyTorch runs with 2 threads. Each figure is the
+A step is forward + cross-entropy + backward + Adam. PyTorch and NumPy's BLAS run with ``--threads``
+threads (2 by default; 1 gives a comparison that a busy shared machine disturbs less). Each figure is the
 median of ``--repeats`` timed steps after ``--warmup`` steps; the ratio is deepbox / PyTorch.
 """
 from __future__ import annotations
@@ -99,15 +100,18 @@ def main(argv=None):
     ap.add_argument("--only", choices=["lstm", "transformer"], default=None)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2,
+                    help="threads for PyTorch and for NumPy's BLAS (via threadpoolctl when installed)")
     args = ap.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     try:
-        from threadpoolctl import threadpool_info
+        from threadpoolctl import threadpool_info, threadpool_limits
 
+        threadpool_limits(args.threads, user_api="blas")
         blas = ", ".join(f"{i['internal_api']} {i.get('architecture', '')} x{i['num_threads']}"
                          for i in threadpool_info() if i["user_api"] == "blas")
     except ImportError:
-        blas = "unknown"
+        blas = "unknown (threadpoolctl not installed)"
     print(f"numpy {np.__version__} (BLAS: {blas}); torch {torch.__version__} with {torch.get_num_threads()} threads")
     rows = []
     if args.only in (None, "lstm"):
