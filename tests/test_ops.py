@@ -93,6 +93,9 @@ CASES = [
     ("norm_p1", lambda x: x.norm(p=1, dim=0), [a(3, 4)]),
     ("norm_p3", lambda x: x.norm(p=3), [a(3, 4)]),
     ("norm_inf", lambda x: x.norm(p=float("inf"), dim=1), [a(3, 4)]),
+    ("norm_nuc", lambda x: x.norm(p="nuc"), [a(3, 4)]),
+    ("det_alias", lambda x: torch_or_db(x).det(x), [a(3, 3)]),
+    ("inverse_alias", lambda x: torch_or_db(x).inverse(x + 4 * torch_or_db(x).eye(3, dtype=x.dtype)), [a(3, 3)]),
     ("sort", lambda x: x.sort(1, descending=True)[0], [a(3, 6)]),
     ("topk", lambda x: x.topk(2, dim=1)[0], [a(3, 6)]),
     # movement
