@@ -188,32 +188,24 @@ def _tap_range(i: int, s: int, d: int, p: int, size: int, out: int):
     return slice(lo, hi + 1), slice(off + lo * s, off + hi * s + 1, s)
 
 
-_PER_TAP_BELOW = 16   # input channels below which dx uses one GEMM per tap
-
-
 def _conv_input_grad(gm, wm, shape, kh, kw, sh, sw, dh, dw, ph, pw, ho, wo):
-    """dx of a convolution, accumulated tap by tap into the unpadded NHWC input.
+    """dx of a convolution as one GEMM per kernel tap, each added into the unpadded NHWC input.
 
-    With few channels each tap gets its own GEMM: ``g @ W_tap`` is a contiguous
-    ``(N*Ho*Wo, C)`` block, so its slice add runs over long rows (the strided
-    ``dcols`` view of one big GEMM has inner runs of only ``C`` floats, 5-10x
-    slower to add for C <= 16). With 16 channels or more the runs are long enough
-    and one large GEMM is used, which also keeps the number of BLAS calls (each a
-    thread hand-off) small. Contributions that fall into the padding are never
-    added; with stride 1 and 'same' output the centre tap covers the whole input
-    and is written, not added.
+    ``g @ W_tap`` is a contiguous ``(N*Ho*Wo, C)`` block, so the slice add runs over
+    long contiguous rows even for few channels (the strided ``dcols`` view of one
+    big GEMM has inner runs of only ``C`` floats: 5-10x slower to add for C <= 16).
+    Measured single-threaded on a busy machine: 10-50 % faster than one big GEMM
+    plus strided adds also at 16-32 channels (PERF-NOTES: 1.3-2.5x on an idle one);
+    only when other processes hold both cores does the big GEMM win, as it makes
+    fewer BLAS calls and so fewer thread hand-offs.
+    Contributions that fall into the padding are never computed; with stride 1
+    and 'same' output the centre tap covers the whole input and is written, not added.
     """
     n, h, w, c = shape
     m = n * ho * wo
-    per_tap = c < _PER_TAP_BELOW
-    if per_tap:
-        wt = wm.reshape(kh, kw, c, -1)
-        buf, _ = workspace.get((m, c), gm.dtype, tag="dx")
-        b4 = buf.reshape(n, ho, wo, c)
-    else:
-        dcols, _ = workspace.get((m, kh * kw * c), gm.dtype, tag="dcols")
-        xp.matmul(gm, wm.T, out=dcols)
-        d6 = dcols.reshape(n, ho, wo, kh, kw, c)
+    wt = wm.reshape(kh, kw, c, -1)
+    buf, _ = workspace.get((m, c), gm.dtype, tag="dx")
+    b4 = buf.reshape(n, ho, wo, c)
     dx = None
     pending = []
     for i in range(kh):
@@ -225,17 +217,14 @@ def _conv_input_grad(gm, wm, shape, kh, kw, sh, sw, dh, dw, ph, pw, ho, wo):
             full = (ho == h and wo == w and ri[1] == slice(0, h, 1) and rj[1] == slice(0, w, 1)
                     and ri[0] == slice(0, h) and rj[0] == slice(0, w))
             if dx is None and full:
-                dx = (gm @ wt[i, j].T).reshape(n, h, w, c) if per_tap else d6[:, :, :, i, j].copy()
+                dx = (gm @ wt[i, j].T).reshape(n, h, w, c)
             else:
                 pending.append((i, j, ri, rj))
     if dx is None:
         dx = xp.zeros(shape, dtype=gm.dtype)
     for i, j, ri, rj in pending:
-        if per_tap:
-            xp.matmul(gm, wt[i, j].T, out=buf)
-            dx[:, ri[1], rj[1]] += b4[:, ri[0], rj[0]]
-        else:
-            dx[:, ri[1], rj[1]] += d6[:, ri[0], rj[0], i, j]
+        xp.matmul(gm, wt[i, j].T, out=buf)
+        dx[:, ri[1], rj[1]] += b4[:, ri[0], rj[0]]
     return dx
 
 
