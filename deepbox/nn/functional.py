@@ -14,6 +14,7 @@ from deepbox import backend
 from deepbox.autograd.function import Function
 from deepbox.autograd.grad_mode import state as _grad_state
 from deepbox.ops import nn_fused as _fz
+from deepbox.ops.indexing import index_add_rows
 from deepbox.tensor import Tensor, _make
 
 xp = backend.xp
@@ -516,11 +517,10 @@ class _EmbeddingFn(Function):
         (idx,) = ctx.saved_tensors
         flat = idx.reshape(-1)
         g = grad.reshape(-1, ctx.w_shape[1])
-        gw = xp.zeros(ctx.w_shape, dtype=g.dtype)
         if ctx.scale:
             counts = xp.bincount(flat, minlength=ctx.w_shape[0])
             g = g / counts[flat][:, None]
-        xp.add.at(gw, flat, g)
+        gw = index_add_rows(ctx.w_shape[0], flat, g)
         if ctx.padding_idx is not None:
             gw[ctx.padding_idx] = 0
         return gw, None
