@@ -228,8 +228,8 @@ def _run_folder(model: str) -> str:
     return path
 
 
-def _read_run(run: str) -> tuple[dict, str]:
-    """The run's configuration and checkpoint path, or a CLIError saying what is missing."""
+def _read_run(run: str) -> tuple[dict, str, dict]:
+    """The run's configuration, checkpoint path and checkpoint, or a CLIError saying what is missing."""
     if not os.path.isdir(run):
         raise CLIError(f"run folder {run!r} does not exist; expected a folder written by 'deepbox train'")
     ckpt = os.path.join(run, CHECKPOINT_NAME)
@@ -245,18 +245,15 @@ def _read_run(run: str) -> tuple[dict, str]:
     run_cfg = state.get("extra") if isinstance(state, dict) else None
     if not isinstance(run_cfg, dict) or "model" not in run_cfg or "train" not in run_cfg:
         raise CLIError(f"checkpoint {ckpt} has no run configuration; expected a checkpoint written by 'deepbox train'")
-    return run_cfg, ckpt
+    return run_cfg, ckpt, state
 
 
 def _restore_model(run: str):
-    from deepbox.io import load
-
-    run_cfg, ckpt = _read_run(run)
+    run_cfg, ckpt, state = _read_run(run)
     if run_cfg.get("task") == "language-model":
         raise CLIError(f"{run} holds a language model ({run_cfg['model']['name']}); 'deepbox eval' and "
                        "'deepbox predict' work on image classifiers (its bits per character are in results.json)")
     model = _build_model(run_cfg["model"]["name"], run_cfg["model"]["kwargs"])
-    state = load(ckpt)
     try:
         model.load_state_dict(state["model"])
     except (KeyError, RuntimeError, ValueError) as e:
@@ -272,7 +269,7 @@ def _train_config(args) -> tuple[TrainConfig, dict, str | None]:
     values = TrainConfig().to_dict()
     resume_dir = args.resume
     if resume_dir:
-        run_cfg, _ = _read_run(resume_dir)
+        run_cfg, _, _ = _read_run(resume_dir)
         values.update(run_cfg["train"])
         where.update({k: f"the resumed run {resume_dir}" for k in run_cfg["train"]})
     if args.config:
@@ -455,6 +452,9 @@ def _lm_corpus(data: str):
     from deepbox.models.sequence import load_char_corpus
 
     path = None if data in ("shakespeare", TrainConfig.data) else data
+    if path is not None and not os.path.isfile(path):
+        # checked here: the corpus finder would otherwise fall back to Shakespeare without a word
+        raise CLIError(f"text {data!r} cannot be loaded: no such file; expected 'shakespeare' or a UTF-8 .txt file")
     try:
         return load_char_corpus(path)
     except (OSError, ValueError, UnicodeDecodeError) as e:
