@@ -58,7 +58,7 @@ def train(model, lr, x, y, xte, yte, steps, eval_every, seed):
 
 def main(argv=None) -> dict:
     ap = parser(NAME, __doc__)
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--lr", type=float, default=0.1)
     args = ap.parse_args(argv)
     out = setup(args, NAME)

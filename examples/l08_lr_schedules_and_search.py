@@ -123,9 +123,9 @@ def random_search(data, n_trials: int, epochs: int, seed: int):
 
 def main(argv=None) -> dict:
     ap = parser(NAME, __doc__)
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=0.1)
-    ap.add_argument("--trials", type=int, default=12)
+    ap.add_argument("--trials", type=int, default=8)
     args = ap.parse_args(argv)
     out = setup(args, NAME)
     n_train, n_test, search_epochs = 8000, 2000, 2

@@ -28,7 +28,7 @@ PAPER_ERROR = 0.0095  # LeCun et al. 1998, LeNet-5 on the full MNIST test set
 
 def main(argv=None) -> dict:
     ap = parser(NAME, __doc__)
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3)
     args = ap.parse_args(argv)

@@ -70,9 +70,9 @@ def train(model, x, y, steps: int, batch: int, lr: float, seed: int):
 
 def main(argv=None) -> dict:
     ap = parser(NAME, __doc__)
-    ap.add_argument("--blocks", type=int, default=5, help="blocks per stage n: depth 6n + 2 (5: 32 layers)")
+    ap.add_argument("--blocks", type=int, default=3, help="blocks per stage n: depth 6n + 2 (3: 20 layers)")
     ap.add_argument("--width", type=int, default=8, help="channels of the first stage (then 2x, 4x)")
-    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=0.05)
     args = ap.parse_args(argv)

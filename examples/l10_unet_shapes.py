@@ -63,7 +63,7 @@ def main(argv=None) -> dict:
     ap = parser(NAME, __doc__)
     ap.add_argument("--side", type=int, default=32)
     ap.add_argument("--n-train", type=int, default=1024)
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--base", type=int, default=8)
     args = ap.parse_args(argv)
     out = setup(args, NAME)

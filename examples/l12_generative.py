@@ -131,9 +131,9 @@ def few_labels(y, per_class, rng):
 def main(argv=None) -> dict:
     ap = parser(NAME, __doc__)
     ap.add_argument("--parts", default="ae,vae,gan,transfer")
-    ap.add_argument("--epochs", type=int, default=8, help="epochs for the autoencoder and the VAE")
-    ap.add_argument("--gan-steps", type=int, default=1500)
-    ap.add_argument("--finetune-epochs", type=int, default=40)
+    ap.add_argument("--epochs", type=int, default=5, help="epochs for the autoencoder and the VAE")
+    ap.add_argument("--gan-steps", type=int, default=800)
+    ap.add_argument("--finetune-epochs", type=int, default=30)
     ap.add_argument("--per-class", type=int, default=100)
     args = ap.parse_args(argv)
     out = setup(args, NAME)
