@@ -75,14 +75,17 @@ def main(argv=None) -> dict:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--side", type=int, default=28, choices=(14, 28),
+                    help="image side: 14 averages 2x2 pixels, 4x cheaper (for deep runs)")
     args = ap.parse_args(argv)
     out = setup(args, NAME)
     x, y, xte, yte = load_mnist10k(8000, 2000)
-    if args.quick:  # 14x14 digits (2x2 averages) keep the smoke test to seconds
-        args.blocks, args.width, args.steps, args.batch_size = 3, 4, 40, 32
+    if args.quick:  # 14x14 digits keep the smoke test to seconds
+        args.blocks, args.width, args.steps, args.batch_size, args.side = 3, 4, 40, 32, 14
+        xte, yte = xte[:300], yte[:300]
+    if args.side == 14:
         x = x.reshape(-1, 1, 14, 2, 14, 2).mean((3, 5))
-        xte = xte[:300].reshape(-1, 1, 14, 2, 14, 2).mean((3, 5))
-        yte = yte[:300]
+        xte = xte.reshape(-1, 1, 14, 2, 14, 2).mean((3, 5))
     x, xte = (x - 0.1307) / 0.3081, (xte - 0.1307) / 0.3081
     depth = 6 * args.blocks + 2
     widths = (args.width, 2 * args.width, 4 * args.width)
