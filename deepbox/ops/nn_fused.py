@@ -28,10 +28,17 @@ __all__ = [
     "erf_array", "erfinv_array",
 ]
 
-try:  # scipy's erf is vectorised C in the input's own precision; the fallback is pure NumPy
-    from scipy.special import erf as _scipy_erf
-except ImportError:  # pragma: no cover - exercised by the fallback test
-    _scipy_erf = None
+_scipy_erf = False  # resolved on first use: importing scipy costs about 0.3 s, so `import deepbox` skips it
+
+
+def _resolve_scipy_erf():
+    global _scipy_erf
+    try:  # scipy's erf is vectorised C in the input's own precision; the fallback is pure NumPy
+        from scipy.special import erf
+    except ImportError:  # pragma: no cover - exercised by the fallback test
+        erf = None
+    _scipy_erf = erf
+    return erf
 
 
 def _erf_numpy(a):
@@ -42,8 +49,9 @@ def _erf_numpy(a):
 
 def erf_array(a):
     """erf of an array in its own dtype (scipy when importable, else Cody's rational approximations)."""
-    if _scipy_erf is not None:
-        return _scipy_erf(a)
+    erf = _resolve_scipy_erf() if _scipy_erf is False else _scipy_erf
+    if erf is not None:
+        return erf(a)
     return _erf_numpy(a)
 
 
