@@ -37,12 +37,13 @@ def _timed(fn, time):
     return time.perf_counter() - t0
 
 
-def run_pair(name, quick):
+def run_pair(name, quick, threads=2, clock="wall"):
     res = {}
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     for fw in ("deepbox", "torch"):
-        cmd = [sys.executable, "-m", "benchmarks.run_one", name, fw] + (["--quick"] if quick else [])
+        cmd = [sys.executable, "-m", "benchmarks.run_one", name, fw, "--threads", str(threads), "--clock", clock]
+        cmd += ["--quick"] if quick else []
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env=env)
         if p.returncode != 0:
             res[fw] = {"error": (p.stderr.strip().splitlines() or ["failed"])[-1]}
@@ -56,6 +57,9 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="*", help=f"workloads to run (default: all): {', '.join(WORKLOADS)}")
     p.add_argument("--quick", action="store_true", help="small sizes and few repetitions (a smoke test)")
+    p.add_argument("--threads", type=int, default=2, help="BLAS/intra-op threads for both frameworks (default 2)")
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                   help="wall time (default) or CPU time; CPU time with --threads 1 is robust on a busy machine")
     p.add_argument("--json", default=None, help="write results here (default benchmarks/results.json; "
                                                 "results-quick.json with --quick)")
     args = p.parse_args(argv)
@@ -63,12 +67,19 @@ def main(argv=None):
     if unknown:
         p.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
     names = args.names or list(WORKLOADS)
-    peak = gemm_peak_flops(1024 if args.quick else 2048)
+    try:  # the GEMM peak under the same thread count as the workloads
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(args.threads):
+            peak = gemm_peak_flops(1024 if args.quick else 2048)
+    except ImportError:
+        peak = gemm_peak_flops(1024 if args.quick else 2048)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; BLAS: {blas_info()}")
-    print(f"float32 GEMM peak (numpy 2048^2 matmul): {peak / 1e9:.0f} GFLOP/s\n")
+    print(f"float32 GEMM peak (numpy 2048^2 matmul): {peak / 1e9:.0f} GFLOP/s")
+    print(f"threads: {args.threads} for both frameworks; clock: {args.clock} time\n")
     rows, results = [], []
     for name in names:
-        r = run_pair(name, args.quick)
+        r = run_pair(name, args.quick, args.threads, args.clock)
         d, t = r.get("deepbox", {}), r.get("torch", {})
         entry = {"workload": name, "description": WORKLOADS[name][2], "deepbox": d, "torch": t,
                  "target": TARGETS.get(name)}
@@ -101,7 +112,8 @@ def main(argv=None):
     out = args.json or os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                     "results-quick.json" if args.quick else "results.json")
     with open(out, "w") as f:
-        json.dump({"gemm_peak_flops": peak, "blas": blas_info(), "quick": args.quick, "results": results}, f,
+        json.dump({"gemm_peak_flops": peak, "blas": blas_info(), "quick": args.quick, "threads": args.threads,
+                   "clock": args.clock, "results": results}, f,
                   indent=2)
     print(f"\nwritten: {out}")
     failed = [e["workload"] for e in results if "ratio" not in e]

@@ -15,7 +15,16 @@ import time
 def main():
     name, framework = sys.argv[1], sys.argv[2]
     quick = "--quick" in sys.argv
-    threads = 2
+    threads = int(_opt("--threads", "2"))
+    clock = time.process_time if _opt("--clock", "wall") == "cpu" else time.perf_counter
+    import numpy  # noqa: F401  (load OpenBLAS first, so that the limit below reaches it)
+
+    try:  # the same BLAS thread count for NumPy (deepbox) as for PyTorch
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+    except ImportError:
+        pass
     if framework == "torch":
         import torch as lib
 
@@ -39,14 +48,19 @@ def main():
         fn()
     times = []
     for _ in range(max(reps, 3) if not quick else reps):
-        t0 = time.perf_counter()
+        t0 = clock()
         for _ in range(inner):
             fn()
-        times.append((time.perf_counter() - t0) / inner)
+        times.append((clock() - t0) / inner)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out = {"workload": name, "framework": framework, "median_s": statistics.median(times), "times_s": times,
+    out = {"workload": name, "framework": framework, "threads": threads, "clock": _opt("--clock", "wall"),
+           "median_s": statistics.median(times), "times_s": times,
            "peak_rss_mb": peak_kb / 1024, **meta}
     print(json.dumps(out))
+
+
+def _opt(flag, default):
+    return sys.argv[sys.argv.index(flag) + 1] if flag in sys.argv else default
 
 
 if __name__ == "__main__":
