@@ -85,7 +85,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     out = setup(args, NAME)
     if args.quick:
-        args.train_size, args.epochs = 2000, 1
+        args.train_size, args.epochs = 1500, 1
     (x, y, xte, yte), source = load_fashion(args.train_size, 1000 if args.quick else 2000)
 
     if args.run:
