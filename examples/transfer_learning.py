@@ -2,15 +2,17 @@
 
 What it demonstrates: features learnt on one image task (clothing) help another (digits) when
 labels are scarce. LeNet-5 (``deepbox.models.lenet5``) is pre-trained on Fashion-MNIST; its
-body is then loaded into a fresh LeNet-5 whose head (the last linear layer) is replaced, with
-``load_state_dict(strict=False)`` reporting which keys it left out. Fine-tuning runs in two
-phases: first only the new head trains (the body frozen with ``requires_grad_(False)``), then
-everything is unfrozen and trains at a lower learning rate. The same network trained from
+convolutional body (``features``) is then loaded into a fresh LeNet-5 whose head (the fully
+connected ``classifier``) is replaced by a new one, with ``load_state_dict(strict=False)``
+reporting the keys it left out. Fine-tuning runs in two phases: first only the new head trains
+(the body frozen with ``requires_grad_(False)``), then everything is unfrozen and trains on.
+The same network trained from
 scratch on the same 500 digits, with the same number of steps, is the baseline. Digits come
 from MNIST-10k: the 500 labelled ones (50 per class) from the first 8,000, the test set is the
 last 2,000.
 
     python examples/transfer_learning.py [--quick] [--out DIR] [--pretrain-epochs N] [--pretrain-size N]
+        [--pretrained RUN_FOLDER]
 
 The full run pre-trains for 2 epochs on the 60,000 Fashion-MNIST training images (the embedded
 10,000-image subset when the full files are not installed); ``--quick`` pre-trains on 15,000
