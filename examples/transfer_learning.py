@@ -6,10 +6,9 @@ convolutional body (``features``) is then loaded into a fresh LeNet-5 whose head
 connected ``classifier``) is replaced by a new one, with ``load_state_dict(strict=False)``
 reporting the keys it left out. Fine-tuning runs in two phases: first only the new head trains
 (the body frozen with ``requires_grad_(False)``), then everything is unfrozen and trains on.
-The same network trained from
-scratch on the same 500 digits, with the same number of steps, is the baseline. Digits come
-from MNIST-10k: the 500 labelled ones (50 per class) from the first 8,000, the test set is the
-last 2,000.
+The same network trained from scratch on the same 500 digits, with the same number of steps,
+is the baseline. Digits come from MNIST-10k: the 500 labelled ones (50 per class) from the
+first 8,000; the test set is the last 2,000.
 
     python examples/transfer_learning.py [--quick] [--out DIR] [--pretrain-epochs N] [--pretrain-size N]
         [--pretrained RUN_FOLDER]
