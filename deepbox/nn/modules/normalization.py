@@ -177,6 +177,27 @@ class InstanceNorm3d(_InstanceNorm):
     _batched_dim = 5
 
 
+def _affine_parameters(module, shape, affine: bool, bias: bool, nd) -> None:
+    """Register the learnable scale ``weight`` (and shift ``bias``) of a normalisation, or None for each."""
+    if affine:
+        module.weight = Parameter(_make(xp.empty(shape, nd)))
+        if bias:
+            module.bias = Parameter(_make(xp.empty(shape, nd)))
+        else:
+            module.register_parameter("bias", None)
+    else:
+        module.register_parameter("weight", None)
+        module.register_parameter("bias", None)
+
+
+def _reset_affine(module) -> None:
+    """Scale 1, shift 0: a freshly initialised normalisation is the plain standardisation."""
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)
+
+
 class LayerNorm(Module):
     """Normalise over the last ``len(normalized_shape)`` dimensions, with an elementwise affine map.
 
@@ -192,22 +213,11 @@ class LayerNorm(Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         nd = _dtype(dtype, device)
-        if elementwise_affine:
-            self.weight = Parameter(_make(xp.empty(self.normalized_shape, nd)))
-            if bias:
-                self.bias = Parameter(_make(xp.empty(self.normalized_shape, nd)))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, self.normalized_shape, elementwise_affine, bias, nd)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.elementwise_affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -230,22 +240,11 @@ class GroupNorm(Module):
         self.eps = eps
         self.affine = affine
         nd = _dtype(dtype, device)
-        if affine:
-            self.weight = Parameter(_make(xp.empty(num_channels, nd)))
-            if bias:
-                self.bias = Parameter(_make(xp.empty(num_channels, nd)))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (num_channels,), affine, bias, nd)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
