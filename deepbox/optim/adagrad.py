@@ -58,13 +58,7 @@ class Adagrad(Optimizer):
         state["step"] = _step_tensor()
         state["sum"] = _make(xp.full_like(p._data, initial_accumulator_value))
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", None)
+    _group_fill = {"foreach": None, "maximize": False, "differentiable": False, "fused": None}
 
     def step(self, closure=None):
         """Perform one step; ``closure`` (optional) re-evaluates the model and returns the loss."""

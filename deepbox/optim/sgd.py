@@ -53,14 +53,7 @@ class SGD(Optimizer):
             )
         super().__init__(params, defaults)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("nesterov", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", False)
+    _group_fill = {"nesterov": False, "maximize": False, "foreach": None, "differentiable": False, "fused": False}
 
     def step(self, closure=None):
         """Perform one step; ``closure`` (optional) re-evaluates the model and returns the loss."""

@@ -512,3 +512,17 @@ def test_pytorch_style_custom_optimizer_subclass():
         sched.step()
     np.testing.assert_allclose(p._data, [1.0 - 0.175, -2.0 + 0.175])
     assert opt.state_dict()["state"] == {0: {"n": 3}}
+
+
+@pytest.mark.parametrize("name,key,default", [("SGD", "nesterov", False), ("RMSprop", "centered", False),
+                                              ("Adadelta", "maximize", False), ("Adagrad", "maximize", False),
+                                              ("Adam", "amsgrad", False), ("AdamW", "amsgrad", False)])
+def test_state_dict_missing_an_older_option_loads_with_its_default(name, key, default):
+    p = deepbox.zeros(2, requires_grad=True)
+    opt = getattr(deepbox.optim, name)([p], lr=0.1)
+    sd = opt.state_dict()
+    del sd["param_groups"][0][key]
+    opt.load_state_dict(sd)
+    assert opt.param_groups[0][key] == default
+    if name == "AdamW":
+        assert opt.param_groups[0]["decoupled_weight_decay"] is True
