@@ -203,21 +203,26 @@ def char_lstm_step(lib, quick):
             return self.head(h)
 
     model = CharLSTM()
-    opt = lib.optim.Adam(model.parameters(), lr=2e-3)
+    return _token_step(lib, model, lib.optim.Adam(model.parameters(), lr=2e-3), vocab, batch, seq, clip=1.0), {}
+
+
+def _token_step(lib, model, opt, vocab, batch, seq, clip=None):
+    """A language-model training step on fixed random tokens: cross-entropy over every position."""
     rng = np.random.default_rng(0)
     x = lib.tensor(rng.integers(0, vocab, (batch, seq)))
     y = lib.tensor(rng.integers(0, vocab, (batch, seq)))
-    F = nn.functional
+    F = lib.nn.functional
 
     def step():
         out = model(x)
         loss = F.cross_entropy(out.reshape(-1, vocab), y.reshape(-1))
         opt.zero_grad()
         loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if clip is not None:
+            lib.nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
 
-    return step, {}
+    return step
 
 
 def transformer_step(lib, quick):
@@ -244,20 +249,7 @@ def transformer_step(lib, quick):
             return self.head(self.norm(h))
 
     model = TinyGPT()
-    opt = lib.optim.AdamW(model.parameters(), lr=3e-4)
-    rng = np.random.default_rng(0)
-    x = lib.tensor(rng.integers(0, vocab, (batch, seq)))
-    y = lib.tensor(rng.integers(0, vocab, (batch, seq)))
-    F = nn.functional
-
-    def step():
-        out = model(x)
-        loss = F.cross_entropy(out.reshape(-1, vocab), y.reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    return step, {}
+    return _token_step(lib, model, lib.optim.AdamW(model.parameters(), lr=3e-4), vocab, batch, seq), {}
 
 
 def dataloader_throughput(lib, quick):
