@@ -13,6 +13,7 @@ import deepbox
 from deepbox import backend
 from deepbox.autograd.function import Function
 from deepbox.autograd.grad_mode import state as _grad_state
+from deepbox.ops import accel as _accel
 from deepbox.ops import nn_fused as _fz
 from deepbox.ops.indexing import index_add_rows
 from deepbox.tensor import Tensor, _make
@@ -396,7 +397,10 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if n <= 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
         stats = {} if running_mean is not None else None
-        out = _fz.NormalizeFn.apply(*args, axes=axes, eps=eps, wshape=wshape, stats=stats)
+        if _compiled_bn(input, weight, bias):
+            out = _fz.BatchNormFn.apply(*args, eps=eps, stats=stats)
+        else:
+            out = _fz.NormalizeFn.apply(*args, axes=axes, eps=eps, wshape=wshape, stats=stats)
         if running_mean is not None:
             m = momentum
             bm = stats["mean"].reshape(C)
@@ -411,8 +415,17 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         return out
     if running_mean is None or running_var is None:
         raise RuntimeError("batch_norm in eval mode (training=False) needs running_mean and running_var")
+    if _compiled_bn(input, weight, bias):
+        return _fz.BatchNormFn.apply(*args, eps=eps, running=(running_mean._data, running_var._data))
     return _fz.NormalizeFn.apply(*args, axes=axes, eps=eps, wshape=wshape,
                                  mean=running_mean._data, var=running_var._data)
+
+
+def _compiled_bn(x: Tensor, weight, bias) -> bool:
+    """Whether batch norm can run on the compiled kernels: numba on, float input, a kernel layout."""
+    if _accel.kernels_for(x) is None or any(t is not None and t.dtype != x.dtype for t in (weight, bias)):
+        return False
+    return _fz._channel_view(x._data)[0] is not None
 
 
 def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var: Tensor | None = None,

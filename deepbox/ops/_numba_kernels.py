@@ -1,0 +1,202 @@
+"""Compiled loops for the convolution, pooling and batch-norm hot paths (numba).
+
+Imported only through ``deepbox.ops.accel`` and only when numba is installed. Every
+kernel takes ``(lo, hi, ...)`` -- the range of the leading (batch or row) axis that
+it owns -- and writes only that part of its outputs, so ``accel.parallel`` can
+run one chunk per thread; reductions take a chunk index ``i`` and write their
+partial sums to row ``i`` of a ``(threads, ...)`` array. All kernels release the
+GIL. Images are channels-last ``(N, H, W, C)``: the innermost loop then runs
+over contiguous channels, and a channels-first array is passed as
+``(N*C, H, W, 1)``. Each kernel has a NumPy twin in the op that calls it, and
+the tests compare the two.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_JIT = dict(nogil=True, cache=True)
+# sums may be reordered (vectorised); nothing here relies on NaN/inf being absent
+_SUM = dict(nogil=True, cache=True, fastmath={"reassoc", "contract"})
+
+
+# ----------------------------------------------------------------------------- convolution
+
+@njit(**_JIT)
+def im2col(lo, hi, x, cols, sh, sw, dh, dw, ph, pw):
+    """``cols[n, oy, ox, i, j, c] = x[n, oy*sh + i*dh - ph, ox*sw + j*dw - pw, c]`` (0 outside)."""
+    H, W, C = x.shape[1], x.shape[2], x.shape[3]
+    Ho, Wo, kh, kw = cols.shape[1], cols.shape[2], cols.shape[3], cols.shape[4]
+    for n in range(lo, hi):
+        for oy in range(Ho):
+            for ox in range(Wo):
+                for i in range(kh):
+                    iy = oy * sh + i * dh - ph
+                    for j in range(kw):
+                        ix = ox * sw + j * dw - pw
+                        if 0 <= iy < H and 0 <= ix < W:
+                            for c in range(C):
+                                cols[n, oy, ox, i, j, c] = x[n, iy, ix, c]
+                        else:
+                            for c in range(C):
+                                cols[n, oy, ox, i, j, c] = 0
+
+
+@njit(**_JIT)
+def im2col_taps(lo, hi, x, cols, sh, sw, dh, dw, ph, pw):
+    """One-channel im2col, tap-major: ``cols[i, j, n, oy, ox] = x[n, oy*sh + i*dh - ph, ox*sw + j*dw - pw]``."""
+    H, W = x.shape[1], x.shape[2]
+    kh, kw, Ho, Wo = cols.shape[0], cols.shape[1], cols.shape[3], cols.shape[4]
+    for n in range(lo, hi):
+        for i in range(kh):
+            for j in range(kw):
+                for oy in range(Ho):
+                    iy = oy * sh + i * dh - ph
+                    if iy < 0 or iy >= H:
+                        for ox in range(Wo):
+                            cols[i, j, n, oy, ox] = 0
+                        continue
+                    for ox in range(Wo):
+                        ix = ox * sw + j * dw - pw
+                        cols[i, j, n, oy, ox] = x[n, iy, ix] if 0 <= ix < W else 0
+
+
+@njit(**_JIT)
+def col2im(lo, hi, dcols, dx, sh, sw, dh, dw, ph, pw):
+    """Adjoint of ``im2col``: ``dx[n]`` zeroed, then every window value added at its source."""
+    H, W, C = dx.shape[1], dx.shape[2], dx.shape[3]
+    Ho, Wo, kh, kw = dcols.shape[1], dcols.shape[2], dcols.shape[3], dcols.shape[4]
+    for n in range(lo, hi):
+        dx[n] = 0
+        for oy in range(Ho):
+            for ox in range(Wo):
+                for i in range(kh):
+                    iy = oy * sh + i * dh - ph
+                    if iy < 0 or iy >= H:
+                        continue
+                    for j in range(kw):
+                        ix = ox * sw + j * dw - pw
+                        if 0 <= ix < W:
+                            for c in range(C):
+                                dx[n, iy, ix, c] += dcols[n, oy, ox, i, j, c]
+
+
+# ----------------------------------------------------------------------------- max pooling
+
+@njit(**_JIT)
+def maxpool(lo, hi, x, out, arg, kh, kw, sh, sw, dh, dw, ph, pw):
+    """Window maxima and their flat ``iy*W + ix`` positions (the first maximum; NaN wins, as PyTorch)."""
+    H, W, C = x.shape[1], x.shape[2], x.shape[3]
+    Ho, Wo = out.shape[1], out.shape[2]
+    for n in range(lo, hi):
+        for oy in range(Ho):
+            for ox in range(Wo):
+                first = True
+                for i in range(kh):
+                    iy = oy * sh + i * dh - ph
+                    if iy < 0 or iy >= H:
+                        continue
+                    for j in range(kw):
+                        ix = ox * sw + j * dw - pw
+                        if ix < 0 or ix >= W:
+                            continue
+                        idx = iy * W + ix
+                        if first:
+                            for c in range(C):
+                                out[n, oy, ox, c] = x[n, iy, ix, c]
+                                arg[n, oy, ox, c] = idx
+                            first = False
+                        else:
+                            for c in range(C):
+                                v = x[n, iy, ix, c]
+                                m = out[n, oy, ox, c]
+                                if v > m or v != v:
+                                    out[n, oy, ox, c] = v
+                                    arg[n, oy, ox, c] = idx
+
+
+@njit(**_JIT)
+def maxpool_backward(lo, hi, g, arg, dx):
+    """``dx[n]`` (as ``(N, H*W, C)``) zeroed, then each output gradient added at its argmax."""
+    Ho, Wo, C = g.shape[1], g.shape[2], g.shape[3]
+    for n in range(lo, hi):
+        dx[n] = 0
+        for oy in range(Ho):
+            for ox in range(Wo):
+                for c in range(C):
+                    dx[n, arg[n, oy, ox, c], c] += g[n, oy, ox, c]
+
+
+# ----------------------------------------------------------------------------- batch norm
+# Channels-last data is a (M, C) matrix ("rows"), channels-first a (N, C, P) array ("planes").
+
+@njit(**_SUM)
+def sums_rows(i, lo, hi, x, y, part):
+    """``part[i] = (sum of x, sum of x*y)`` per column over rows ``lo:hi``, in float64."""
+    C = x.shape[1]
+    s = np.zeros(C)
+    q = np.zeros(C)
+    for r in range(lo, hi):
+        for c in range(C):
+            a = np.float64(x[r, c])
+            s[c] += a
+            q[c] += a * y[r, c]
+    part[i, 0, :] = s
+    part[i, 1, :] = q
+
+
+@njit(**_SUM)
+def sums_planes(i, lo, hi, x, y, part):
+    """``part[i] = (sum of x, sum of x*y)`` per channel over samples ``lo:hi``, in float64."""
+    C, P = x.shape[1], x.shape[2]
+    for c in range(C):
+        s = 0.0
+        q = 0.0
+        for n in range(lo, hi):
+            for p in range(P):
+                a = np.float64(x[n, c, p])
+                s += a
+                q += a * y[n, c, p]
+        part[i, 0, c] = s
+        part[i, 1, c] = q
+
+
+@njit(**_SUM)
+def affine_rows(lo, hi, x, a, b, out):
+    """``out = x * a + b`` per column."""
+    C = x.shape[1]
+    for r in range(lo, hi):
+        for c in range(C):
+            out[r, c] = x[r, c] * a[c] + b[c]
+
+
+@njit(**_SUM)
+def affine_planes(lo, hi, x, a, b, out):
+    C, P = x.shape[1], x.shape[2]
+    for n in range(lo, hi):
+        for c in range(C):
+            ac = a[c]
+            bc = b[c]
+            for p in range(P):
+                out[n, c, p] = x[n, c, p] * ac + bc
+
+
+@njit(**_SUM)
+def affine2_rows(lo, hi, g, x, a, b, k, out):
+    """``out = g * a + x * b + k`` per column (batch norm's input gradient)."""
+    C = x.shape[1]
+    for r in range(lo, hi):
+        for c in range(C):
+            out[r, c] = g[r, c] * a[c] + x[r, c] * b[c] + k[c]
+
+
+@njit(**_SUM)
+def affine2_planes(lo, hi, g, x, a, b, k, out):
+    C, P = x.shape[1], x.shape[2]
+    for n in range(lo, hi):
+        for c in range(C):
+            ac = a[c]
+            bc = b[c]
+            kc = k[c]
+            for p in range(P):
+                out[n, c, p] = g[n, c, p] * ac + x[n, c, p] * bc + kc

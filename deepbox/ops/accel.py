@@ -1,0 +1,161 @@
+"""Optional compiled kernels and the splitter that runs them on every core.
+
+NumPy runs each elementwise pass, copy and reduction on one core, while BLAS and
+PyTorch use them all; and loops over few channels (LeNet's 6 and 16) are too short
+for NumPy's per-call cost. When numba is installed (``pip install deepbox[fast]``)
+the convolution, pooling and batch-norm kernels that a profile showed to dominate
+run as compiled loops instead (``deepbox/ops/_numba_kernels.py``), each call split
+over the batch into one contiguous chunk per thread. The kernels release the GIL,
+so a plain thread pool runs the chunks in parallel; there is no numba threading
+layer to conflict with BLAS's threads, with ``fork`` in DataLoader workers, or
+with user threads.
+
+Every compiled kernel has a NumPy twin that gives the same values; tests run both
+(``deepbox.ops.accel.compiled(False)`` switches the kernels off). Set
+``DEEPBOX_NUMBA=0`` in the environment to never load numba.
+
+    >>> from deepbox.ops import accel
+    >>> accel.available()          # numba importable and not switched off
+    True
+    >>> with accel.compiled(False):
+    ...     out = model(x)         # the NumPy path
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+__all__ = ["available", "enabled", "set_enabled", "compiled", "kernels", "kernels_for", "num_threads",
+           "set_num_threads", "parallel"]
+
+_state = {"enabled": os.environ.get("DEEPBOX_NUMBA", "1") != "0", "module": None, "tried": False}
+_lock = threading.Lock()
+
+
+def _load():
+    """Import the compiled kernels once; None when numba is missing or broken."""
+    if not _state["tried"]:
+        with _lock:
+            if not _state["tried"]:
+                try:
+                    from deepbox.ops import _numba_kernels
+                    _state["module"] = _numba_kernels
+                except ImportError:
+                    _state["module"] = None
+                _state["tried"] = True
+    return _state["module"]
+
+
+def available() -> bool:
+    """True when numba is importable and ``DEEPBOX_NUMBA`` is not ``0``."""
+    return os.environ.get("DEEPBOX_NUMBA", "1") != "0" and _load() is not None
+
+
+def enabled() -> bool:
+    """True when the ops use the compiled kernels now."""
+    return _state["enabled"] and _load() is not None
+
+
+def set_enabled(flag: bool) -> None:
+    """Switch the compiled kernels on or off for the whole process (no effect without numba)."""
+    _state["enabled"] = bool(flag)
+
+
+@contextlib.contextmanager
+def compiled(flag: bool = True):
+    """Run a block with the compiled kernels switched on or off; restores the previous setting."""
+    old = _state["enabled"]
+    _state["enabled"] = bool(flag)
+    try:
+        yield
+    finally:
+        _state["enabled"] = old
+
+
+def kernels():
+    """The compiled-kernel module when enabled and available, else None (use the NumPy path)."""
+    return _load() if _state["enabled"] else None
+
+
+def kernels_for(*arrays):
+    """The kernel module when enabled and every array is float32 or float64, else None."""
+    k = kernels()
+    if k is None:
+        return None
+    for a in arrays:
+        if a.dtype.name not in ("float32", "float64"):
+            return None
+    return k
+
+
+# ----------------------------------------------------------------------------- threads
+
+def _default_threads() -> int:
+    for var in ("DEEPBOX_NUM_THREADS", "OMP_NUM_THREADS"):
+        v = os.environ.get(var, "")
+        if v.isdigit() and int(v) > 0:
+            return int(v)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+_threads = {"n": _default_threads(), "pool": None, "pid": None}
+
+
+def num_threads() -> int:
+    """Threads that a split kernel call uses (the calling thread included)."""
+    return _threads["n"]
+
+
+def set_num_threads(n: int) -> None:
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"the number of threads must be positive, got {n}")
+    with _lock:
+        _threads["n"] = n
+        if _threads["pool"] is not None:
+            _threads["pool"].shutdown(wait=False)
+        _threads["pool"] = None
+
+
+def _pool():
+    # a forked child (a DataLoader worker) inherits the pool object but not its threads
+    if _threads["pool"] is None or _threads["pid"] != os.getpid():
+        with _lock:
+            if _threads["pool"] is None or _threads["pid"] != os.getpid():
+                _threads["pool"] = ThreadPoolExecutor(max_workers=_threads["n"] - 1,
+                                                      thread_name_prefix="deepbox-kernel")
+                _threads["pid"] = os.getpid()
+    return _threads["pool"]
+
+
+def parallel(fn, n: int, *args, work: int = 1 << 30, indexed: bool = False) -> int:
+    """Call ``fn(lo, hi, *args)`` over ``range(n)`` cut into one contiguous chunk per thread.
+
+    ``fn`` must release the GIL (a ``nogil`` numba kernel, or NumPy calls on large
+    arrays) and write disjoint outputs per chunk. ``work`` estimates the call's
+    element count: below about 32k one thread does it all, as a hand-off costs
+    more than it saves. With ``indexed`` the call is ``fn(i, lo, hi, *args)``, ``i``
+    the chunk's number (below ``num_threads()``), for partial sums. The calling
+    thread runs the first chunk itself. Returns the number of chunks.
+    """
+    t = min(_threads["n"], n)
+    if t <= 1 or work < 32768:
+        t = 1
+    bounds = [n * i // t for i in range(t + 1)]
+    calls = [((i,) if indexed else ()) + (bounds[i], bounds[i + 1]) + args for i in range(t)]
+    if t == 1:
+        fn(*calls[0])
+        return 1
+    pool = _pool()
+    futures = [pool.submit(fn, *c) for c in calls[1:]]
+    try:
+        fn(*calls[0])
+    finally:
+        for f in futures:
+            f.result()
+    return t
