@@ -34,14 +34,26 @@ _state = {"enabled": os.environ.get("DEEPBOX_NUMBA", "1") != "0", "module": None
 _lock = threading.Lock()
 
 
+# the modules of compiled kernels; their public functions form one namespace
+_KERNEL_MODULES = ("deepbox.ops._numba_kernels",)
+
+
 def _load():
     """Import the compiled kernels once; None when numba is missing or broken."""
     if not _state["tried"]:
         with _lock:
             if not _state["tried"]:
                 try:
-                    from deepbox.ops import _numba_kernels
-                    _state["module"] = _numba_kernels
+                    import importlib
+                    import types
+
+                    ns = types.SimpleNamespace()
+                    for name in _KERNEL_MODULES:
+                        mod = importlib.import_module(name)
+                        for attr, obj in vars(mod).items():
+                            if not attr.startswith("_") and callable(obj) and hasattr(obj, "py_func"):
+                                setattr(ns, attr, obj)
+                    _state["module"] = ns
                 except ImportError:
                     _state["module"] = None
                 _state["tried"] = True
