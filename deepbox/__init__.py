@@ -134,8 +134,11 @@ _thread_limiter = None
 
 
 def set_num_threads(n: int) -> None:
-    """Limit BLAS threads (needs threadpoolctl; otherwise a no-op)."""
+    """Threads for BLAS (needs threadpoolctl) and for deepbox's own split kernels (``deepbox.ops.accel``)."""
     global _thread_limiter
+    from deepbox.ops import accel
+
+    accel.set_num_threads(n)
     try:
         from threadpoolctl import threadpool_limits
 

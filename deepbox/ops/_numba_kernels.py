@@ -1,4 +1,4 @@
-"""Compiled loops for the convolution, pooling and batch-norm hot paths (numba).
+"""Compiled loops for the pooling and batch-norm hot paths (numba).
 
 Imported only through ``deepbox.ops.accel`` and only when numba is installed. Every
 kernel takes ``(lo, hi, ...)`` -- the range of the leading (batch or row) axis that
@@ -9,6 +9,10 @@ GIL. Images are channels-last ``(N, H, W, C)``: the innermost loop then runs
 over contiguous channels, and a channels-first array is passed as
 ``(N*C, H, W, 1)``. Each kernel has a NumPy twin in the op that calls it, and
 the tests compare the two.
+
+Measured and rejected: im2col/col2im as numba loops. Their runs of ``kw*C`` floats are
+short, and per-run overhead made them 1.5-4x slower than NumPy's strided window copy
+and the per-tap GEMM input gradient (``deepbox/ops/conv.py``), which stay.
 """
 from __future__ import annotations
 
@@ -18,67 +22,6 @@ from numba import njit
 _JIT = dict(nogil=True, cache=True)
 # sums may be reordered (vectorised); nothing here relies on NaN/inf being absent
 _SUM = dict(nogil=True, cache=True, fastmath={"reassoc", "contract"})
-
-
-# ----------------------------------------------------------------------------- convolution
-
-@njit(**_JIT)
-def im2col(lo, hi, x, cols, sh, sw, dh, dw, ph, pw):
-    """``cols[n, oy, ox, i, j, c] = x[n, oy*sh + i*dh - ph, ox*sw + j*dw - pw, c]`` (0 outside)."""
-    H, W, C = x.shape[1], x.shape[2], x.shape[3]
-    Ho, Wo, kh, kw = cols.shape[1], cols.shape[2], cols.shape[3], cols.shape[4]
-    for n in range(lo, hi):
-        for oy in range(Ho):
-            for ox in range(Wo):
-                for i in range(kh):
-                    iy = oy * sh + i * dh - ph
-                    for j in range(kw):
-                        ix = ox * sw + j * dw - pw
-                        if 0 <= iy < H and 0 <= ix < W:
-                            for c in range(C):
-                                cols[n, oy, ox, i, j, c] = x[n, iy, ix, c]
-                        else:
-                            for c in range(C):
-                                cols[n, oy, ox, i, j, c] = 0
-
-
-@njit(**_JIT)
-def im2col_taps(lo, hi, x, cols, sh, sw, dh, dw, ph, pw):
-    """One-channel im2col, tap-major: ``cols[i, j, n, oy, ox] = x[n, oy*sh + i*dh - ph, ox*sw + j*dw - pw]``."""
-    H, W = x.shape[1], x.shape[2]
-    kh, kw, Ho, Wo = cols.shape[0], cols.shape[1], cols.shape[3], cols.shape[4]
-    for n in range(lo, hi):
-        for i in range(kh):
-            for j in range(kw):
-                for oy in range(Ho):
-                    iy = oy * sh + i * dh - ph
-                    if iy < 0 or iy >= H:
-                        for ox in range(Wo):
-                            cols[i, j, n, oy, ox] = 0
-                        continue
-                    for ox in range(Wo):
-                        ix = ox * sw + j * dw - pw
-                        cols[i, j, n, oy, ox] = x[n, iy, ix] if 0 <= ix < W else 0
-
-
-@njit(**_JIT)
-def col2im(lo, hi, dcols, dx, sh, sw, dh, dw, ph, pw):
-    """Adjoint of ``im2col``: ``dx[n]`` zeroed, then every window value added at its source."""
-    H, W, C = dx.shape[1], dx.shape[2], dx.shape[3]
-    Ho, Wo, kh, kw = dcols.shape[1], dcols.shape[2], dcols.shape[3], dcols.shape[4]
-    for n in range(lo, hi):
-        dx[n] = 0
-        for oy in range(Ho):
-            for ox in range(Wo):
-                for i in range(kh):
-                    iy = oy * sh + i * dh - ph
-                    if iy < 0 or iy >= H:
-                        continue
-                    for j in range(kw):
-                        ix = ox * sw + j * dw - pw
-                        if 0 <= ix < W:
-                            for c in range(C):
-                                dx[n, iy, ix, c] += dcols[n, oy, ox, i, j, c]
 
 
 # ----------------------------------------------------------------------------- max pooling

@@ -30,6 +30,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
+from deepbox.ops import accel
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold"]
 
@@ -127,8 +128,14 @@ def _pad_nhwc(x, ph: tuple, pw: tuple):
     out, fresh = workspace.get(shape, x.dtype, tag=("pad", ph, pw))
     if fresh:
         out.fill(0)
-    out[:, ph[0]:ph[0] + h, pw[0]:pw[0] + w] = x
+    inner = out[:, ph[0]:ph[0] + h, pw[0]:pw[0] + w]
+    accel.parallel(_copy_rows, n, inner, x, work=x.size)
     return out
+
+
+def _copy_rows(lo, hi, dst, src):
+    """``dst[lo:hi] = src[lo:hi]``: one chunk of a batch copy (NumPy releases the GIL)."""
+    dst[lo:hi] = src[lo:hi]
 
 
 def _windows(x, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, ho: int, wo: int):
@@ -155,14 +162,20 @@ def _im2col(x, kh, kw, sh, sw, dh, dw, ho, wo, ones_row=False):
         if ones_row and fresh:
             flat[-1] = 1
         cols = flat[:kh * kw].reshape(kh, kw, n, ho, wo)
-        x3 = x[..., 0]
-        for i in range(kh):
-            for j in range(kw):
-                cols[i, j] = x3[:, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+        accel.parallel(_tap_rows, n, cols, x[..., 0], sh, sw, dh, dw, work=cols.size)
         return flat.T
     cols, _ = workspace.get((n, ho, wo, kh, kw, c), x.dtype)
-    cols[...] = _windows(x, kh, kw, sh, sw, dh, dw, ho, wo)
+    # the window copy is memory-bound and single-threaded in NumPy: one batch chunk per core
+    accel.parallel(_copy_rows, n, cols, _windows(x, kh, kw, sh, sw, dh, dw, ho, wo), work=cols.size)
     return cols.reshape(m, kh * kw * c)
+
+
+def _tap_rows(lo, hi, cols, x3, sh, sw, dh, dw):
+    """Tap-major one-channel im2col of images ``lo:hi``: each tap one strided copy."""
+    kh, kw, _, ho, wo = cols.shape
+    for i in range(kh):
+        for j in range(kw):
+            cols[i, j, lo:hi] = x3[lo:hi, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
 
 
 def _col2im(dcols, shape, kh, kw, sh, sw, dh, dw, ho, wo):
