@@ -59,6 +59,41 @@ def maxpool(lo, hi, x, out, arg, kh, kw, sh, sw, dh, dw, ph, pw):
 
 
 @njit(**_JIT)
+def maxpool2x2(lo, hi, x, out, arg):
+    """``maxpool`` for the common 2x2 window with stride 2 and no padding, C-contiguous arrays:
+    no bounds checks and a branch-free select chain (4-5x faster for few channels)."""
+    W, C = x.shape[2], x.shape[3]
+    Ho, Wo = out.shape[1], out.shape[2]
+    for n in range(lo, hi):
+        for oy in range(Ho):
+            r0 = x[n, 2 * oy].ravel()
+            r1 = x[n, 2 * oy + 1].ravel()
+            o = out[n, oy].ravel()
+            a = arg[n, oy].ravel()
+            base = 2 * oy * W
+            for ox in range(Wo):
+                p = 2 * ox * C
+                for c in range(C):
+                    v0 = r0[p + c]
+                    v1 = r0[p + C + c]
+                    v2 = r1[p + c]
+                    v3 = r1[p + C + c]
+                    m = v0
+                    k = 0
+                    u = (v1 > m) | (v1 != v1)
+                    m = v1 if u else m
+                    k = 1 if u else k
+                    u = (v2 > m) | (v2 != v2)
+                    m = v2 if u else m
+                    k = W if u else k
+                    u = (v3 > m) | (v3 != v3)
+                    m = v3 if u else m
+                    k = W + 1 if u else k
+                    o[ox * C + c] = m
+                    a[ox * C + c] = base + 2 * ox + k
+
+
+@njit(**_JIT)
 def maxpool_backward(lo, hi, g, arg, dx):
     """``dx[n]`` (as ``(N, H*W, C)``) zeroed, then each output gradient added at its argmax."""
     Ho, Wo, C = g.shape[1], g.shape[2], g.shape[3]

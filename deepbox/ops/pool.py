@@ -190,7 +190,10 @@ class MaxPool2dKernelFn(Function):
         ho, wo = g.out
         out = xp.empty((v.shape[0], ho, wo, v.shape[3]), dtype=x.dtype)
         arg = xp.empty(out.shape, dtype=xp.int32)
-        accel.parallel(K.maxpool, v.shape[0], v, out, arg, *g.k, *g.s, *g.d, *g.p, work=v.size)
+        if g.tiles and g.k == (2, 2) and v.flags.c_contiguous:
+            accel.parallel(K.maxpool2x2, v.shape[0], v, out, arg, work=v.size)
+        else:
+            accel.parallel(K.maxpool, v.shape[0], v, out, arg, *g.k, *g.s, *g.d, *g.p, work=v.size)
         ctx.geom, ctx.view_shape = g, v.shape
         ctx.arg = arg
         res = _from_nhwc(out, x.shape)
