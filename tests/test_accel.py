@@ -1,0 +1,328 @@
+"""The machinery around the compiled kernels (``deepbox.ops.accel``): the splitter, the switches, thread
+settings, dtype dispatch, fork safety in DataLoader workers and ``DEEPBOX_NUMBA=0``.
+
+The kernels' values are tested against PyTorch in tests/conv (every test twice) and
+tests/nn/test_batchnorm_kernels.py; here the values that cross processes are checked against PyTorch too.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import deepbox
+import deepbox.nn.functional as F
+from deepbox.ops import accel
+
+REPO = Path(deepbox.__file__).resolve().parents[1]
+
+
+def require_kernels():
+    """Fail (never skip) without numba: it is part of the ``test`` extra."""
+    try:
+        import numba  # noqa: F401
+        missing = None
+    except ImportError as e:
+        missing = str(e)
+    if missing is not None or not accel.available():
+        pytest.fail(f"the compiled kernels did not load ({missing or 'DEEPBOX_NUMBA=0?'}); "
+                    "numba is part of the test extra", pytrace=False)
+
+
+@pytest.fixture
+def threads():
+    """Set the splitter's thread count for one test, then restore it."""
+    old = accel.num_threads()
+    yield accel.set_num_threads
+    accel.set_num_threads(old)
+
+
+# ----------------------------------------------------------------------------- the splitter
+
+@pytest.mark.parametrize("t", [1, 2, 3, 4])
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 7, 1000])
+def test_parallel_covers_every_index_once(n, t, threads):
+    threads(t)
+    for work in (1 << 30, 100):              # large: split; below the threshold: one chunk
+        hits = np.zeros(n, dtype=np.int64)
+        seen = []
+
+        def mark(lo, hi, out, step, seen):
+            seen.append((lo, hi))
+            out[lo:hi] += step
+
+        chunks = accel.parallel(mark, n, hits, 1, seen, work=work)
+        np.testing.assert_array_equal(hits, np.ones(n, dtype=np.int64), err_msg=f"work={work}")
+        assert chunks == len(seen)
+        expect = max(1, min(t, n)) if work >= 32768 else 1
+        assert chunks == expect, f"n={n} threads={t} work={work}"
+        spans = sorted(seen)
+        assert spans[0][0] == 0 and spans[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(spans, spans[1:])), f"chunks not contiguous: {spans}"
+        assert all(hi > lo for lo, hi in spans) or n == 0, f"an empty chunk: {spans}"
+
+
+@pytest.mark.parametrize("t", [1, 2, 3])
+@pytest.mark.parametrize("n", [1, 2, 7, 1000])
+def test_parallel_indexed_chunk_numbers(n, t, threads):
+    """``indexed=True``: chunk ``i`` writes row ``i`` of a partial-sum array sized ``num_threads()``."""
+    threads(t)
+    part = np.zeros((accel.num_threads(), 2))
+    numbers = []
+    x = np.arange(n, dtype=np.float64)
+
+    def partial(i, lo, hi, x, part):
+        numbers.append(i)
+        part[i] = x[lo:hi].sum(), hi - lo
+
+    chunks = accel.parallel(partial, n, x, part, indexed=True)
+    assert sorted(numbers) == list(range(chunks)), numbers
+    assert all(0 <= i < accel.num_threads() for i in numbers)
+    assert part[:, 0].sum() == x.sum() and part[:, 1].sum() == n
+
+
+def test_parallel_raises_the_exception_of_any_chunk(threads):
+    threads(3)
+
+    def fail_at(lo, hi, where):
+        if lo <= where < hi:
+            raise ValueError(f"chunk {lo}:{hi}")
+
+    for where in (0, 5, 9):               # the caller's chunk, then the workers'
+        with pytest.raises(ValueError, match="chunk"):
+            accel.parallel(fail_at, 10, where)
+    hits = np.zeros(10)
+    accel.parallel(lambda lo, hi: hits.__setitem__(slice(lo, hi), 1), 10)   # the pool still works
+    assert hits.sum() == 10
+
+
+@pytest.mark.xfail(strict=True, reason="accel.parallel called from inside a chunk waits on a pool whose workers are "
+                                       "all busy waiting too: a deadlock (the nested call should run serially)")
+def test_nested_parallel_call_finishes():
+    code = textwrap.dedent("""
+        import os, threading
+        import numpy as np
+        from deepbox.ops import accel
+        accel.set_num_threads(2)
+        out = np.zeros(100)
+        def inner(lo, hi, o):
+            o[lo:hi] += 1
+        def outer(lo, hi, o):
+            accel.parallel(inner, hi - lo, o[lo:hi])
+        t = threading.Thread(target=accel.parallel, args=(outer, 100, out), daemon=True)
+        t.start()
+        t.join(3)
+        print("hung" if t.is_alive() else f"done {out.min()} {out.max()}", flush=True)
+        os._exit(0)
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert res.stdout.strip() == "done 1.0 1.0", res.stdout + res.stderr
+
+
+# ----------------------------------------------------------------------------- settings
+
+@pytest.mark.parametrize("bad", [0, -1, -8])
+def test_set_num_threads_rejects_non_positive(bad):
+    old = accel.num_threads()
+    with pytest.raises(ValueError, match=str(bad)):
+        accel.set_num_threads(bad)
+    assert accel.num_threads() == old
+
+
+def test_set_num_threads_rejects_non_numbers():
+    old = accel.num_threads()
+    with pytest.raises(ValueError, match="abc"):
+        accel.set_num_threads("abc")
+    with pytest.raises(TypeError):
+        accel.set_num_threads(None)
+    assert accel.num_threads() == old
+
+
+@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception,
+                   reason="set_num_threads(2.5) truncates to 2 silently (int(n)); torch.set_num_threads raises")
+def test_set_num_threads_rejects_fractions():
+    old = accel.num_threads()
+    try:
+        with pytest.raises((TypeError, ValueError), match="2.5"):
+            accel.set_num_threads(2.5)
+    finally:
+        accel.set_num_threads(old)
+
+
+def test_set_num_threads_takes_effect(threads):
+    threads(3)
+    assert accel.num_threads() == 3
+    assert accel.parallel(lambda lo, hi: None, 100) == 3
+    threads(1)
+    assert accel.num_threads() == 1
+    assert accel.parallel(lambda lo, hi: None, 100) == 1
+
+
+def test_compiled_restores_previous_setting_even_on_error():
+    require_kernels()
+    before = accel.enabled()
+    try:
+        for start in (True, False):
+            accel.set_enabled(start)
+            with pytest.raises(RuntimeError, match="inside"):
+                with accel.compiled(False):
+                    assert not accel.enabled() and accel.kernels() is None
+                    with accel.compiled():                          # default: on; nested
+                        assert accel.enabled() and accel.kernels() is not None
+                    assert not accel.enabled()
+                    raise RuntimeError("inside")
+            assert accel.enabled() == start
+            with pytest.raises(KeyError):
+                with accel.compiled(True):
+                    assert accel.enabled()
+                    raise KeyError("x")
+            assert accel.enabled() == start
+    finally:
+        accel.set_enabled(before)
+
+
+def test_kernels_for_dtypes():
+    require_kernels()
+    f32, f64 = np.zeros(3, np.float32), np.zeros(3, np.float64)
+    with accel.compiled(True):
+        assert accel.kernels_for(f32) is not None
+        assert accel.kernels_for(f32, f64) is not None
+        for other in (np.float16, np.int32, np.int64, np.uint8, np.bool_, np.complex64):
+            a = np.zeros(3, other)
+            assert accel.kernels_for(a) is None, other
+            assert accel.kernels_for(f32, a) is None, other
+        assert accel.kernels_for(deepbox.zeros(2, 2)._data) is not None
+    with accel.compiled(False):
+        assert accel.kernels_for(f32) is None and accel.kernels() is None
+
+
+def test_kernel_namespace_holds_the_compiled_functions():
+    """The namespace is exactly the public njit functions of every module in ``_KERNEL_MODULES``."""
+    import importlib
+
+    require_kernels()
+    with accel.compiled(True):
+        k = accel.kernels()
+    expect = set()
+    for name in accel._KERNEL_MODULES:
+        mod = importlib.import_module(name)
+        expect |= {a for a, f in vars(mod).items() if not a.startswith("_") and hasattr(f, "py_func")}
+    assert {"maxpool", "maxpool_backward", "sums_rows", "affine2_planes"} <= expect
+    assert set(vars(k)) == expect
+    assert all(hasattr(f, "py_func") for f in vars(k).values())
+
+
+# ----------------------------------------------------------------------------- processes
+
+class PoolDataset(deepbox.utils.data.Dataset):
+    """Each item is a max pool (forward and backward) of a fixed input, large enough to be split over threads."""
+
+    def __init__(self, xs):
+        self.xs = xs
+
+    def __len__(self):
+        return len(self.xs)
+
+    def __getitem__(self, i):
+        x = deepbox.from_numpy(self.xs[i]).requires_grad_(True)
+        out = F.max_pool2d(x, 3, 2, 1)
+        (out * out).sum().backward()
+        hits = np.zeros(1000)
+        chunks = accel.parallel(lambda lo, hi: hits.__setitem__(slice(lo, hi), hits[lo:hi] + 1), 1000)
+        return out._data, x.grad._data, np.array([accel.enabled(), chunks, hits.min() == hits.max() == 1]), \
+            np.array(os.getpid())
+
+
+def test_dataloader_workers_after_a_parallel_kernel_call(threads):
+    """Fork DataLoader workers from a process whose kernel thread pool exists: the kernels run in the workers."""
+    require_kernels()
+    threads(2)
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((2, 16, 32, 32)).astype(np.float32) for _ in range(6)]
+    ds = PoolDataset(xs)
+    with accel.compiled(True):
+        parent = [ds[i] for i in range(len(ds))]          # the parent's pool threads are running now
+        loader = deepbox.utils.data.DataLoader(ds, batch_size=None, num_workers=2, multiprocessing_context="fork",
+                                               timeout=60)
+        got = list(loader)
+    assert len(got) == len(xs)
+    pids = set()
+    for i, (x, (out, grad, info, pid), (p_out, p_grad, _, _)) in enumerate(zip(xs, got, parent)):
+        pids.add(int(pid))
+        enabled, chunks, covered = (int(v) for v in np.asarray(info))
+        assert enabled and chunks == 2 and covered, f"item {i}: worker state {info}"
+        np.testing.assert_array_equal(np.asarray(out), p_out)
+        np.testing.assert_array_equal(np.asarray(grad), p_grad)
+        t = torch.from_numpy(x).requires_grad_(True)
+        to = TF.max_pool2d(t, 3, 2, 1)
+        (to * to).sum().backward()
+        np.testing.assert_allclose(np.asarray(out), to.detach().numpy(), rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(grad), t.grad.numpy(), rtol=1e-6)
+    assert os.getpid() not in pids and len(pids) == 2
+
+
+def test_thread_pool_users_in_parallel(threads):
+    """Several user threads calling kernels at once share the pool and get their own results."""
+    require_kernels()
+    threads(2)
+    xs = [np.random.default_rng(i).standard_normal((2, 16, 32, 32)) for i in range(4)]
+    res = [None] * len(xs)
+
+    def work(i):
+        with accel.compiled(True):
+            res[i] = F.max_pool2d(deepbox.from_numpy(xs[i]), 2)._data
+
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(len(xs))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    for x, r in zip(xs, res):
+        np.testing.assert_array_equal(r, TF.max_pool2d(torch.from_numpy(x), 2).numpy())
+
+
+def test_deepbox_numba_0_never_loads_numba(tmp_path):
+    """``DEEPBOX_NUMBA=0``: the kernels are off, numba is never imported, and a conv net trains one step."""
+    torch.manual_seed(0)
+    tm = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                             torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(8 * 4 * 4, 5))
+    x = np.random.default_rng(0).standard_normal((4, 3, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", x=x, **{k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    code = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        import deepbox
+        from deepbox.ops import accel
+        assert not accel.available() and not accel.enabled() and accel.kernels() is None
+        assert accel.kernels_for(np.zeros(2, np.float32)) is None
+        nn = deepbox.nn
+        m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(8 * 4 * 4, 5))
+        data = dict(np.load({str(tmp_path / "in.npz")!r}))
+        x = deepbox.from_numpy(data.pop("x")).requires_grad_(True)
+        m.load_state_dict(data)
+        y = m(x)
+        y.square().sum().backward()
+        assert "numba" not in sys.modules, "numba was imported"
+        np.savez({str(tmp_path / "out.npz")!r}, y=y._data, gx=x.grad._data, gw=m[0].weight.grad._data)
+        print("ok")
+    """)
+    env = {**os.environ, "DEEPBOX_NUMBA": "0", "PYTHONPATH": str(REPO)}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stdout + res.stderr
+    out = np.load(tmp_path / "out.npz")
+    xt = torch.tensor(x, requires_grad=True)
+    yt = tm(xt)
+    yt.square().sum().backward()
+    np.testing.assert_allclose(out["y"], yt.detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out["gx"], xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out["gw"], tm[0].weight.grad.numpy(), rtol=1e-4, atol=1e-4)
