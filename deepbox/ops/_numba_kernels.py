@@ -109,72 +109,80 @@ def maxpool_backward(lo, hi, g, arg, dx):
 # Channels-last data is a (M, C) matrix ("rows"), channels-first a (N, C, P) array ("planes").
 
 @njit(**_SUM)
-def sums_rows(i, lo, hi, x, y, part):
-    """``part[i] = (sum of x, sum of x*y)`` per column over rows ``lo:hi``, in float64."""
+def sums_rows(i, lo, hi, x, y, kx, ky, part):
+    """``part[i] = (sum of x-kx, sum of (x-kx)*(y-ky))`` per column over rows ``lo:hi``, in float64.
+
+    The shifts ``kx``, ``ky`` (per column) keep the sums small: with ``k`` near the mean,
+    ``E[(x-k)^2] - E[x-k]^2`` has no cancellation even for data far from zero.
+    """
     C = x.shape[1]
     s = np.zeros(C)
     q = np.zeros(C)
     for r in range(lo, hi):
         for c in range(C):
-            a = np.float64(x[r, c])
+            a = x[r, c] - kx[c]
             s[c] += a
-            q[c] += a * y[r, c]
+            q[c] += a * (y[r, c] - ky[c])
     part[i, 0, :] = s
     part[i, 1, :] = q
 
 
 @njit(**_SUM)
-def sums_planes(i, lo, hi, x, y, part):
-    """``part[i] = (sum of x, sum of x*y)`` per channel over samples ``lo:hi``, in float64."""
+def sums_planes(i, lo, hi, x, y, kx, ky, part):
+    """``sums_rows`` for a channels-first ``(N, C, P)`` array, over samples ``lo:hi``."""
     C, P = x.shape[1], x.shape[2]
     for c in range(C):
         s = 0.0
         q = 0.0
+        kxc = kx[c]
+        kyc = ky[c]
         for n in range(lo, hi):
             for p in range(P):
-                a = np.float64(x[n, c, p])
+                a = x[n, c, p] - kxc
                 s += a
-                q += a * y[n, c, p]
+                q += a * (y[n, c, p] - kyc)
         part[i, 0, c] = s
         part[i, 1, c] = q
 
 
 @njit(**_SUM)
-def affine_rows(lo, hi, x, a, b, out):
-    """``out = x * a + b`` per column."""
+def affine_rows(lo, hi, x, kx, a, b, out):
+    """``out = (x - kx) * a + b`` per column (centring first: no cancellation far from zero)."""
     C = x.shape[1]
     for r in range(lo, hi):
         for c in range(C):
-            out[r, c] = x[r, c] * a[c] + b[c]
+            out[r, c] = (x[r, c] - kx[c]) * a[c] + b[c]
 
 
 @njit(**_SUM)
-def affine_planes(lo, hi, x, a, b, out):
+def affine_planes(lo, hi, x, kx, a, b, out):
     C, P = x.shape[1], x.shape[2]
     for n in range(lo, hi):
         for c in range(C):
+            kc = kx[c]
             ac = a[c]
             bc = b[c]
             for p in range(P):
-                out[n, c, p] = x[n, c, p] * ac + bc
+                out[n, c, p] = (x[n, c, p] - kc) * ac + bc
 
 
 @njit(**_SUM)
-def affine2_rows(lo, hi, g, x, a, b, k, out):
-    """``out = g * a + x * b + k`` per column (batch norm's input gradient)."""
+def affine2_rows(lo, hi, g, x, kx, a, b, k, out):
+    """``out = g * a + (x - kx) * b + k`` per column (batch norm's input gradient)."""
     C = x.shape[1]
     for r in range(lo, hi):
         for c in range(C):
-            out[r, c] = g[r, c] * a[c] + x[r, c] * b[c] + k[c]
+            out[r, c] = g[r, c] * a[c] + (x[r, c] - kx[c]) * b[c] + k[c]
 
 
 @njit(**_SUM)
-def affine2_planes(lo, hi, g, x, a, b, k, out):
+def affine2_planes(lo, hi, g, x, kx, a, b, k, out):
     C, P = x.shape[1], x.shape[2]
     for n in range(lo, hi):
         for c in range(C):
+            kxc = kx[c]
             ac = a[c]
             bc = b[c]
             kc = k[c]
             for p in range(P):
-                out[n, c, p] = g[n, c, p] * ac + x[n, c, p] * bc + kc
+                out[n, c, p] = g[n, c, p] * ac + (x[n, c, p] - kxc) * bc + kc

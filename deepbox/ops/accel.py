@@ -40,6 +40,8 @@ _KERNEL_MODULES = ("deepbox.ops._numba_kernels",)
 
 def _load():
     """Import the compiled kernels once; None when numba is missing or broken."""
+    if os.environ.get("DEEPBOX_NUMBA", "1") == "0":
+        return None
     if not _state["tried"]:
         with _lock:
             if not _state["tried"]:
@@ -124,7 +126,8 @@ def num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    n = int(n)
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"the number of threads must be an int, got {n!r} ({type(n).__name__})")
     if n < 1:
         raise ValueError(f"the number of threads must be positive, got {n}")
     with _lock:
@@ -156,18 +159,29 @@ def parallel(fn, n: int, *args, work: int = 1 << 30, indexed: bool = False) -> i
     thread runs the first chunk itself. Returns the number of chunks.
     """
     t = min(_threads["n"], n)
-    if t <= 1 or work < 32768:
-        t = 1
+    if t <= 1 or work < 32768 or getattr(_inside, "active", False):
+        t = 1   # small work, or a call from inside a chunk: the pool's threads may all be busy
     bounds = [n * i // t for i in range(t + 1)]
     calls = [((i,) if indexed else ()) + (bounds[i], bounds[i + 1]) + args for i in range(t)]
     if t == 1:
         fn(*calls[0])
         return 1
     pool = _pool()
-    futures = [pool.submit(fn, *c) for c in calls[1:]]
+    futures = [pool.submit(_run_chunk, fn, c) for c in calls[1:]]
     try:
-        fn(*calls[0])
+        _run_chunk(fn, calls[0])
     finally:
         for f in futures:
             f.result()
     return t
+
+
+_inside = threading.local()   # set while a thread runs a chunk: nested calls then run serially
+
+
+def _run_chunk(fn, args):
+    _inside.active = True
+    try:
+        fn(*args)
+    finally:
+        _inside.active = False

@@ -576,10 +576,12 @@ class BatchNormFn(Function):
     """Batch norm over dim 1 with compiled, multi-threaded kernels (``deepbox.ops.accel``).
 
     The same function as ``NormalizeFn`` with per-channel statistics, in two passes each
-    way instead of six: the channel sums of ``x`` and ``x*x`` (float64 accumulators),
-    then ``out = x * a + b`` with ``a = weight * rstd`` and ``b = bias - mean * a``.
-    Backward: the sums of ``g`` and ``g*x``, then ``dx = g * A + x * B + K`` per channel,
-    the closed form of ``rstd * w * (g - mean(g) - xhat * mean(g * xhat))``.
+    way instead of six: the channel sums of ``x - k`` and ``(x - k)^2`` in float64, ``k`` one
+    sample per channel (a shift near the mean, so the variance has no cancellation even far
+    from zero), then ``out = (x - mean) * a + bias`` with ``a = weight * rstd``.
+    Backward: the sums of ``g`` and ``g * (x - mean)``, then
+    ``dx = g * a + (x - mean) * B + K`` per channel, the closed form of
+    ``rstd * w * (g - mean(g) - xhat * mean(g * xhat))``.
     ``running=(mean, var)`` normalises with given statistics (eval mode): ``dx = g * a``.
     The input must be channels-last or contiguous channels-first (``_channel_view``).
     """
@@ -594,12 +596,14 @@ class BatchNormFn(Function):
         m = x.size // c
         kind, v = _channel_view(x)
         if running is None:
+            shift = (v[0] if kind == "rows" else v[0, :, 0]).astype(xp.float64)
             part = xp.zeros((accel.num_threads(), 2, c))
-            accel.parallel(K.sums_rows if kind == "rows" else K.sums_planes, v.shape[0], v, v, part,
-                           work=x.size, indexed=True)
+            accel.parallel(K.sums_rows if kind == "rows" else K.sums_planes, v.shape[0], v, v, shift, shift,
+                           part, work=x.size, indexed=True)
             s = part.sum(axis=0)
-            mean = s[0] / m
-            var = xp.maximum(s[1] / m - mean * mean, 0.0)
+            d = s[0] / m
+            mean = shift + d
+            var = xp.maximum(s[1] / m - d * d, 0.0)
             if stats is not None:
                 stats["mean"], stats["var"] = mean, var
         else:
@@ -607,12 +611,10 @@ class BatchNormFn(Function):
             var = running[1].astype(xp.float64).reshape(c)
         rstd = 1.0 / xp.sqrt(var + eps)
         a = rstd * weight.reshape(c) if weight is not None else rstd
-        b = -mean * a
-        if bias is not None:
-            b = b + bias.reshape(c)
+        b = bias.reshape(c).astype(dt) if bias is not None else xp.zeros(c, dtype=dt)
         out, ov = _empty_layout(kind, x.shape, dt)
         accel.parallel(K.affine_rows if kind == "rows" else K.affine_planes, v.shape[0], v,
-                       a.astype(dt), b.astype(dt), ov, work=x.size)
+                       mean.astype(dt), a.astype(dt), b, ov, work=x.size)
         ctx.kind, ctx.m, ctx.given = kind, m, running is not None
         ctx.mean, ctx.rstd, ctx.a = mean, rstd, a
         ctx.has_w, ctx.has_b = weight is not None, bias is not None
@@ -629,15 +631,16 @@ class BatchNormFn(Function):
         c = grad.shape[1]
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gv = _like_layout(grad, kind, grad.shape)
-        mean, rstd = ctx.mean, ctx.rstd
+        mean, rstd, a = ctx.mean, ctx.rstd, ctx.a
+        zero = xp.zeros(c)
         gx = gw = gb = None
         if x is not None:
             xv = _like_layout(x, kind, x.shape)
             part = xp.zeros((accel.num_threads(), 2, c))
-            accel.parallel(K.sums_rows if kind == "rows" else K.sums_planes, gv.shape[0], gv, xv, part,
-                           work=grad.size, indexed=True)
-            sg, sgx = part.sum(axis=0)
-            sgxhat = rstd * (sgx - mean * sg)      # sum of g * xhat
+            accel.parallel(K.sums_rows if kind == "rows" else K.sums_planes, gv.shape[0], gv, xv, zero, mean,
+                           part, work=grad.size, indexed=True)
+            sg, sgxc = part.sum(axis=0)
+            sgxhat = rstd * sgxc                     # sum of g * xhat
             if need_w and ctx.has_w:
                 gw = sgxhat.astype(dt)
             if need_b and ctx.has_b:
@@ -646,16 +649,15 @@ class BatchNormFn(Function):
             gb = xp.ones(gv.shape[0], dtype=dt) @ gv if kind == "rows" else gv.sum(axis=(0, 2)).astype(dt)
         if need_x:
             out, ov = _empty_layout(kind, grad.shape, dt)
-            a = ctx.a
+            zdt = zero.astype(dt)
             if ctx.given:
-                zero = xp.zeros(c, dtype=dt)
                 accel.parallel(K.affine_rows if kind == "rows" else K.affine_planes, gv.shape[0], gv,
-                               a.astype(dt), zero, ov, work=grad.size)
+                               zdt, a.astype(dt), zdt, ov, work=grad.size)
             else:
-                bx = -a * rstd * sgxhat / m
-                k = a * (mean * rstd * sgxhat - sg) / m
+                bx = -a * rstd * rstd * sgxc / m
+                k = -a * sg / m
                 accel.parallel(K.affine2_rows if kind == "rows" else K.affine2_planes, gv.shape[0], gv, xv,
-                               a.astype(dt), bx.astype(dt), k.astype(dt), ov, work=grad.size)
+                               mean.astype(dt), a.astype(dt), bx.astype(dt), k.astype(dt), ov, work=grad.size)
             gx = out
         return gx, gw, gb
 

@@ -89,13 +89,15 @@ class _PoolGeom:
 # ----------------------------------------------------------------------------- max pooling
 
 class MaxPool2dFn(Function):
-    """Max pooling over (N, C, H, W).
+    """Max pooling over (N, C, H, W) on NumPy (the twin of ``MaxPool2dKernelFn``).
 
     forward: a running ``np.maximum`` over the taps (fast and NaN-propagating, as
     in PyTorch). backward: the gradient goes to the *first* tap equal to the
     maximum (PyTorch's tie rule: after a ReLU most windows tie at zero), found
     tap by tap with a "not taken yet" mask. Measured on (128, 32, 28, 28):
     about 6x faster than tracking an argmax with masked ``copyto`` in forward.
+    When an output is not finite (a NaN, or a window of ``-inf``, maybe all padding) the
+    argmax is tracked exactly as PyTorch does instead: the last NaN wins, padding never does.
     """
 
     @staticmethod
@@ -111,9 +113,11 @@ class MaxPool2dFn(Function):
             else:
                 xp.maximum(out, v, out=out)
         ctx.geom = g
+        ctx.arg = None if xp.isfinite(out).all() else _exact_argmax(src, g)
         ctx.save_for_backward(src, out)
         if return_indices:
-            return out, _flat_indices(_first_max_tap(src, out, g), g)
+            arg = ctx.arg if ctx.arg is not None else _first_max_tap(src, out, g)
+            return out, _flat_indices(arg, g)
         return out
 
     @staticmethod
@@ -121,19 +125,50 @@ class MaxPool2dFn(Function):
         g = ctx.geom
         src, out = ctx.saved_tensors
         n, c, h, w = g.shape
+        masks = _first_max_masks(src, out, g) if ctx.arg is None else _tap_masks(ctx.arg, g)
+        finite = xp.isfinite(grad).all()
         if g.tiles:
             # each input position is in at most one window: write, never add
             covered = g.out[0] * g.s[0] == h and g.out[1] * g.s[1] == w
             # same memory order as the input, so a channels-last conv below gets a channels-last grad
             dx = xp.empty_like(src, dtype=grad.dtype) if covered else xp.zeros_like(src, dtype=grad.dtype)
-            for (hs, ws), m in _first_max_masks(src, out, g):
-                xp.multiply(grad, m, out=dx[:, :, hs, ws])
+            for (hs, ws), m in masks:
+                if finite:
+                    xp.multiply(grad, m, out=dx[:, :, hs, ws])
+                else:   # inf * 0 would be NaN where the gradient does not go
+                    dx[:, :, hs, ws] = xp.where(m, grad, 0)
             return (dx,)
         dxp = xp.zeros_like(src, dtype=grad.dtype)
-        for (hs, ws), m in _first_max_masks(src, out, g):
-            dxp[:, :, hs, ws] += grad * m
+        for (hs, ws), m in masks:
+            dxp[:, :, hs, ws] += grad * m if finite else xp.where(m, grad, 0)
         ph, pw = g.p
         return (dxp[:, :, ph:ph + h, pw:pw + w],)
+
+
+def _exact_argmax(src, g: _PoolGeom):
+    """The tap of each window's maximum as PyTorch picks it: start at the first tap inside the
+    input, move on ``v > best or v is NaN`` (so the last NaN wins); padding never counts."""
+    (sh, sw), (dh, dw), (ph, pw), (ho, wo) = g.s, g.d, g.p, g.out
+    h, w = g.shape[2], g.shape[3]
+    shape = src.shape[:2] + (ho, wo)
+    best = xp.full(shape, -xp.inf, dtype=src.dtype)
+    arg = xp.full(shape, -1, dtype=xp.int64)
+    off = (0, 0) if g.tiles else (ph, pw)     # an unpadded src has no padding to skip
+    for t, (i, j, (hs, ws)) in enumerate(g.taps()):
+        r = xp.arange(ho) * sh + i * dh - off[0]
+        q = xp.arange(wo) * sw + j * dw - off[1]
+        valid = ((r >= 0) & (r < h))[:, None] & ((q >= 0) & (q < w))[None, :]
+        v = src[:, :, hs, ws]
+        upd = ((v > best) | xp.isnan(v)) & valid
+        xp.copyto(arg, t, where=upd | ((arg < 0) & valid))
+        xp.copyto(best, v, where=upd)
+    return arg
+
+
+def _tap_masks(arg, g: _PoolGeom):
+    """Yield (tap slices, mask of the outputs whose maximum is this tap) from tracked taps."""
+    for t, (_, _, sl) in enumerate(g.taps()):
+        yield sl, arg == t
 
 
 def _nhwc_view(x):

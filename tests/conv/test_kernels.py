@@ -3,8 +3,7 @@
 Every test here runs twice (tests/conv/conftest.py): ``kernel_mode`` is ``"numba"`` or ``"numpy"``.
 Each case checks the output, ``return_indices`` (int64, PyTorch's flat ``h*W + w`` positions) and
 the input gradient for a random cotangent, for channels-first, channels-last and sliced
-(non-contiguous) inputs. Known gaps of the NumPy twin are ``xfail(strict=True)`` in the ``numpy``
-mode only, so the compiled path must keep passing them and a fix in the twin shows up as XPASS.
+(non-contiguous) inputs, including NaN, all ``-inf`` windows and infinite gradients.
 """
 from __future__ import annotations
 
@@ -64,12 +63,6 @@ def compare(dres, tres, what=""):
     assert di.dtype == np.int64, f"{what}: indices dtype {di.dtype}"
     np.testing.assert_array_equal(di, ti, err_msg=f"{what}: indices")
     np.testing.assert_allclose(dg, tg, err_msg=f"{what}: input gradient", **tol)
-
-
-def xfail_numpy(request, kernel_mode, reason):
-    """The NumPy twin is known to differ from PyTorch here: expected to fail in that mode only."""
-    if kernel_mode == "numpy":
-        request.applymarker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason))
 
 
 rng = np.random.default_rng(7)
@@ -200,10 +193,8 @@ def test_nan_in_window_output(layout):
 
 
 @pytest.mark.parametrize("layout", ["cf", "cl"])
-def test_nan_in_window_index_and_gradient(layout, kernel_mode, request):
+def test_nan_in_window_index_and_gradient(layout, kernel_mode):
     """PyTorch's index and gradient go to the NaN (the last one when a window holds several)."""
-    xfail_numpy(request, kernel_mode, "MaxPool2dFn finds the maximum with `src == out`, never true for NaN: "
-                                      "the window's index is its first tap and its gradient is dropped")
     for geom in [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1)]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -211,20 +202,16 @@ def test_nan_in_window_index_and_gradient(layout, kernel_mode, request):
 
 
 @pytest.mark.parametrize("layout", ["cf", "cl"])
-def test_all_minus_inf_window_with_padding(layout, kernel_mode, request):
+def test_all_minus_inf_window_with_padding(layout, kernel_mode):
     """A window of -inf only: PyTorch's index (and gradient) is its first position inside the input."""
-    xfail_numpy(request, kernel_mode, "MaxPool2dFn pads with -inf, so a padded tap ties with the -inf input: "
-                                      "negative indices, and the gradient falls into the padding")
     x = np.full((1, 2, 5, 5), -np.inf)
     x[0, 1, 3:, 3:] = 1.0
     compare(*run_pool(x, layout=layout, kernel_size=3, stride=2, padding=1))
 
 
 @pytest.mark.parametrize("layout", ["cf", "cl"])
-def test_infinite_upstream_gradient_stays_at_the_maximum(layout, kernel_mode, request):
+def test_infinite_upstream_gradient_stays_at_the_maximum(layout, kernel_mode):
     """An inf in the incoming gradient reaches only the window's maximum; the other inputs get exactly 0."""
-    xfail_numpy(request, kernel_mode, "MaxPool2dFn.backward multiplies the gradient by the 0/1 mask: "
-                                      "inf * 0 = NaN at every other position of the window")
     x = distinct(1, 2, 6, 6)
     for geom in [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1)]:
         g = np.ones(TF.max_pool2d(torch.from_numpy(x), **geom).shape)
