@@ -294,8 +294,9 @@ def _pool_args(kernel_size, stride, padding, dilation, nd, name):
     _positive(d, "dilation")
     _positive(p, "padding", allow_zero=True)
     for kk, pp, dd in zip(k, p, d):
-        if pp > (dd * (kk - 1) + 1) // 2:
-            raise ValueError(f"{name}: padding {p} must be at most half of the effective kernel size "
+        # PyTorch checks both: half the kernel itself and half the dilated (effective) kernel
+        if pp > kk // 2 or pp > (dd * (kk - 1) + 1) // 2:
+            raise ValueError(f"{name}: padding {p} must be at most half of the kernel size "
                              f"(kernel {k}, dilation {d})")
     return k, s, p, d
 

@@ -154,6 +154,7 @@ def test_modules_match_torch():
 
 @pytest.mark.parametrize("bad", [
     lambda: F.max_pool2d(deepbox.randn(1, 1, 5, 5), 2, padding=2),       # padding > half kernel
+    lambda: F.max_pool2d(deepbox.randn(1, 1, 9, 9), 3, 1, 2, 2),          # > half kernel, < half dilated one
     lambda: F.max_pool2d(deepbox.randn(1, 1, 2, 2), 3),                   # window larger than input
     lambda: F.interpolate(deepbox.randn(1, 1, 4, 4), mode="bicubic", scale_factor=2),
     lambda: F.interpolate(deepbox.randn(1, 1, 4, 4)),                     # neither size nor scale
