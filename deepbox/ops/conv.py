@@ -238,12 +238,10 @@ def _conv_input_grad(gm, wm, shape, kh, kw, sh, sw, dh, dw, ph, pw, ho, wo):
     and 'same' output the centre tap covers the whole input and is written, not added.
     """
     n, h, w, c = shape
-    m = n * ho * wo
     wt = wm.reshape(kh, kw, c, -1)
-    buf, _ = workspace.get((m, c), gm.dtype, tag="dx")
-    b4 = buf.reshape(n, ho, wo, c)
-    dx = None
-    pending = []
+    o = wt.shape[3]
+    taps = []
+    full_tap = None
     for i in range(kh):
         ri = _tap_range(i, sh, dh, ph, h, ho)
         for j in range(kw):
@@ -252,16 +250,31 @@ def _conv_input_grad(gm, wm, shape, kh, kw, sh, sw, dh, dw, ph, pw, ho, wo):
                 continue
             full = (ho == h and wo == w and ri[1] == slice(0, h, 1) and rj[1] == slice(0, w, 1)
                     and ri[0] == slice(0, h) and rj[0] == slice(0, w))
-            if dx is None and full:
-                dx = (gm @ wt[i, j].T).reshape(n, h, w, c)
+            if full_tap is None and full:
+                full_tap = (i, j)
             else:
-                pending.append((i, j, ri, rj))
-    if dx is None:
-        dx = xp.zeros(shape, dtype=gm.dtype)
-    for i, j, ri, rj in pending:
-        xp.matmul(gm, wt[i, j].T, out=buf)
-        dx[:, ri[1], rj[1]] += b4[:, ri[0], rj[0]]
+                taps.append((i, j, ri, rj))
+    dx = xp.empty(shape, dtype=gm.dtype) if full_tap is not None else xp.zeros(shape, dtype=gm.dtype)
+    # a few images at a time, so that each tap's product is added while still in cache
+    per = ho * wo * (o + c) * gm.dtype.itemsize
+    b = max(1, min(n, _DX_CHUNK_BYTES // max(per, 1)))
+    buf = xp.empty((b * ho * wo, c), dtype=gm.dtype)
+    for lo in range(0, n, b):
+        hi = min(n, lo + b)
+        rows = (hi - lo) * ho * wo
+        gc = gm[lo * ho * wo:lo * ho * wo + rows]
+        dc = dx[lo:hi]
+        if full_tap is not None:
+            xp.matmul(gc, wt[full_tap].T, out=dc.reshape(rows, c))
+        bc = buf[:rows]
+        b4 = bc.reshape(hi - lo, ho, wo, c)
+        for i, j, ri, rj in taps:
+            xp.matmul(gc, wt[i, j].T, out=bc)
+            dc[:, ri[1], rj[1]] += b4[:, ri[0], rj[0]]
     return dx
+
+
+_DX_CHUNK_BYTES = 2 << 20
 
 
 def _nhwc(x):
