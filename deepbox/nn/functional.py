@@ -15,6 +15,7 @@ from deepbox.autograd.function import Function
 from deepbox.autograd.grad_mode import state as _grad_state
 from deepbox.ops import accel as _accel
 from deepbox.ops import nn_fused as _fz
+from deepbox.ops.elementwise import kernels_for as _ew_kernels_for
 from deepbox.ops.indexing import index_add_rows
 from deepbox.tensor import Tensor, _make
 
@@ -468,6 +469,10 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
             f"Given normalized_shape={list(ns)}, expected input with shape [*, {', '.join(map(str, ns))}], "
             f"but got input of size{list(input.shape)}"
         )
+    x = input._data
+    if x.size and x.flags.c_contiguous and _ew_kernels_for(x) is not None \
+            and all(t is None or t._data.dtype == x.dtype for t in (weight, bias)):
+        return _fz.LayerNormFn.apply(input, weight, bias, d=math.prod(ns), eps=eps)
     axes = tuple(range(input.dim() - k, input.dim()))
     return _fz.NormalizeFn.apply(input, weight, bias, axes=axes, eps=eps)
 

@@ -35,7 +35,7 @@ _lock = threading.Lock()
 
 
 # the modules of compiled kernels; their public functions form one namespace
-_KERNEL_MODULES = ("deepbox.ops._numba_kernels",)
+_KERNEL_MODULES = ("deepbox.ops._numba_kernels", "deepbox.ops._numba_elementwise")
 
 
 def _load():

@@ -22,6 +22,8 @@ import math
 from deepbox import backend
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
+from deepbox.ops import accel
+from deepbox.ops import elementwise as _ew
 from deepbox.tensor import Tensor
 
 __all__ = ["scaled_dot_product_attention", "AttentionFunction", "CausalAttentionFunction"]
@@ -63,7 +65,13 @@ class AttentionFunction(Function):
             L, S = s.shape[-2], s.shape[-1]
             xp.copyto(s, -xp.inf, where=xp.triu(xp.ones((L, S), bool), 1))
             masked = True
-        p = _softmax_inplace(s, masked)
+        K = _kernels(s)
+        if K is not None and s.flags.c_contiguous and s.size:
+            s2 = s.reshape(-1, s.shape[-1])
+            accel.parallel(K.softmax_rows, s2.shape[0], s2, work=_ew.split_work(s.size, 1.0))
+            p = s
+        else:
+            p = _softmax_inplace(s, masked)
         keep = None
         pd = p
         if dropout_p > 0.0:
@@ -96,12 +104,19 @@ class AttentionFunction(Function):
             dp += dweights
         if keep is not None:
             dp *= keep
-        if dweights is None:
-            delta = (dout * out).sum(axis=-1, keepdims=True)
+        K = _kernels(dout, out, dp, p)
+        if K is not None and dweights is None and dp.flags.c_contiguous and p.flags.c_contiguous \
+                and dp.shape == p.shape and dp.shape[:-1] == dout.shape[:-1] and dp.size:
+            delta = _row_dots(K, dout, out)
+            accel.parallel(K.softmax_bwd, delta.shape[0], dp.reshape(delta.shape + (-1,)),
+                           p.reshape(delta.shape + (-1,)), delta, 0, work=_ew.split_work(dp.size, 0.3))
         else:
-            delta = (dp * p).sum(axis=-1, keepdims=True)
-        dp -= delta
-        dp *= p                            # dS, in place
+            if dweights is None:
+                delta = (dout * out).sum(axis=-1, keepdims=True)
+            else:
+                delta = (dp * p).sum(axis=-1, keepdims=True)
+            dp -= delta
+            dp *= p                        # dS, in place
         scale = xp.asarray(ctx.scale, dp.dtype)
         dq = xp.matmul(dp, k) * scale if need[0] else None
         dk = xp.matmul(dp.swapaxes(-1, -2), qs) if need[1] else None
@@ -119,15 +134,23 @@ class CausalAttentionFunction(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, *, scale, edges, dropout_p=0.0, generator=None):
-        qs = q * xp.asarray(scale, q.dtype)
         out = xp.empty(q.shape[:-1] + (v.shape[-1],), xp.result_type(q, v))
+        K = _kernels(q, k, v)
+        # with the kernels the scale is applied inside the softmax (no scaled copy of q)
+        qs = q if K is not None else q * xp.asarray(scale, q.dtype)
         ps, keeps = [], []
         rng = backend.rng(generator) if dropout_p > 0 else None
         for r0, r1 in zip(edges[:-1], edges[1:]):
             s = xp.matmul(qs[..., r0:r1, :], k[..., :r1, :].swapaxes(-1, -2))
-            # inside the block, query r0 + i sees keys up to r0 + i
-            xp.copyto(s[..., r0:r1], -xp.inf, where=xp.triu(xp.ones((r1 - r0, r1 - r0), bool), 1))
-            p = _softmax_inplace(s, False)
+            if K is not None:
+                s3 = s.reshape(-1, r1 - r0, r1)
+                accel.parallel(K.softmax_causal, s3.shape[0], s3, r0, s.dtype.type(scale),
+                               work=_ew.split_work(s.size, 1.0))
+                p = s
+            else:
+                # inside the block, query r0 + i sees keys up to r0 + i
+                xp.copyto(s[..., r0:r1], -xp.inf, where=xp.triu(xp.ones((r1 - r0, r1 - r0), bool), 1))
+                p = _softmax_inplace(s, False)
             keep = None
             pd = p
             if dropout_p > 0:
@@ -142,6 +165,7 @@ class CausalAttentionFunction(Function):
             ctx.keeps = keeps
             ctx.edges = edges
             ctx.scale = scale
+            ctx.q_scaled = K is None
         return out
 
     @staticmethod
@@ -149,24 +173,58 @@ class CausalAttentionFunction(Function):
         qs, k, v, out, *ps = ctx.saved_tensors
         keeps, edges = ctx.keeps, ctx.edges
         need = ctx.needs_input_grad
+        K = _kernels(dout, out, *ps)
         dq = xp.empty(qs.shape, dout.dtype)
-        dk = xp.zeros(k.shape, dout.dtype)
-        dv = xp.zeros(v.shape, dout.dtype)
-        delta = (dout * out).sum(axis=-1, keepdims=True)
+        dk = xp.empty(k.shape, dout.dtype)
+        dv = xp.empty(v.shape, dout.dtype)
+        delta = _row_dots(K, dout, out)
         scale = xp.asarray(ctx.scale, dout.dtype)
-        for (r0, r1), p, keep in zip(zip(edges[:-1], edges[1:]), ps, keeps):
+        blocks = list(zip(zip(edges[:-1], edges[1:]), ps, keeps))
+        # the last block sees every key: it writes dk and dv, the earlier (shorter) blocks add to them
+        for n_block, ((r0, r1), p, keep) in enumerate(reversed(blocks)):
             do = dout[..., r0:r1, :]
             pd = p if keep is None else p * keep
-            dv[..., :r1, :] += xp.matmul(pd.swapaxes(-1, -2), do)
+            if n_block == 0:
+                xp.matmul(pd.swapaxes(-1, -2), do, out=dv[..., :r1, :])
+            else:
+                dv[..., :r1, :] += xp.matmul(pd.swapaxes(-1, -2), do)
             dp = xp.matmul(do, v[..., :r1, :].swapaxes(-1, -2))
             if keep is not None:
                 dp *= keep
-            dp -= delta[..., r0:r1, :]
-            dp *= p
+            if K is not None and dp.flags.c_contiguous and p.flags.c_contiguous:
+                accel.parallel(K.softmax_bwd, delta.shape[0], dp.reshape(-1, r1 - r0, r1), p.reshape(-1, r1 - r0, r1),
+                               delta, r0, work=_ew.split_work(dp.size, 0.3))
+            else:
+                dp -= delta.reshape(dout.shape[:-1])[..., r0:r1, None]
+                dp *= p
             xp.matmul(dp, k[..., :r1, :], out=dq[..., r0:r1, :])
-            dk[..., :r1, :] += xp.matmul(dp.swapaxes(-1, -2), qs[..., r0:r1, :])
+            if n_block == 0:
+                xp.matmul(dp.swapaxes(-1, -2), qs[..., r0:r1, :], out=dk[..., :r1, :])
+            else:
+                dk[..., :r1, :] += xp.matmul(dp.swapaxes(-1, -2), qs[..., r0:r1, :])
         dq *= scale
+        if not ctx.q_scaled:
+            dk *= scale
         return (dq if need[0] else None, dk if need[1] else None, dv if need[2] else None)
+
+
+def _kernels(*arrays):
+    """The compiled kernels for these arrays (float32/64, at most 4-D), else None."""
+    if any(a.ndim > 4 for a in arrays):
+        return None
+    return _ew.kernels_for(*arrays)
+
+
+def _row_dots(K, a, b):
+    """``(a * b).sum(-1)`` as a C-contiguous ``(rows, L)`` array (rows = the leading dims' product)."""
+    if K is None:
+        d = (a * b).sum(axis=-1)
+        return d.reshape(-1, d.shape[-1])
+    a4 = a.reshape((1,) * (4 - a.ndim) + a.shape)
+    b4 = b.reshape((1,) * (4 - b.ndim) + b.shape)
+    d = xp.empty(a4.shape[:-1], xp.result_type(a, b))
+    accel.parallel(K.rowdot, a4.shape[0], a4, b4, d, work=_ew.split_work(a.size, 0.5))
+    return d.reshape(-1, d.shape[-1])
 
 
 def _causal_edges(L):

@@ -19,12 +19,13 @@ import math
 
 from deepbox import backend
 from deepbox.autograd.function import Function
+from deepbox.ops import elementwise as _ew
 
 xp = backend.xp
 
 __all__ = [
-    "LinearFn", "CrossEntropyFn", "NLLFn", "NormalizeFn", "BatchNormFn", "DropoutFn", "GeluFn", "BCEWithLogitsFn",
-    "BCEFn", "LeakyReluFn", "EluFn", "SoftplusFn", "SiluFn", "MishFn", "HardtanhFn", "LogSigmoidFn",
+    "LinearFn", "CrossEntropyFn", "NLLFn", "NormalizeFn", "LayerNormFn", "BatchNormFn", "DropoutFn", "GeluFn",
+    "BCEWithLogitsFn", "BCEFn", "LeakyReluFn", "EluFn", "SoftplusFn", "SiluFn", "MishFn", "HardtanhFn", "LogSigmoidFn",
     "erf_array", "erfinv_array",
 ]
 
@@ -538,6 +539,67 @@ class NormalizeFn(Function):
         return gx, gw, gb
 
 
+class LayerNormFn(Function):
+    """Layer norm over the last ``d`` elements of each row, on compiled kernels (``deepbox.ops.accel``).
+
+    The same function as ``NormalizeFn`` with the statistics over the trailing dimensions, in one
+    pass over each row forward (mean and variance in float64, then the affine map) and one back,
+    split over the rows on every thread; the weight and bias gradients are per-thread column sums.
+    Keeps ``x`` and the per-row mean and ``rstd`` for backward, not ``xhat``. ``x`` must be
+    C-contiguous (``functional.layer_norm`` takes ``NormalizeFn`` otherwise).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight=None, bias=None, *, d, eps):
+        from deepbox.ops import accel
+
+        K = accel.kernels()
+        dt = x.dtype
+        x2 = x.reshape(-1, d)
+        m = x2.shape[0]
+        w = weight.reshape(d) if weight is not None else xp.ones(d, dt)
+        b = bias.reshape(d) if bias is not None else xp.zeros(d, dt)
+        out = xp.empty(x.shape, dt)
+        mean = xp.empty(m)
+        rstd = xp.empty(m)
+        accel.parallel(K.layer_norm_fwd, m, x2, w, b, float(eps), out.reshape(-1, d), mean, rstd,
+                       work=_ew.split_work(x.size, 0.5))
+        ctx.save_for_backward(x, weight)
+        ctx.w, ctx.mean, ctx.rstd, ctx.d = w, mean, rstd, d
+        ctx.b_shape = None if bias is None else bias.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        from deepbox.ops import accel
+
+        x, weight = ctx.saved_tensors
+        w, mean, rstd, d = ctx.w, ctx.mean, ctx.rstd, ctx.d
+        ctx.w = ctx.mean = ctx.rstd = None
+        dt = grad.dtype
+        x2 = x.reshape(-1, d)
+        g2 = xp.ascontiguousarray(grad).reshape(-1, d)
+        K = _ew.kernels_for(g2, x2)
+        if K is not None:
+            gx = xp.empty(x.shape, dt)
+            part = xp.zeros((accel.num_threads(), 2, d))
+            accel.parallel(K.layer_norm_bwd, x2.shape[0], g2, x2, w, mean, rstd, gx.reshape(-1, d), part,
+                           work=_ew.split_work(x.size, 0.8), indexed=True)
+            sgx, sg = part.sum(axis=0)
+        else:  # the kernels were switched off after the forward: the same formulas in NumPy
+            xhat = (x2 - mean[:, None].astype(dt)) * rstd[:, None].astype(dt)
+            gw_ = g2 * w
+            gx = gw_ - gw_.mean(axis=1, keepdims=True)
+            gx -= xhat * (gw_ * xhat).mean(axis=1, keepdims=True)
+            gx *= rstd[:, None].astype(dt)
+            gx = gx.reshape(x.shape)
+            sgx, sg = (g2 * xhat).sum(axis=0), g2.sum(axis=0)
+        n = ctx.needs_input_grad
+        gw = sgx.astype(dt).reshape(weight.shape) if weight is not None and n[1] else None
+        gb = sg.astype(dt).reshape(ctx.b_shape) if ctx.b_shape is not None and n[2] else None
+        return (gx if n[0] else None), gw, gb
+
+
 def _channel_view(x):
     """``(kind, view)`` of an ``(N, C, ...)`` array for the per-channel kernels, without copying.
 
@@ -683,17 +745,26 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 class GeluFn(Function):
-    """``x * Phi(x)`` (exact, via erf) or its tanh approximation."""
+    """``x * Phi(x)`` (exact, via erf) or its tanh approximation.
+
+    The exact form runs as one compiled pass each way on large float arrays (``gelu_fwd`` and
+    ``gelu_bwd`` in ``_numba_elementwise``, which recompute ``Phi`` in backward instead of keeping it).
+    """
 
     @staticmethod
     def forward(ctx, x, *, approximate="none"):
         ctx.save_for_backward(x)
         ctx.approx = approximate
+        ctx.cdf = None
         if approximate == "tanh":
             inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
             t = xp.tanh(inner)
             ctx.t = t
             return 0.5 * x * (1 + t)
+        if x.size >= _ew.KERNEL_MIN_SIZE:
+            out = _ew.elementwise_kernel("gelu_fwd", _ew.empty_like_flat(x), x, ns=0.5)
+            if out is not None:
+                return out
         cdf = 0.5 * (1.0 + erf_array(x * _INV_SQRT2))
         ctx.cdf = cdf
         return x * cdf
@@ -705,8 +776,16 @@ class GeluFn(Function):
             t = ctx.t
             d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
             return grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner)
+        cdf = ctx.cdf
+        if cdf is None:  # the forward ran the kernel
+            if _ew.flat_views(grad, x) is None:
+                grad = xp.array(grad, order="F" if x.flags.f_contiguous and not x.flags.c_contiguous else "C")
+            gx = _ew.elementwise_kernel("gelu_bwd", _ew.empty_like_flat(x, grad.dtype), grad, x, ns=1.0)
+            if gx is not None:
+                return gx
+            cdf = 0.5 * (1.0 + erf_array(x * _INV_SQRT2))  # kernels switched off since the forward
         pdf = xp.exp(-0.5 * x * x) * _INV_SQRT_2PI
-        return grad * (ctx.cdf + x * pdf)
+        return grad * (cdf + x * pdf)
 
 
 class LeakyReluFn(Function):

@@ -1,0 +1,356 @@
+"""Compiled elementwise and row kernels: activations, layer norm, attention softmax, LSTM gates (numba).
+
+Imported only through ``deepbox.ops.accel`` and only when numba is installed. Like the
+kernels in ``_numba_kernels.py`` each takes ``(lo, hi, ...)``, the part of its leading
+axis that it owns, so ``accel.parallel`` runs one chunk per thread; reductions take a
+chunk index ``i`` and write partial sums to row ``i`` of a ``(threads, ...)`` array.
+Elementwise kernels work on flat (1-D) views of arrays that share one memory order.
+
+NumPy's ``exp``, ``tanh`` and scipy's ``erf`` are vectorised C; numba's ``math.exp``
+and friends are scalar libm calls, 5-10x slower per element. So for float32 data the
+kernels evaluate these functions with branch-free polynomial and rational forms in
+float64 arithmetic, which LLVM vectorises and which are accurate to well below
+float32's resolution (tests compare every kernel with PyTorch). For float64 data the
+kernels call ``math.exp`` / ``math.erf`` / ``math.tanh`` (exact, and float64 is rare
+outside tests). ``_exp``, ``_erf`` and ``_tanh`` pick the form from the dtype of an
+array argument at compile time. Each kernel has a NumPy twin in the op that calls it.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, types
+from numba.extending import overload
+
+# error_model="numpy": x / 0 gives inf or NaN instead of a check that raises ZeroDivisionError,
+# which would keep LLVM from vectorising every loop with a division
+_JIT = dict(nogil=True, cache=True, error_model="numpy")
+# reductions may be reordered (vectorised); nothing here relies on NaN/inf being absent
+_SUM = dict(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+
+_F = np.float32
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_INV_SQRT2_32 = _F(_INV_SQRT2)
+_INV_SQRT_2PI_32 = _F(_INV_SQRT_2PI)
+
+
+# ----------------------------------------------------------------------------- float32 scalar functions
+# Each is branch-free (selects only), so that LLVM vectorises the loops that call it.
+
+@njit(**_JIT)
+def _exp32(y):
+    """``exp(y)`` for float32 ``y``, within 2 ulp; 0 below -87.33 (no subnormals), ``inf`` above 88.72.
+
+    ``y = n ln2 + r`` with ``|r| <= ln2 / 2`` (ln2 split in two for an exact product), ``exp(r)`` by
+    its Taylor series to degree 7 (remainder below 6e-9), ``2^n`` from its exponent bits.
+    """
+    yc = min(max(y, _F(-87.33)), _F(88.72))
+    n = np.floor(yc * _F(1.442695) + _F(0.5))
+    r = (yc - n * _F(0.693359375)) - n * _F(-2.12194440e-4)
+    p = _F(1.0 / 5040.0)
+    p = p * r + _F(1.0 / 720.0)
+    p = p * r + _F(1.0 / 120.0)
+    p = p * r + _F(1.0 / 24.0)
+    p = p * r + _F(1.0 / 6.0)
+    p = p * r + _F(0.5)
+    p = p * r + _F(1.0)
+    p = p * r + _F(1.0)
+    # 2^n for n in [-126, 128]: 2^128 overflows the exponent field, so a positive n is 2^(n - 1) * 2
+    k = np.int32(n)
+    pos = k > 0
+    e = p * np.int32((k - (1 if pos else 0) + 127) << 23).view(np.float32)
+    e = e * _F(2.0) if pos else e
+    e = _F(0.0) if y < _F(-87.33) else e
+    e = _F(np.inf) if y > _F(88.72) else e
+    return y if y != y else e
+
+
+# erf(z) ~ z P(z^2) / Q(z^2) on [-4, 4], +-1 outside: a minimax rational form (the one Eigen and XLA
+# use for float32); within 2 ulp of float32's erf.
+_EA = tuple(_F(c) for c in (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+                            -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+                            -1.60960333262415e-02))
+_EB = tuple(_F(c) for c in (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+                            -7.37332916720468e-03, -1.42647390514189e-02))
+
+
+@njit(**_JIT)
+def _erf32(z):
+    zc = min(max(z, _F(-4.0)), _F(4.0))
+    z2 = zc * zc
+    p = _EA[0]
+    p = p * z2 + _EA[1]
+    p = p * z2 + _EA[2]
+    p = p * z2 + _EA[3]
+    p = p * z2 + _EA[4]
+    p = p * z2 + _EA[5]
+    p = p * z2 + _EA[6]
+    q = _EB[0]
+    q = q * z2 + _EB[1]
+    q = q * z2 + _EB[2]
+    q = q * z2 + _EB[3]
+    q = q * z2 + _EB[4]
+    e = zc * p / q
+    e = _F(1.0) if z >= _F(4.0) else e
+    e = _F(-1.0) if z <= _F(-4.0) else e
+    return z if z != z else e
+
+
+# tanh(x) = x + x^3 T(x^2) for |x| < 0.5: its Taylor series to x^15 (remainder below 1e-8 relative)
+_TT = tuple(_F(c) for c in (929569.0 / 638512875.0, -21844.0 / 6081075.0, 1382.0 / 155925.0, -62.0 / 2835.0,
+                            17.0 / 315.0, -2.0 / 15.0, 1.0 / 3.0))
+
+
+@njit(**_JIT)
+def _tanh32(x):
+    """``tanh`` of float32 ``x`` within 3 ulp: a series near 0, ``(1 - e) / (1 + e)`` with ``e = exp(-2|x|)``."""
+    a = abs(x)
+    e = _exp32(_F(-2.0) * a)
+    big = (_F(1.0) - e) / (_F(1.0) + e)
+    big = -big if x < _F(0.0) else big
+    x2 = x * x
+    p = -_TT[0]
+    p = p * x2 - _TT[1]
+    p = p * x2 - _TT[2]
+    p = p * x2 - _TT[3]
+    p = p * x2 - _TT[4]
+    p = p * x2 - _TT[5]
+    p = p * x2 - _TT[6]
+    small = x + x * x2 * p
+    small = x if a < _F(1e-30) else small   # keeps -0.0
+    return small if a < _F(0.5) else big
+
+
+# ----------------------------------------------------------------------------- dtype dispatch
+# ``_f(like, v)`` picks the float32 form above when ``like`` (an array) is float32, else the exact
+# math function: float64 is rare outside tests, and there exactness beats speed.
+
+def _exp(like, y):  # pragma: no cover - only the overloads below run, inside compiled code
+    return math.exp(y)
+
+
+def _tanh(like, x):  # pragma: no cover
+    return math.tanh(x)
+
+
+def _gelu(like, v):  # pragma: no cover
+    return v * 0.5 * (1.0 + math.erf(v * _INV_SQRT2))
+
+
+def _gelu_grad(like, v):  # pragma: no cover
+    return 0.5 * (1.0 + math.erf(v * _INV_SQRT2)) + v * math.exp(-0.5 * v * v) * _INV_SQRT_2PI
+
+
+def _is32(like):
+    return like.dtype == types.float32
+
+
+# the overloads compile with the kernels' error model, or their divisions would check for zero and
+# keep the calling loop from vectorising
+_OVERLOAD_OPTS = dict(error_model="numpy")
+
+
+@overload(_exp, jit_options=_OVERLOAD_OPTS, inline="always")
+def _exp_impl(like, y):
+    if _is32(like):
+        return lambda like, y: _exp32(np.float32(y))
+    return lambda like, y: math.exp(y)
+
+
+@overload(_tanh, jit_options=_OVERLOAD_OPTS, inline="always")
+def _tanh_impl(like, x):
+    if _is32(like):
+        return lambda like, x: _tanh32(np.float32(x))
+    return lambda like, x: math.tanh(x)
+
+
+@overload(_gelu, jit_options=_OVERLOAD_OPTS, inline="always")
+def _gelu_impl(like, v):
+    if _is32(like):
+        def gelu32(like, v):
+            x = np.float32(v)
+            return x * (_F(0.5) + _F(0.5) * _erf32(x * _INV_SQRT2_32))
+        return gelu32
+    return lambda like, v: v * (0.5 + 0.5 * math.erf(v * _INV_SQRT2))
+
+
+@overload(_gelu_grad, jit_options=_OVERLOAD_OPTS, inline="always")
+def _gelu_grad_impl(like, v):
+    if _is32(like):
+        def grad32(like, v):
+            x = np.float32(v)
+            cdf = _F(0.5) + _F(0.5) * _erf32(x * _INV_SQRT2_32)
+            return cdf + x * _exp32(_F(-0.5) * x * x) * _INV_SQRT_2PI_32
+        return grad32
+    return lambda like, v: 0.5 + 0.5 * math.erf(v * _INV_SQRT2) + v * math.exp(-0.5 * v * v) * _INV_SQRT_2PI
+
+
+# ----------------------------------------------------------------------------- activations (flat views)
+
+@njit(**_JIT)
+def relu_fwd(lo, hi, x, out):
+    """``out = max(x, 0)``; NaN stays NaN and -0.0 stays -0.0, as in PyTorch."""
+    x, out = x[lo:hi], out[lo:hi]   # loops from 0: numba then knows the index is non-negative and vectorises
+    for k in range(out.shape[0]):
+        v = x[k]
+        out[k] = 0.0 if v < 0 else v
+
+
+@njit(**_JIT)
+def relu_bwd(lo, hi, g, y, out):
+    """``out = g where y > 0 else 0`` (``y`` the forward's output)."""
+    g, y, out = g[lo:hi], y[lo:hi], out[lo:hi]
+    for k in range(out.shape[0]):
+        out[k] = g[k] if y[k] > 0 else 0.0
+
+
+@njit(**_JIT)
+def gelu_fwd(lo, hi, x, out):
+    """``out = x Phi(x)``, ``Phi(x) = (1 + erf(x / sqrt 2)) / 2``."""
+    x, out = x[lo:hi], out[lo:hi]
+    for k in range(out.shape[0]):
+        out[k] = _gelu(x, x[k])
+
+
+@njit(**_JIT)
+def gelu_bwd(lo, hi, g, x, out):
+    """``out = g (Phi(x) + x phi(x))``, ``phi`` the standard normal density."""
+    g, x, out = g[lo:hi], x[lo:hi], out[lo:hi]
+    for k in range(out.shape[0]):
+        out[k] = g[k] * _gelu_grad(x, x[k])
+
+
+# ----------------------------------------------------------------------------- layer norm (rows of (M, D))
+
+@njit(**_SUM)
+def layer_norm_fwd(lo, hi, x, w, b, eps, out, mean, rstd):
+    """Each row normalised: ``out = (x - mean) * rstd * w + b``; row means and ``rstd`` saved (float64)."""
+    D = x.shape[1]
+    for r in range(lo, hi):
+        xr = x[r]
+        orow = out[r]
+        s = 0.0
+        for j in range(D):
+            s += xr[j]
+        mu = s / D
+        q = 0.0
+        for j in range(D):
+            d = xr[j] - mu
+            q += d * d
+        rs = 1.0 / math.sqrt(q / D + eps)
+        mean[r] = mu
+        rstd[r] = rs
+        for j in range(D):
+            orow[j] = (xr[j] - mu) * rs * w[j] + b[j]
+
+
+@njit(**_SUM)
+def layer_norm_bwd(i, lo, hi, g, x, w, mean, rstd, gx, part):
+    """Input gradient of rows ``lo:hi``, ``gx = rstd (g w - mean(g w) - xhat mean(g w xhat))``, and
+    ``part[i] = (sum of g * xhat, sum of g)`` per column (the weight and bias gradients)."""
+    D = x.shape[1]
+    pw = np.zeros(D)
+    pb = np.zeros(D)
+    for r in range(lo, hi):
+        xr = x[r]
+        gr = g[r]
+        gxr = gx[r]
+        mu = mean[r]
+        rs = rstd[r]
+        s1 = 0.0
+        s2 = 0.0
+        for j in range(D):
+            xh = (xr[j] - mu) * rs
+            gj = np.float64(gr[j])
+            gw = gj * w[j]
+            s1 += gw
+            s2 += gw * xh
+            pw[j] += gj * xh
+            pb[j] += gj
+        s1 /= D
+        s2 /= D
+        for j in range(D):
+            xh = (xr[j] - mu) * rs
+            gxr[j] = rs * (np.float64(gr[j]) * w[j] - s1 - xh * s2)
+    part[i, 0, :] = pw
+    part[i, 1, :] = pb
+
+
+# ----------------------------------------------------------------------------- attention softmax
+
+@njit(**_SUM)
+def softmax_causal(lo, hi, s, r0, scale):
+    """In place over raw scores ``s`` (B, R, C): row ``i`` is query ``r0 + i``, which sees keys
+    ``0..r0 + i``; it becomes ``softmax(scale * s)`` over those keys and zeros after them.
+    ``scale`` has ``s``'s dtype."""
+    R, C = s.shape[1], s.shape[2]
+    for b in range(lo, hi):
+        for i in range(R):
+            row = s[b, i]
+            n = min(r0 + i + 1, C)
+            m = row[0]
+            for j in range(1, n):
+                m = max(m, row[j])
+            z = 0.0
+            for j in range(n):
+                e = _exp(s, (row[j] - m) * scale)
+                row[j] = e
+                z += e
+            inv = 1.0 / z
+            for j in range(n):
+                row[j] *= inv
+            for j in range(n, C):
+                row[j] = 0.0
+
+
+@njit(**_SUM)
+def softmax_rows(lo, hi, s):
+    """In place softmax of each row of ``s`` (M, C); ``-inf`` entries get 0, a row of only ``-inf`` all 0."""
+    C = s.shape[1]
+    for r in range(lo, hi):
+        row = s[r]
+        m = row[0]
+        for j in range(1, C):
+            m = max(m, row[j])
+        if m == -np.inf:
+            for j in range(C):
+                row[j] = 0.0
+            continue
+        z = 0.0
+        for j in range(C):
+            e = _exp(s, row[j] - m)
+            row[j] = e
+            z += e
+        inv = 1.0 / z
+        for j in range(C):
+            row[j] *= inv
+
+
+@njit(**_SUM)
+def softmax_bwd(lo, hi, dp, p, delta, r0):
+    """In place over ``dp`` (B, R, C): ``dp = p * (dp - delta[:, r0 + i])`` (the softmax's backward)."""
+    R, C = dp.shape[1], dp.shape[2]
+    for b in range(lo, hi):
+        for i in range(R):
+            d = delta[b, r0 + i]
+            drow = dp[b, i]
+            prow = p[b, i]
+            for j in range(C):
+                drow[j] = prow[j] * (drow[j] - d)
+
+
+@njit(**_SUM)
+def rowdot(lo, hi, a, b, out):
+    """``out[n, h, l] = sum_e a[n, h, l, e] * b[n, h, l, e]`` for 4-D arrays of any strides (float64 sums)."""
+    H, L, E = a.shape[1], a.shape[2], a.shape[3]
+    for n in range(lo, hi):
+        for h in range(H):
+            for l in range(L):
+                ar = a[n, h, l]
+                br = b[n, h, l]
+                acc = 0.0
+                for e in range(E):
+                    acc += np.float64(ar[e]) * br[e]
+                out[n, h, l] = acc

@@ -1,0 +1,345 @@
+"""The compiled elementwise, layer-norm and attention kernels (deepbox/ops/_numba_elementwise.py) against PyTorch.
+
+Every test runs twice through ``kernel_mode``: on the kernels and on their NumPy twins
+(``accel.compiled(False)``). The ``small_kernels`` fixture lowers the size below which the ops skip
+the kernels and forces every kernel call to split over two threads, so small odd shapes exercise the
+chunked kernels; a call counter checks that the intended path really ran.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import deepbox
+import deepbox.nn.functional as DF
+from deepbox.ops import accel
+from deepbox.ops import elementwise as ew
+
+TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
+DTYPES = [np.float32, np.float64]
+
+
+@pytest.fixture
+def small_kernels(monkeypatch, kernel_mode):
+    """Kernels on any size, every call split over 2 threads; yields a dict counting ``accel.parallel`` calls."""
+    calls = {"n": 0}
+    real = accel.parallel
+
+    def counting(fn, n, *args, **kw):
+        calls["n"] += 1
+        kw["work"] = 1 << 30
+        return real(fn, n, *args, **kw)
+
+    monkeypatch.setattr(ew, "KERNEL_MIN_SIZE", 1)
+    monkeypatch.setattr(accel, "parallel", counting)
+    old = accel.num_threads()
+    accel.set_num_threads(2)
+    try:
+        yield calls
+    finally:
+        accel.set_num_threads(old)
+
+
+def _check_path(calls, kernel_mode):
+    if kernel_mode == "numba":
+        assert calls["n"] > 0, "the compiled kernels did not run"
+    else:
+        assert calls["n"] == 0, "a compiled kernel ran with the kernels switched off"
+
+
+def _layout(a, kind):
+    """``a`` (a NumPy array) as a C-contiguous, F-contiguous or strided (non-contiguous) array of its shape."""
+    if kind == "C":
+        return np.ascontiguousarray(a)
+    if kind == "F":
+        return np.asfortranarray(a)
+    big = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
+    big[..., ::2] = a
+    return big[..., ::2]
+
+
+def _run(lib, fn, arrays, cot, dtype):
+    """Value of ``fn`` on ``lib`` leaves made from ``arrays`` (layout kept), and the leaves' gradients."""
+    if lib is deepbox:
+        leaves = [deepbox.tensor(a) for a in arrays]
+        for t, a in zip(leaves, arrays):
+            t._data = a          # keep the array's memory layout (tensor() copies to C order)
+            t.requires_grad_(True)
+        out = fn(DF, *leaves)
+        out.backward(deepbox.tensor(cot.astype(dtype)))
+        return out._data, [t.grad._data for t in leaves]
+    leaves = [torch.tensor(np.ascontiguousarray(a), requires_grad=True) for a in arrays]
+    out = fn(TF, *leaves)
+    out.backward(torch.tensor(cot.astype(dtype)))
+    return out.detach().numpy(), [t.grad.numpy() for t in leaves]
+
+
+def _compare(fn, arrays, dtype, seed=0, tol=None):
+    """``fn(F, *tensors)`` in deepbox and PyTorch: the same value and input gradients (random cotangent)."""
+    with torch.no_grad():
+        shape = tuple(fn(TF, *[torch.tensor(np.ascontiguousarray(a)) for a in arrays]).shape)
+    cot = np.random.default_rng(seed).standard_normal(shape)
+    d_out, d_grads = _run(deepbox, fn, arrays, cot, dtype)
+    t_out, t_grads = _run(torch, fn, arrays, cot, dtype)
+    tol = tol or TOL[dtype]
+    assert d_out.dtype == dtype
+    np.testing.assert_allclose(d_out, t_out, **tol, err_msg="value")
+    for i, (a, b) in enumerate(zip(d_grads, t_grads)):
+        assert a.shape == b.shape and a.dtype == dtype
+        np.testing.assert_allclose(a, b, **tol, err_msg=f"gradient of input {i}")
+
+
+# ----------------------------------------------------------------------------- activations
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+@pytest.mark.parametrize("shape", [(7, 13), (3, 5, 17), (1,)])
+@pytest.mark.parametrize("act", ["relu", "gelu"])
+def test_activation_matches_torch(small_kernels, kernel_mode, act, shape, layout, dtype):
+    x = np.random.default_rng(1).standard_normal(shape).astype(dtype) * 3
+    x.reshape(-1)[0] = 0.0                      # relu's kink: gradient 0 there, as in PyTorch
+    _compare(lambda F, t: getattr(F, act)(t), [_layout(x, layout)], dtype)
+    if layout != "strided":                     # a strided input's forward takes NumPy
+        _check_path(small_kernels, kernel_mode)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_gradient_in_other_layout(small_kernels, kernel_mode, dtype):
+    # the upstream gradient arrives transposed (F order) while the saved array is C-contiguous
+    x = np.random.default_rng(2).standard_normal((9, 11)).astype(dtype)
+    for act in ("relu", "gelu"):
+        _compare(lambda F, t, act=act: getattr(F, act)(t).t() * 2.0, [x], dtype)
+    _check_path(small_kernels, kernel_mode)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_special_values(small_kernels, kernel_mode, dtype):
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30, 6.0, -6.0, 30.0, -30.0, 1e4, -1e4], dtype)
+    for act in ("relu", "gelu"):
+        d = getattr(DF, act)(deepbox.tensor(x))._data
+        t = getattr(TF, act)(torch.tensor(x)).numpy()
+        finite = np.isfinite(x)
+        np.testing.assert_allclose(d[finite], t[finite], **TOL[dtype])
+        # NaN stays NaN, +inf stays +inf (PyTorch's float32 GELU gives NaN there), -inf: 0 for ReLU
+        assert np.isnan(d[0]) and d[1] == np.inf
+        assert d[2] == 0 if act == "relu" else np.isnan(d[2])
+    _check_path(small_kernels, kernel_mode)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gelu_dense_grid(small_kernels, kernel_mode, dtype):
+    # every float32 regime of erf and exp: the rational form's clamp at |x / sqrt 2| = 4, exp's underflow.
+    # In float32, 1 + erf(x / sqrt 2) cancels for x < -2: PyTorch's own GELU is off by up to 1.1e-6 from
+    # the exact value there, the kernel's by up to 1.4e-6
+    x = np.linspace(-20, 20, 40001).astype(dtype)
+    _compare(lambda F, t: F.gelu(t), [x], dtype, tol=dict(rtol=1e-5, atol=3e-6) if dtype == np.float32 else None)
+    _check_path(small_kernels, kernel_mode)
+
+
+def test_gelu_kernels_switched_off_between_forward_and_backward(small_kernels, kernel_mode):
+    x = np.random.default_rng(3).standard_normal((6, 7))
+    t = deepbox.tensor(x, requires_grad=True)
+    out = DF.gelu(t)
+    with accel.compiled(kernel_mode == "numpy"):   # the other path for backward
+        out.sum().backward()
+    tt = torch.tensor(x, requires_grad=True)
+    TF.gelu(tt).sum().backward()
+    np.testing.assert_allclose(t.grad._data, tt.grad.numpy(), **TOL[np.float64])
+
+
+def test_relu_in_place_and_integer_input(small_kernels, kernel_mode):
+    x = np.random.default_rng(4).standard_normal((5, 8)).astype(np.float32)
+    t = deepbox.tensor(x)
+    DF.relu(t, inplace=True)
+    np.testing.assert_array_equal(t._data, np.maximum(x, 0))
+    ints = deepbox.tensor(np.arange(-6, 6).reshape(3, 4))
+    r = DF.relu(ints)
+    assert r.dtype == deepbox.int64
+    np.testing.assert_array_equal(r._data, TF.relu(torch.arange(-6, 6).reshape(3, 4)).numpy())
+
+
+# ----------------------------------------------------------------------------- layer norm
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("affine", ["both", "weight", "none"])
+@pytest.mark.parametrize("shape,ns", [((5, 7, 33), (33,)), ((4, 7, 9), (7, 9)), ((3, 2), (2,)), ((65,), (65,))])
+def test_layer_norm_matches_torch(small_kernels, kernel_mode, shape, ns, affine, dtype):
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(shape) * 4 + 3).astype(dtype)
+    w = rng.standard_normal(ns).astype(dtype)
+    b = rng.standard_normal(ns).astype(dtype)
+    if affine == "both":
+        _compare(lambda F, t, w, b: F.layer_norm(t, ns, w, b), [x, w, b], dtype)
+    elif affine == "weight":
+        _compare(lambda F, t, w: F.layer_norm(t, ns, w), [x, w], dtype)
+    else:
+        _compare(lambda F, t: F.layer_norm(t, ns), [x], dtype)
+    _check_path(small_kernels, kernel_mode)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_layer_norm_strided_input_and_gradient(small_kernels, kernel_mode, dtype):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((6, 10)).astype(dtype)
+    w, b = rng.standard_normal(10).astype(dtype), rng.standard_normal(10).astype(dtype)
+    # a strided input takes the NumPy path; a transposed upstream gradient is copied for the kernel
+    _compare(lambda F, t, w, b: F.layer_norm(t, (10,), w, b), [_layout(x, "strided"), w, b], dtype)
+    assert small_kernels["n"] == 0
+    _compare(lambda F, t, w, b: F.layer_norm(t, (10,), w, b).t() * 3.0, [x, w, b], dtype)
+    _check_path(small_kernels, kernel_mode)
+
+
+def test_layer_norm_kernels_switched_off_between_forward_and_backward(small_kernels, kernel_mode):
+    rng = np.random.default_rng(7)
+    x, w, b = rng.standard_normal((4, 6)), rng.standard_normal(6), rng.standard_normal(6)
+    ts = [deepbox.tensor(a, requires_grad=True) for a in (x, w, b)]
+    out = DF.layer_norm(ts[0], (6,), ts[1], ts[2])
+    cot = rng.standard_normal((4, 6))
+    with accel.compiled(kernel_mode == "numpy"):
+        out.backward(deepbox.tensor(cot))
+    tt = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    TF.layer_norm(tt[0], (6,), tt[1], tt[2]).backward(torch.tensor(cot))
+    for d, t in zip(ts, tt):
+        np.testing.assert_allclose(d.grad._data, t.grad.numpy(), **TOL[np.float64])
+
+
+def test_layer_norm_module_float32_training_step(small_kernels, kernel_mode):
+    torch.manual_seed(0)
+    tm = torch.nn.LayerNorm(12)
+    dm = deepbox.nn.LayerNorm(12)
+    with torch.no_grad():
+        tm.weight.normal_()
+        tm.bias.normal_()
+    dm.load_state_dict({k: v.numpy().copy() for k, v in tm.state_dict().items()})
+    x = np.random.default_rng(8).standard_normal((3, 5, 12)).astype(np.float32) * 10
+    dx, tx = deepbox.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (dm(dx) ** 2).sum().backward()
+    (tm(tx) ** 2).sum().backward()
+    for d, t in ((dx.grad, tx.grad), (dm.weight.grad, tm.weight.grad), (dm.bias.grad, tm.bias.grad)):
+        np.testing.assert_allclose(d._data, t.numpy(), rtol=1e-4, atol=1e-4)
+    _check_path(small_kernels, kernel_mode)
+
+
+# ----------------------------------------------------------------------------- attention
+
+def _attention_case(L, S, E, dtype, seed=9, batch=(2, 3)):
+    rng = np.random.default_rng(seed)
+    q = rng.standard_normal(batch + (L, E)).astype(dtype)
+    k = rng.standard_normal(batch + (S, E)).astype(dtype)
+    v = rng.standard_normal(batch + (S, E + 3)).astype(dtype)
+    return q, k, v
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("L", [130, 37])
+def test_causal_attention_matches_torch(small_kernels, kernel_mode, L, dtype):
+    # L >= 128 takes the query-block path (CausalAttentionFunction), shorter ones the masked one
+    q, k, v = _attention_case(L, L, 8, dtype)
+    _compare(lambda F, q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), [q, k, v], dtype)
+    _check_path(small_kernels, kernel_mode)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mask", ["none", "bool", "float"])
+def test_attention_masks_match_torch(small_kernels, kernel_mode, mask, dtype):
+    q, k, v = _attention_case(11, 19, 5, dtype)
+    rng = np.random.default_rng(10)
+    if mask == "none":
+        _compare(lambda F, q, k, v: F.scaled_dot_product_attention(q, k, v, scale=0.3), [q, k, v], dtype)
+    elif mask == "bool":
+        m = rng.random((11, 19)) > 0.4
+        m[:, 0] = True
+
+        def fn(F, q, k, v):
+            mm = torch.tensor(m) if F is TF else deepbox.tensor(m)
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mm)
+        _compare(fn, [q, k, v], dtype)
+    else:
+        m = (rng.standard_normal((3, 11, 19)) * 2).astype(dtype)
+        m[0, 4] = -np.inf
+        m[1, 2, 3:] = -np.inf
+        _compare(lambda F, q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m), [q, k, v, m], dtype)
+    _check_path(small_kernels, kernel_mode)
+
+
+def test_attention_fully_masked_row_gives_zeros(small_kernels, kernel_mode):
+    q, k, v = _attention_case(4, 6, 3, np.float64)
+    m = np.ones((4, 6), bool)
+    m[2] = False
+    ts = [deepbox.tensor(a, requires_grad=True) for a in (q, k, v)]
+    out = DF.scaled_dot_product_attention(*ts, attn_mask=deepbox.tensor(m))
+    out.sum().backward()
+    assert np.all(out._data[..., 2, :] == 0) and np.isfinite(out._data).all()
+    assert all(np.isfinite(t.grad._data).all() for t in ts)
+    keep = np.delete(np.arange(4), 2)
+    tt = [torch.tensor(a) for a in (q, k, v)]
+    ref = TF.scaled_dot_product_attention(*tt, attn_mask=torch.tensor(m)).numpy()
+    np.testing.assert_allclose(out._data[..., keep, :], ref[..., keep, :], **TOL[np.float64])
+    _check_path(small_kernels, kernel_mode)
+
+
+def test_multihead_attention_causal_training_matches_torch(small_kernels, kernel_mode):
+    # the GPT layout: q, k, v are strided views of one projection, L = 128 takes the block path
+    torch.manual_seed(0)
+    tm = torch.nn.MultiheadAttention(16, 4, batch_first=True)
+    dm = deepbox.nn.MultiheadAttention(16, 4, batch_first=True)
+    dm.load_state_dict({k: v.numpy().copy() for k, v in tm.state_dict().items()})
+    x = np.random.default_rng(11).standard_normal((2, 128, 16)).astype(np.float32)
+    mask = np.triu(np.full((128, 128), -np.inf, np.float32), 1)
+    dx, tx = deepbox.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    dout = dm(dx, dx, dx, attn_mask=deepbox.tensor(mask), is_causal=True, need_weights=False)[0]
+    tout = tm(tx, tx, tx, attn_mask=torch.tensor(mask), is_causal=True, need_weights=False)[0]
+    np.testing.assert_allclose(dout._data, tout.detach().numpy(), rtol=1e-4, atol=1e-5)
+    (dout ** 2).sum().backward()
+    (tout ** 2).sum().backward()
+    np.testing.assert_allclose(dx.grad._data, tx.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dm.in_proj_weight.grad._data, tm.in_proj_weight.grad.numpy(), rtol=1e-4, atol=1e-4)
+    _check_path(small_kernels, kernel_mode)
+
+
+# ----------------------------------------------------------------------------- the float32 scalar functions
+
+def _ulps(got, ref64):
+    ref32 = ref64.astype(np.float32)
+    spacing = np.spacing(np.abs(ref32)).astype(np.float64)
+    ok = np.isfinite(ref64) & (np.abs(ref64) > np.finfo(np.float32).tiny)
+    return np.max(np.abs(got.astype(np.float64) - ref64)[ok] / spacing[ok])
+
+
+def _grid(lo, hi):
+    return np.concatenate([np.linspace(lo, hi, 200001), np.geomspace(1e-30, 1, 2001),
+                           -np.geomspace(1e-30, 1, 2001)]).astype(np.float32)
+
+
+@pytest.mark.parametrize("name,ref,lo,hi,max_ulps", [
+    ("_exp32", torch.exp, -87.3, 88.7, 2),
+    ("_tanh32", torch.tanh, -12, 12, 3),
+    ("_erf32", torch.erf, -6, 6, 8),
+])
+def test_float32_functions_within_a_few_ulps(name, ref, lo, hi, max_ulps):
+    from tests.nn.conftest import require_kernels
+
+    require_kernels()
+    from numba import njit
+
+    from deepbox.ops import _numba_elementwise as K
+
+    f = getattr(K, name)
+
+    @njit
+    def apply(x, out):
+        for i in range(x.shape[0]):
+            out[i] = f(x[i])
+
+    x = _grid(lo, hi)
+    out = np.empty_like(x)
+    apply(x, out)
+    expected = ref(torch.tensor(x.astype(np.float64))).numpy()
+    assert _ulps(out, expected) <= max_ulps
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, 200.0, -200.0], np.float32)
+    out = np.empty_like(special)
+    apply(special, out)
+    expected = ref(torch.tensor(special.astype(np.float64))).numpy().astype(np.float32)
+    np.testing.assert_array_equal(out, expected)
