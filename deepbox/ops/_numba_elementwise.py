@@ -25,7 +25,8 @@ from numba.extending import overload
 
 # error_model="numpy": x / 0 gives inf or NaN instead of a check that raises ZeroDivisionError,
 # which would keep LLVM from vectorising every loop with a division
-_JIT = dict(nogil=True, cache=True, error_model="numpy")
+# fastmath "contract": a * b + c may be one fused multiply-add (faster, and rounded once)
+_JIT = dict(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
 # reductions may be reordered (vectorised); nothing here relies on NaN/inf being absent
 _SUM = dict(nogil=True, cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 
@@ -98,29 +99,33 @@ def _erf32(z):
     return z if z != z else e
 
 
-# tanh(x) = x + x^3 T(x^2) for |x| < 0.5: its Taylor series to x^15 (remainder below 1e-8 relative)
-_TT = tuple(_F(c) for c in (929569.0 / 638512875.0, -21844.0 / 6081075.0, 1382.0 / 155925.0, -62.0 / 2835.0,
-                            17.0 / 315.0, -2.0 / 15.0, 1.0 / 3.0))
+# tanh(x) ~ x P(x^2) / Q(x^2) with x clamped to [-7.9053, 7.9053]: a minimax rational form (Eigen's and
+# XLA's for float32), within 5 ulp; +-1 beyond 9 (where float32's tanh is 1), x itself below 4e-4.
+_TA = tuple(_F(c) for c in (-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
+                            5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04,
+                            4.89352455891786e-03))
+_TB = tuple(_F(c) for c in (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03,
+                            4.89352518554385e-03))
 
 
 @njit(**_JIT)
 def _tanh32(x):
-    """``tanh`` of float32 ``x`` within 3 ulp: a series near 0, ``(1 - e) / (1 + e)`` with ``e = exp(-2|x|)``."""
-    a = abs(x)
-    e = _exp32(_F(-2.0) * a)
-    big = (_F(1.0) - e) / (_F(1.0) + e)
-    big = -big if x < _F(0.0) else big
-    x2 = x * x
-    p = -_TT[0]
-    p = p * x2 - _TT[1]
-    p = p * x2 - _TT[2]
-    p = p * x2 - _TT[3]
-    p = p * x2 - _TT[4]
-    p = p * x2 - _TT[5]
-    p = p * x2 - _TT[6]
-    small = x + x * x2 * p
-    small = x if a < _F(1e-30) else small   # keeps -0.0
-    return small if a < _F(0.5) else big
+    xc = min(max(x, _F(-7.90531110763549805)), _F(7.90531110763549805))
+    x2 = xc * xc
+    p = _TA[0]
+    p = p * x2 + _TA[1]
+    p = p * x2 + _TA[2]
+    p = p * x2 + _TA[3]
+    p = p * x2 + _TA[4]
+    p = p * x2 + _TA[5]
+    p = p * x2 + _TA[6]
+    q = _TB[0]
+    q = q * x2 + _TB[1]
+    q = q * x2 + _TB[2]
+    q = q * x2 + _TB[3]
+    t = xc * p / q
+    t = (_F(1.0) if x > 0 else _F(-1.0)) if abs(x) > _F(9.0) else t   # where tanh rounds to +-1
+    return x if abs(x) < _F(4e-4) or x != x else t                    # also keeps -0.0 and NaN
 
 
 # ----------------------------------------------------------------------------- dtype dispatch
@@ -149,7 +154,7 @@ def _is32(like):
 
 # the overloads compile with the kernels' error model, or their divisions would check for zero and
 # keep the calling loop from vectorising
-_OVERLOAD_OPTS = dict(error_model="numpy")
+_OVERLOAD_OPTS = dict(error_model="numpy", fastmath={"contract"})
 
 
 @overload(_exp, jit_options=_OVERLOAD_OPTS, inline="always")
@@ -354,3 +359,77 @@ def rowdot(lo, hi, a, b, out):
                 for e in range(E):
                     acc += np.float64(ar[e]) * br[e]
                 out[n, h, l] = acc
+
+
+# ----------------------------------------------------------------------------- LSTM cell
+# Gates in deepbox's internal order (o, i, f, g), gate-major buffers; the sigmoid gates' weights are
+# pre-halved so that sigmoid(a) = tanh(a / 2) / 2 + 1 / 2 takes the same tanh as the g gate. The
+# constants are float32 (exact) so that float32 data is not promoted to float64.
+
+@njit(**_JIT)
+def lstm_cell_fwd(lo, hi, g, x, t, c, hn, q, a, need):
+    """One LSTM step for batch rows ``lo:hi``.
+
+    ``g`` (4, B, H): the recurrent pre-activations ``h W_hh^T``; ``x`` (4, T, B, H): the input
+    projections, step ``t``'s added to them. ``c`` (B, H): the cell state, updated in place;
+    ``hn`` (B, H) receives ``o * tanh(c)``. With ``need``, the factors that backward needs:
+    ``q[:, t]`` (4, T, B, H) = ``(o' tanh c, i' g, f' c_prev, (1 - g^2) i)`` (``s' = s (1 - s)``) and
+    ``a[:, t]`` (2, T, B, H) = ``(o (1 - tanh^2 c), f)``.
+    """
+    H = c.shape[1]
+    for b in range(lo, hi):
+        g0, g1, g2, g3 = g[0, b], g[1, b], g[2, b], g[3, b]
+        x0, x1, x2, x3 = x[0, t, b], x[1, t, b], x[2, t, b], x[3, t, b]
+        cb, hb = c[b], hn[b]
+        if need:
+            q0, q1, q2, q3 = q[0, t, b], q[1, t, b], q[2, t, b], q[3, t, b]
+            a0, a1 = a[0, t, b], a[1, t, b]
+            for j in range(H):
+                so = _F(0.5) * _tanh(c, g0[j] + x0[j]) + _F(0.5)
+                si = _F(0.5) * _tanh(c, g1[j] + x1[j]) + _F(0.5)
+                sf = _F(0.5) * _tanh(c, g2[j] + x2[j]) + _F(0.5)
+                gg = _tanh(c, g3[j] + x3[j])
+                cp = cb[j]
+                cn = sf * cp + si * gg
+                tc = _tanh(c, cn)
+                cb[j] = cn
+                hb[j] = so * tc
+                q0[j] = so * (_F(1.0) - so) * tc
+                q1[j] = si * (_F(1.0) - si) * gg
+                q2[j] = sf * (_F(1.0) - sf) * cp
+                q3[j] = (_F(1.0) - gg * gg) * si
+                a0[j] = so * (_F(1.0) - tc * tc)
+                a1[j] = sf
+        else:
+            for j in range(H):
+                so = _F(0.5) * _tanh(c, g0[j] + x0[j]) + _F(0.5)
+                si = _F(0.5) * _tanh(c, g1[j] + x1[j]) + _F(0.5)
+                sf = _F(0.5) * _tanh(c, g2[j] + x2[j]) + _F(0.5)
+                gg = _tanh(c, g3[j] + x3[j])
+                cn = sf * cb[j] + si * gg
+                cb[j] = cn
+                hb[j] = so * _tanh(c, cn)
+
+
+@njit(**_JIT)
+def lstm_cell_bwd(lo, hi, ds, dc, q, a, t, dg):
+    """Backward through one LSTM step for batch rows ``lo:hi``.
+
+    ``ds`` (B, H): the gradient reaching ``h_t``; ``dc`` (B, H): the one reaching ``c_t``, replaced by
+    the one reaching ``c_{t-1}``; ``q``, ``a`` as ``lstm_cell_fwd`` wrote them. ``dg`` (B, 4, H)
+    receives the gradients of the four gates' pre-activations, side by side for the recurrent GEMM.
+    """
+    H = dc.shape[1]
+    for b in range(lo, hi):
+        q0, q1, q2, q3 = q[0, t, b], q[1, t, b], q[2, t, b], q[3, t, b]
+        a0, a1 = a[0, t, b], a[1, t, b]
+        d0, d1, d2, d3 = dg[b, 0], dg[b, 1], dg[b, 2], dg[b, 3]
+        dsb, dcb = ds[b], dc[b]
+        for j in range(H):
+            d = dsb[j]
+            dcc = dcb[j] + d * a0[j]
+            d0[j] = d * q0[j]
+            d1[j] = dcc * q1[j]
+            d2[j] = dcc * q2[j]
+            d3[j] = dcc * q3[j]
+            dcb[j] = dcc * a1[j]

@@ -32,6 +32,8 @@ import weakref
 
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
+from deepbox.ops import accel
+from deepbox.ops.elementwise import kernels_for, split_work
 
 __all__ = ["lstm_layer", "gru_layer", "rnn_layer", "LSTMLayer", "GRULayer", "RNNLayer"]
 
@@ -190,6 +192,14 @@ def _stacked_input_grads(need, dpre, x_tm, w4, back, batch_first):
     return dx, dw, db
 
 
+_NO_BUF4 = xp.empty((1, 1, 1, 1))   # stands for the per-step factor buffers when no gradient is needed
+
+
+def _kernels(*arrays):
+    """The compiled kernels (deepbox.ops.accel) when every array is float32/64, else None (NumPy path)."""
+    return kernels_for(*arrays)
+
+
 def _x_time_major(x, batch_first):
     # the GEMMs over all steps want one flat (T*B, I) layout shared by x and the gradients
     return xp.ascontiguousarray(x.swapaxes(0, 1)) if batch_first else x
@@ -241,47 +251,53 @@ class LSTMLayer(Function):
             if w_hr is not None:
                 r = _take((T, B, H), dt, zero=ragged)  # o * tanh(c) before the projection
         w_hrT = None if w_hr is None else w_hr.T
-        for t in _steps(T, reverse):
-            n = B if bs is None else bs[t]
-            hp, cp, g, tm = h[:n], c[:n], gates[:, :n], tmp[:n]
-            xp.matmul(hp, w_hh_sT, out=g)
-            g += xproj[:, t, :n]
-            xp.tanh(g, out=g)
-            sg = g[:3]
-            sg *= 0.5
-            sg += 0.5
-            o, i, f, gg = g[0], g[1], g[2], g[3]
-            if need_grad:
-                hprev[t, :n] = hp
-                qq = q[:, t, :n]
-                d = qq[:3]
-                xp.subtract(1.0, sg, out=d)
-                d *= sg                  # sigmoid' = s (1 - s)
-                qq[1] *= gg              # i: dc * g * i'
-                qq[2] *= cp              # f: dc * c_prev * f'
-                xp.multiply(gg, gg, out=qq[3])
-                xp.subtract(1.0, qq[3], out=qq[3])
-                qq[3] *= i               # g: dc * i * (1 - g^2)
-                a[1, t, :n] = f
-            cp *= f
-            xp.multiply(i, gg, out=tm)
-            cp += tm                      # c = f * c + i * g, in place
-            xp.tanh(cp, out=tm)           # tm = tanh(c)
-            if need_grad:
-                qq[0] *= tm              # o: dh * tanh(c) * o'
-                at = a[0, t, :n]
-                xp.multiply(tm, tm, out=at)
-                xp.subtract(1.0, at, out=at)
-                at *= o                   # dc += dh * o * (1 - tanh(c)^2)
-            ht = out_t[t, :n]
-            if w_hr is None:
-                xp.multiply(o, tm, out=ht)
-            else:
-                tm *= o
+        K = _kernels(x_tm, w_hh)
+        if K is not None:
+            # all the gate math of a step in one compiled pass (deepbox/ops/_numba_elementwise.py)
+            _lstm_steps_kernel(K, T, reverse, bs, B, h, c, gates, tmp, xproj, w_hh_sT, w_hrT, out_t, need_grad,
+                               q if need_grad else None, a if need_grad else None, hprev if need_grad else None, r)
+        else:
+            for t in _steps(T, reverse):
+                n = B if bs is None else bs[t]
+                hp, cp, g, tm = h[:n], c[:n], gates[:, :n], tmp[:n]
+                xp.matmul(hp, w_hh_sT, out=g)
+                g += xproj[:, t, :n]
+                xp.tanh(g, out=g)
+                sg = g[:3]
+                sg *= 0.5
+                sg += 0.5
+                o, i, f, gg = g[0], g[1], g[2], g[3]
                 if need_grad:
-                    r[t, :n] = tm
-                xp.matmul(tm, w_hrT, out=ht)
-            hp[...] = ht
+                    hprev[t, :n] = hp
+                    qq = q[:, t, :n]
+                    d = qq[:3]
+                    xp.subtract(1.0, sg, out=d)
+                    d *= sg                  # sigmoid' = s (1 - s)
+                    qq[1] *= gg              # i: dc * g * i'
+                    qq[2] *= cp              # f: dc * c_prev * f'
+                    xp.multiply(gg, gg, out=qq[3])
+                    xp.subtract(1.0, qq[3], out=qq[3])
+                    qq[3] *= i               # g: dc * i * (1 - g^2)
+                    a[1, t, :n] = f
+                cp *= f
+                xp.multiply(i, gg, out=tm)
+                cp += tm                      # c = f * c + i * g, in place
+                xp.tanh(cp, out=tm)           # tm = tanh(c)
+                if need_grad:
+                    qq[0] *= tm              # o: dh * tanh(c) * o'
+                    at = a[0, t, :n]
+                    xp.multiply(tm, tm, out=at)
+                    xp.subtract(1.0, at, out=at)
+                    at *= o                   # dc += dh * o * (1 - tanh(c)^2)
+                ht = out_t[t, :n]
+                if w_hr is None:
+                    xp.multiply(o, tm, out=ht)
+                else:
+                    tm *= o
+                    if need_grad:
+                        r[t, :n] = tm
+                    xp.matmul(tm, w_hrT, out=ht)
+                hp[...] = ht
         _give(xproj.reshape(4, T * B, H))
         if need_grad:
             ctx.save_for_backward(x_tm, w_ih4, w_hh4, w_hr)
@@ -308,6 +324,9 @@ class LSTMLayer(Function):
         if w_hr is not None:
             dr = _take((T, B, P), dt, zero=True)   # gradient of the projected h, for dW_hr
             dhr = xp.empty((B, H), dt)
+        K = _kernels(q, dout)
+        if K is not None:
+            return _lstm_backward_kernel(ctx, K, dout_t, dh, dc, dsum, dr, dhr if w_hr is not None else None)
         for t in _steps(T, not reverse):
             n = B if bs is None else bs[t]
             ds = dsum[:n]
@@ -335,6 +354,83 @@ class LSTMLayer(Function):
             dw_hr = dr.reshape(-1, P).T @ r.reshape(-1, H)
         _give(dpre, dr)
         return dx, dw_ih, dw_hh, db_ih, db_hh, dh, dc, dw_hr
+
+
+def _lstm_steps_kernel(K, T, reverse, bs, B, h, c, gates, tmp, xproj, w_hh_sT, w_hrT, out_t, need_grad, q, a,
+                       hprev, r):
+    """``LSTMLayer.forward``'s loop over the steps on the compiled cell kernel (same buffers as the NumPy loop)."""
+    if not need_grad:
+        q = a = _NO_BUF4.astype(c.dtype)
+    hn = h if w_hrT is None else tmp   # the kernel's o * tanh(c): straight into h without a projection
+    work = split_work(B * c.shape[1], 5.0)
+    for t in _steps(T, reverse):
+        n = B if bs is None else bs[t]
+        hp = h[:n]
+        xp.matmul(hp, w_hh_sT, out=gates[:, :n])
+        if need_grad:
+            hprev[t, :n] = hp
+        accel.parallel(K.lstm_cell_fwd, n, gates, xproj, t, c, hn, q, a, need_grad, work=work)
+        ht = out_t[t, :n]
+        if w_hrT is None:
+            ht[...] = hp
+        else:
+            tm = tmp[:n]
+            if need_grad:
+                r[t, :n] = tm
+            xp.matmul(tm, w_hrT, out=ht)
+            hp[...] = ht
+
+
+def _lstm_backward_kernel(ctx, K, dout_t, dh, dc, dsum, dr, dhr):
+    """``LSTMLayer.backward`` on the compiled cell kernel.
+
+    The pre-activation gradients are kept as (T, B, 4, H): each step's rows are then one (B, 4H)
+    block, the left operand of the recurrent GEMM without a copy, and the weight and input gradients
+    of all steps are one GEMM each over (T*B, 4H).
+    """
+    x_tm, w_ih4, w_hh4, w_hr = ctx.saved_tensors
+    q, a, hprev, r = ctx.seq
+    reverse, batch_first, bs, H, P = ctx.cfg
+    dt = q.dtype
+    T, B = q.shape[1], q.shape[2]
+    dg = _take((T, B, 4, H), dt, zero=bs is not None)
+    w_hh_flat = xp.ascontiguousarray(w_hh4.reshape(4 * H, P))
+    work = split_work(B * H, 1.0)
+    for t in _steps(T, not reverse):
+        n = B if bs is None else bs[t]
+        ds = dsum[:n]
+        xp.add(dout_t[t, :n], dh[:n], out=ds)
+        if w_hr is not None:
+            dr[t, :n] = ds
+            xp.matmul(ds, w_hr, out=dhr[:n])
+            ds = dhr[:n]
+        accel.parallel(K.lstm_cell_bwd, n, ds, dc, q, a, t, dg[t], work=work)
+        xp.matmul(dg[t, :n].reshape(n, 4 * H), w_hh_flat, out=dh[:n])
+
+    need = ctx.needs_input_grad
+    d2 = dg.reshape(T * B, 4 * H)
+    back = list(_LSTM_BACK)
+
+    def torch_rows(m):   # (4H, K) rows in the internal gate order -> PyTorch's
+        return m.reshape(4, H, -1)[back].reshape(4 * H, -1)
+
+    dx = dw_ih = dw_hh = db = dw_hr = None
+    if need[0]:
+        dx = (d2 @ w_ih4.reshape(4 * H, -1)).reshape(T, B, -1)
+        if batch_first:
+            dx = dx.swapaxes(0, 1)
+    if need[1]:
+        dw_ih = torch_rows(d2.T @ x_tm.reshape(T * B, -1))
+    if need[2]:
+        dw_hh = torch_rows(d2.T @ hprev.reshape(T * B, P))
+    if need[3] or need[4]:
+        db = torch_rows(_col_sum(d2)[:, None]).reshape(4 * H)
+    db_ih = db if need[3] else None
+    db_hh = (db.copy() if need[3] else db) if need[4] else None
+    if need[7]:
+        dw_hr = dr.reshape(-1, P).T @ r.reshape(-1, H)
+    _give(dg, dr)
+    return dx, dw_ih, dw_hh, db_ih, db_hh, dh, dc, dw_hr
 
 
 def lstm_layer(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, w_hr=None, *, reverse=False,

