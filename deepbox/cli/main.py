@@ -658,6 +658,14 @@ def cmd_info(args) -> int:
         except metadata.PackageNotFoundError:
             version = f"not installed (pip install 'deepbox[{extra}]')"
         _say(f"{dist:<11} {version}")
+    from deepbox.ops import accel
+
+    if accel.enabled():
+        _say(f"kernels     compiled (numba): pooling, normalisation, activations, LSTM cells; "
+             f"{accel.num_threads()} threads")
+    else:
+        why = "DEEPBOX_NUMBA=0" if os.environ.get("DEEPBOX_NUMBA") == "0" else "numba not installed"
+        _say(f"kernels     NumPy only ({why}); pip install 'deepbox[fast]' for the compiled ones")
     return 0
 
 
