@@ -433,3 +433,33 @@ def lstm_cell_bwd(lo, hi, ds, dc, q, a, t, dg):
             d2[j] = dcc * q2[j]
             d3[j] = dcc * q3[j]
             dcb[j] = dcc * a1[j]
+
+
+# ----------------------------------------------------------------------------- Adam
+
+@njit(**_JIT)
+def adam_update(lo, hi, g, m, v, vmax, out, c1, b2, c2, bc2_sqrt, eps, step_size, amsgrad):
+    """One pass of Adam over flat arrays, in ``_adam_update``'s order of operations: ``m += c1 (g - m)``,
+    ``v = v b2 + g^2 c2``, with ``amsgrad`` ``vmax = max(vmax, v)`` (used instead of ``v``), and the
+    parameter decrement ``out = m / (sqrt(v) / bc2_sqrt + eps) * step_size``. The scalars have the
+    arrays' dtype (``c1 = 1 - beta1``, ``c2 = 1 - beta2``)."""
+    g, m, v, out = g[lo:hi], m[lo:hi], v[lo:hi], out[lo:hi]
+    if amsgrad:
+        vmax = vmax[lo:hi]
+        for k in range(out.shape[0]):
+            gk = g[k]
+            mk = m[k] + (gk - m[k]) * c1
+            vk = v[k] * b2 + gk * gk * c2
+            m[k] = mk
+            v[k] = vk
+            vm = max(vmax[k], vk)
+            vmax[k] = vm
+            out[k] = mk / (np.sqrt(vm) / bc2_sqrt + eps) * step_size
+    else:
+        for k in range(out.shape[0]):
+            gk = g[k]
+            mk = m[k] + (gk - m[k]) * c1
+            vk = v[k] * b2 + gk * gk * c2
+            m[k] = mk
+            v[k] = vk
+            out[k] = mk / (np.sqrt(vk) / bc2_sqrt + eps) * step_size

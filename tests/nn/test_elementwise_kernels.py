@@ -7,6 +7,8 @@ chunked kernels; a call counter checks that the intended path really ran.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -438,3 +440,34 @@ def test_lstm_inference_without_grad(small_kernels, kernel_mode, dtype):
     for a, b in ((dout, tout), (dhn, thn), (dcn, tcn)):
         np.testing.assert_allclose(a._data, b.numpy(), **tol)
     _check_path(small_kernels, kernel_mode)
+
+
+# ----------------------------------------------------------------------------- Adam
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_kernel_follows_torch_adam(amsgrad, dtype):
+    from tests.nn.conftest import require_kernels
+
+    require_kernels()
+    K = accel.kernels()
+    T = np.dtype(dtype).type
+    lr, b1, b2, eps = 1e-2, 0.9, 0.99, 1e-8
+    rng = np.random.default_rng(16)
+    p0 = rng.standard_normal(1001).astype(dtype)
+    tp = torch.tensor(p0, requires_grad=True)
+    opt = torch.optim.Adam([tp], lr=lr, betas=(b1, b2), eps=eps, amsgrad=amsgrad)
+    p, m, v, vmax = p0.copy(), np.zeros_like(p0), np.zeros_like(p0), np.zeros_like(p0)
+    for step in range(1, 7):
+        g = (rng.standard_normal(1001) * (10.0 if step == 3 else 1.0)).astype(dtype)
+        tp.grad = torch.tensor(g)
+        opt.step()
+        out = np.empty_like(p)
+        accel.parallel(K.adam_update, p.size, g, m, v, vmax, out, T(1 - b1), T(b2), T(1 - b2),
+                       T(math.sqrt(1 - b2 ** step)), T(eps), T(lr / (1 - b1 ** step)), amsgrad, work=1 << 30)
+        p -= out
+        np.testing.assert_allclose(p, tp.detach().numpy(), **TOL[dtype], err_msg=f"step {step}")
+    st = opt.state[tp]
+    np.testing.assert_allclose(m, st["exp_avg"].numpy(), **TOL[dtype])
+    np.testing.assert_allclose(vmax if amsgrad else v, (st["max_exp_avg_sq"] if amsgrad else st["exp_avg_sq"]).numpy(),
+                               **TOL[dtype])
