@@ -298,16 +298,16 @@ def softmax_causal(lo, hi, s, r0, scale):
             m = row[0]
             for j in range(1, n):
                 m = max(m, row[j])
-            z = 0.0
+            z = _F(0.0)   # float32 data sums in float32, float64 in float64
             for j in range(n):
                 e = _exp(s, (row[j] - m) * scale)
                 row[j] = e
                 z += e
-            inv = 1.0 / z
+            inv = _F(1.0) / z
             for j in range(n):
                 row[j] *= inv
             for j in range(n, C):
-                row[j] = 0.0
+                row[j] = _F(0.0)
 
 
 @njit(**_SUM)
@@ -321,14 +321,14 @@ def softmax_rows(lo, hi, s):
             m = max(m, row[j])
         if m == -np.inf:
             for j in range(C):
-                row[j] = 0.0
+                row[j] = _F(0.0)
             continue
-        z = 0.0
+        z = _F(0.0)
         for j in range(C):
             e = _exp(s, row[j] - m)
             row[j] = e
             z += e
-        inv = 1.0 / z
+        inv = _F(1.0) / z
         for j in range(C):
             row[j] *= inv
 
@@ -344,21 +344,6 @@ def softmax_bwd(lo, hi, dp, p, delta, r0):
             prow = p[b, i]
             for j in range(C):
                 drow[j] = prow[j] * (drow[j] - d)
-
-
-@njit(**_SUM)
-def rowdot(lo, hi, a, b, out):
-    """``out[n, h, l] = sum_e a[n, h, l, e] * b[n, h, l, e]`` for 4-D arrays of any strides (float64 sums)."""
-    H, L, E = a.shape[1], a.shape[2], a.shape[3]
-    for n in range(lo, hi):
-        for h in range(H):
-            for l in range(L):
-                ar = a[n, h, l]
-                br = b[n, h, l]
-                acc = 0.0
-                for e in range(E):
-                    acc += np.float64(ar[e]) * br[e]
-                out[n, h, l] = acc
 
 
 # ----------------------------------------------------------------------------- LSTM cell

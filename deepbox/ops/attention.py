@@ -107,12 +107,12 @@ class AttentionFunction(Function):
         K = _kernels(dout, out, dp, p)
         if K is not None and dweights is None and dp.flags.c_contiguous and p.flags.c_contiguous \
                 and dp.shape == p.shape and dp.shape[:-1] == dout.shape[:-1] and dp.size:
-            delta = _row_dots(K, dout, out)
+            delta = _row_dots(dout, out)
             accel.parallel(K.softmax_bwd, delta.shape[0], dp.reshape(delta.shape + (-1,)),
                            p.reshape(delta.shape + (-1,)), delta, 0, work=_ew.split_work(dp.size, 0.3))
         else:
             if dweights is None:
-                delta = (dout * out).sum(axis=-1, keepdims=True)
+                delta = xp.einsum("...e,...e->...", dout, out)[..., None]
             else:
                 delta = (dp * p).sum(axis=-1, keepdims=True)
             dp -= delta
@@ -134,7 +134,9 @@ class CausalAttentionFunction(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, *, scale, edges, dropout_p=0.0, generator=None):
-        out = xp.empty(q.shape[:-1] + (v.shape[-1],), xp.result_type(q, v))
+        # in q's memory order: q, k and v of nn.MultiheadAttention are (N, L, heads, E) memory seen as
+        # (N, heads, L, E), and an output stored the same way goes back to (N, L, heads * E) without a copy
+        out = xp.empty_like(q, dtype=xp.result_type(q, v), shape=q.shape[:-1] + (v.shape[-1],))
         K = _kernels(q, k, v)
         # with the kernels the scale is applied inside the softmax (no scaled copy of q)
         qs = q if K is not None else q * xp.asarray(scale, q.dtype)
@@ -174,10 +176,11 @@ class CausalAttentionFunction(Function):
         keeps, edges = ctx.keeps, ctx.edges
         need = ctx.needs_input_grad
         K = _kernels(dout, out, *ps)
-        dq = xp.empty(qs.shape, dout.dtype)
-        dk = xp.empty(k.shape, dout.dtype)
-        dv = xp.empty(v.shape, dout.dtype)
-        delta = _row_dots(K, dout, out)
+        # gradients in their inputs' memory order (see forward): the head merge upstream is then a view
+        dq = xp.empty_like(qs, dtype=dout.dtype)
+        dk = xp.empty_like(k, dtype=dout.dtype)
+        dv = xp.empty_like(v, dtype=dout.dtype)
+        delta = _row_dots(dout, out)
         scale = xp.asarray(ctx.scale, dout.dtype)
         blocks = list(zip(zip(edges[:-1], edges[1:]), ps, keeps))
         # the last block sees every key: it writes dk and dv, the earlier (shorter) blocks add to them
@@ -215,15 +218,12 @@ def _kernels(*arrays):
     return _ew.kernels_for(*arrays)
 
 
-def _row_dots(K, a, b):
-    """``(a * b).sum(-1)`` as a C-contiguous ``(rows, L)`` array (rows = the leading dims' product)."""
-    if K is None:
-        d = (a * b).sum(axis=-1)
-        return d.reshape(-1, d.shape[-1])
-    a4 = a.reshape((1,) * (4 - a.ndim) + a.shape)
-    b4 = b.reshape((1,) * (4 - b.ndim) + b.shape)
-    d = xp.empty(a4.shape[:-1], xp.result_type(a, b))
-    accel.parallel(K.rowdot, a4.shape[0], a4, b4, d, work=_ew.split_work(a.size, 0.5))
+def _row_dots(a, b):
+    """``(a * b).sum(-1)`` as a C-contiguous ``(rows, L)`` array (rows = the leading dims' product).
+
+    ``einsum`` reads both operands once, without the product's temporary, for any strides.
+    """
+    d = xp.einsum("...e,...e->...", a, b)
     return d.reshape(-1, d.shape[-1])
 
 
