@@ -212,6 +212,24 @@ def relu_bwd(lo, hi, g, y, out):
 
 
 @njit(**_JIT)
+def add_flat(lo, hi, a, b, out):
+    """``out = a + b``."""
+    a, b, out = a[lo:hi], b[lo:hi], out[lo:hi]
+    for k in range(out.shape[0]):
+        out[k] = a[k] + b[k]
+
+
+@njit(**_JIT)
+def add_rows(lo, hi, x, b):
+    """``x[r] += b`` for rows ``lo:hi`` of ``x`` (M, N): a bias added in place."""
+    N = x.shape[1]
+    for r in range(lo, hi):
+        row = x[r]
+        for j in range(N):
+            row[j] += b[j]
+
+
+@njit(**_JIT)
 def gelu_fwd(lo, hi, x, out):
     """``out = x Phi(x)``, ``Phi(x) = (1 + erf(x / sqrt 2)) / 2``."""
     x, out = x[lo:hi], out[lo:hi]

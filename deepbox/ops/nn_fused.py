@@ -97,13 +97,17 @@ class LinearFn(Function):
     def forward(ctx, x, w, b=None):
         ctx.save_for_backward(x, w)
         ctx.has_bias = b is not None
-        if x.ndim == 2:
-            out = x @ w.T
-        else:
-            out = (x.reshape(-1, x.shape[-1]) @ w.T).reshape(x.shape[:-1] + (w.shape[0],))
+        out2 = (x if x.ndim == 2 else x.reshape(-1, x.shape[-1])) @ w.T
         if b is not None:
-            out += b
-        return out
+            K = _ew.kernels_for(out2, b) if out2.size >= _ew.KERNEL_MIN_SIZE and b.ndim == 1 else None
+            if K is not None and out2.flags.c_contiguous:
+                # the bias in one compiled pass split over the threads (NumPy's add runs on one core)
+                from deepbox.ops import accel
+
+                accel.parallel(K.add_rows, out2.shape[0], out2, b, work=_ew.split_work(out2.size, 0.25))
+            else:
+                out2 += b
+        return out2 if x.ndim == 2 else out2.reshape(x.shape[:-1] + (w.shape[0],))
 
     @staticmethod
     def backward(ctx, grad):

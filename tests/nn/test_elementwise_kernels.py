@@ -162,6 +162,29 @@ def test_relu_in_place_and_integer_input(small_kernels, kernel_mode):
     np.testing.assert_array_equal(r._data, TF.relu(torch.arange(-6, 6).reshape(3, 4)).numpy())
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_add_matches_torch(small_kernels, kernel_mode, layout, dtype):
+    rng = np.random.default_rng(17)
+    a, b = (rng.standard_normal((6, 11)).astype(dtype) for _ in range(2))
+    _compare(lambda F, x, y: (x + y) * 1.5, [_layout(a, layout), _layout(b, layout)], dtype)
+    if layout != "strided":
+        _check_path(small_kernels, kernel_mode)
+    # broadcasting and mixed dtypes keep NumPy's add
+    c = rng.standard_normal(11).astype(dtype)
+    _compare(lambda F, x, y: x + y, [a, c], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(9, 7), (2, 5, 7), (7,)])
+def test_linear_bias_matches_torch(small_kernels, kernel_mode, shape, dtype):
+    rng = np.random.default_rng(18)
+    x = rng.standard_normal(shape).astype(dtype)
+    w, b = rng.standard_normal((13, 7)).astype(dtype), rng.standard_normal(13).astype(dtype)
+    _compare(lambda F, x, w, b: F.linear(x, w, b), [x, w, b], dtype)
+    _check_path(small_kernels, kernel_mode)
+
+
 # ----------------------------------------------------------------------------- layer norm
 
 @pytest.mark.parametrize("dtype", DTYPES)
