@@ -167,7 +167,8 @@ class _NoGrad:
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        if a.size >= KERNEL_MIN_SIZE and a.shape == b.shape and a.dtype == b.dtype:
+        if type(a) is _ndarray and type(b) is _ndarray and a.size >= KERNEL_MIN_SIZE and a.shape == b.shape \
+                and a.dtype == b.dtype:
             # one compiled pass split over the threads (NumPy's add runs on one core)
             out = elementwise_kernel("add_flat", empty_like_flat(a), a, b, ns=0.25)
             if out is not None:

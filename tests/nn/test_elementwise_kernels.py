@@ -170,9 +170,10 @@ def test_add_matches_torch(small_kernels, kernel_mode, layout, dtype):
     _compare(lambda F, x, y: (x + y) * 1.5, [_layout(a, layout), _layout(b, layout)], dtype)
     if layout != "strided":
         _check_path(small_kernels, kernel_mode)
-    # broadcasting and mixed dtypes keep NumPy's add
+    # broadcasting and Python numbers keep NumPy's add
     c = rng.standard_normal(11).astype(dtype)
     _compare(lambda F, x, y: x + y, [a, c], dtype)
+    _compare(lambda F, x: x + 2.5, [a], dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
