@@ -14,6 +14,11 @@ without dropout), so the softmax's backward costs one (L, E) reduction instead o
 
 Rows whose every key is masked out give zeros (as PyTorch's ``scaled_dot_product_attention``
 does), not NaN.
+
+With numba installed the softmax (mask, scale, max, exp, normalisation in one pass over each row)
+and its backward ``P * (dP - delta)`` run as compiled kernels split over the threads
+(``deepbox/ops/_numba_elementwise.py``); the NumPy code is the path for other dtypes and for
+``accel.compiled(False)``.
 """
 from __future__ import annotations
 

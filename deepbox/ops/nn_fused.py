@@ -11,7 +11,12 @@ derivative. Each is tested against its composed twin and against PyTorch (tests/
 - ``NLLFn``: NLL on log-probabilities with the same options.
 - ``NormalizeFn``: ``(x - mean) / sqrt(var + eps) * weight + bias`` over given axes: batch norm
   (train and eval), layer norm, group norm and instance norm are all this one node.
+- ``LayerNormFn``, ``BatchNormFn``: the same normalisations on compiled kernels (``deepbox.ops.accel``).
 - ``DropoutFn``, ``GeluFn`` and a few activations whose composed form costs several passes.
+
+With numba installed, ``LinearFn``'s bias add, ``GeluFn`` (exact form) and layer norm run as compiled
+passes split over the threads (``deepbox/ops/_numba_elementwise.py``); the NumPy code beside each is
+the path for other dtypes and layouts and for ``accel.compiled(False)``.
 """
 from __future__ import annotations
 

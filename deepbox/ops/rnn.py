@@ -21,6 +21,11 @@ depends on the cell-state gradient (``i, f, g``) are another. Sigmoids are compu
 as ``sigmoid(x) = (1 + tanh(x / 2)) / 2`` with the halving folded into a copy of the
 weights, so all four gates take one ``tanh`` call.
 
+With numba installed, an LSTM step's gate math (four activations, the cell update, the factors
+kept for BPTT) is one compiled pass, ``lstm_cell_fwd``, and so is its backward, ``lstm_cell_bwd``
+(``deepbox/ops/_numba_elementwise.py``); the NumPy loop is the path for other dtypes and for
+``accel.compiled(False)``.
+
 Variable-length batches (packed sequences) are supported through ``batch_sizes``:
 the batch is sorted by decreasing length and step ``t`` updates only its first
 ``batch_sizes[t]`` rows, so a padded batch gives exactly what separate sequences
