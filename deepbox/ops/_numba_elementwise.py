@@ -373,7 +373,7 @@ def softmax_bwd(lo, hi, dp, p, delta, r0):
 def lstm_cell_fwd(lo, hi, g, x, t, c, hn, q, a, need):
     """One LSTM step for batch rows ``lo:hi``.
 
-    ``g`` (4, B, H): the recurrent pre-activations ``h W_hh^T``; ``x`` (4, T, B, H): the input
+    ``g`` (B, 4, H): the recurrent pre-activations ``h W_hh^T``; ``x`` (4, T, B, H): the input
     projections, step ``t``'s added to them. ``c`` (B, H): the cell state, updated in place;
     ``hn`` (B, H) receives ``o * tanh(c)``. With ``need``, the factors that backward needs:
     ``q[:, t]`` (4, T, B, H) = ``(o' tanh c, i' g, f' c_prev, (1 - g^2) i)`` (``s' = s (1 - s)``) and
@@ -381,7 +381,7 @@ def lstm_cell_fwd(lo, hi, g, x, t, c, hn, q, a, need):
     """
     H = c.shape[1]
     for b in range(lo, hi):
-        g0, g1, g2, g3 = g[0, b], g[1, b], g[2, b], g[3, b]
+        g0, g1, g2, g3 = g[b, 0], g[b, 1], g[b, 2], g[b, 3]
         x0, x1, x2, x3 = x[0, t, b], x[1, t, b], x[2, t, b], x[3, t, b]
         cb, hb = c[b], hn[b]
         if need:
