@@ -120,7 +120,8 @@ def test_activation_gradient_in_other_layout(small_kernels, kernel_mode, dtype):
 def test_activation_special_values(small_kernels, kernel_mode, dtype):
     x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30, 6.0, -6.0, 30.0, -30.0, 1e4, -1e4], dtype)
     for act in ("relu", "gelu"):
-        d = getattr(DF, act)(deepbox.tensor(x))._data
+        with np.errstate(invalid="ignore"):          # the NumPy path's -inf * 0
+            d = getattr(DF, act)(deepbox.tensor(x))._data
         t = getattr(TF, act)(torch.tensor(x)).numpy()
         finite = np.isfinite(x)
         np.testing.assert_allclose(d[finite], t[finite], **TOL[dtype])
@@ -367,7 +368,7 @@ def test_float32_functions_within_a_few_ulps(name, ref, lo, hi, max_ulps):
     special = np.array([np.nan, np.inf, -np.inf, 0.0, 200.0, -200.0], np.float32)
     out = np.empty_like(special)
     apply(special, out)
-    expected = ref(torch.tensor(special.astype(np.float64))).numpy().astype(np.float32)
+    expected = ref(torch.tensor(special)).numpy()
     np.testing.assert_array_equal(out, expected)
 
 
