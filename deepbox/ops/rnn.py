@@ -319,19 +319,19 @@ class LSTMLayer(Function):
         dt = q.dtype
         T, B = q.shape[1], q.shape[2]
         dout_t = _time_major(dout, batch_first)
-        dpre = _take((4, T, B, H), dt, zero=bs is not None)
-        w_hh_flat = xp.ascontiguousarray(w_hh4.reshape(4 * H, P))
         dh = dhn.astype(dt, copy=True)
         dc = dcn.astype(dt, copy=True)
         dsum = xp.empty((B, P), dt)
         tmp = xp.empty((B, H), dt)
-        dr = None
+        dr = dhr = None
         if w_hr is not None:
             dr = _take((T, B, P), dt, zero=True)   # gradient of the projected h, for dW_hr
             dhr = xp.empty((B, H), dt)
         K = _kernels(q, dout)
         if K is not None:
-            return _lstm_backward_kernel(ctx, K, dout_t, dh, dc, dsum, dr, dhr if w_hr is not None else None)
+            return _lstm_backward_kernel(ctx, K, dout_t, dh, dc, dsum, dr, dhr)
+        dpre = _take((4, T, B, H), dt, zero=bs is not None)
+        w_hh_flat = xp.ascontiguousarray(w_hh4.reshape(4 * H, P))
         for t in _steps(T, not reverse):
             n = B if bs is None else bs[t]
             ds = dsum[:n]
@@ -407,7 +407,9 @@ def _lstm_backward_kernel(ctx, K, dout_t, dh, dc, dsum, dr, dhr):
     reverse, batch_first, bs, H, P = ctx.cfg
     dt = q.dtype
     T, B = q.shape[1], q.shape[2]
-    dg = _take((T, B, 4, H), dt, zero=bs is not None)
+    # a pooled (4, T, B, H) buffer, the shape of the forward's q: the two share the pool's buffers
+    buf = _take((4, T, B, H), dt, zero=bs is not None)
+    dg = buf.reshape(T, B, 4, H)
     w_hh_flat = xp.ascontiguousarray(w_hh4.reshape(4 * H, P))
     work = split_work(B * H, 1.0)
     for t in _steps(T, not reverse):
@@ -443,7 +445,7 @@ def _lstm_backward_kernel(ctx, K, dout_t, dh, dc, dsum, dr, dhr):
     db_hh = (db.copy() if need[3] else db) if need[4] else None
     if need[7]:
         dw_hr = dr.reshape(-1, P).T @ r.reshape(-1, H)
-    _give(dg, dr)
+    _give(buf, dr)
     return dx, dw_ih, dw_hh, db_ih, db_hh, dh, dc, dw_hr
 
 
