@@ -197,7 +197,7 @@ def _stacked_input_grads(need, dpre, x_tm, w4, back, batch_first):
     return dx, dw, db
 
 
-_NO_BUF4 = xp.empty((1, 1, 1, 1))   # stands for the per-step factor buffers when no gradient is needed
+_NO_BUF4 = xp.zeros((1, 1, 1, 1))   # stands for the per-step factor buffers when no gradient is needed
 
 
 def _kernels(*arrays):
