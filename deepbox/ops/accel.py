@@ -40,6 +40,8 @@ _KERNEL_MODULES = ("deepbox.ops._numba_kernels", "deepbox.ops._numba_elementwise
 
 def _load():
     """Import the compiled kernels once; None when numba is missing or broken."""
+    if _state["tried"]:
+        return _state["module"]
     if os.environ.get("DEEPBOX_NUMBA", "1") == "0":
         return None
     if not _state["tried"]:
@@ -94,13 +96,18 @@ def kernels():
 
 
 def kernels_for(*arrays):
-    """The kernel module when enabled and every array is float32 or float64, else None."""
-    k = kernels()
-    if k is None:
-        return None
-    for a in arrays:
-        if a.dtype.name not in ("float32", "float64"):
-            return None
+    """The kernel module when enabled and every array (or tensor) is float32 or float64, else None.
+
+    This runs on every op call: the dtype test reads one character (``np.dtype.char``).
+    """
+    k = _state["module"] if _state["tried"] and _state["enabled"] else kernels()
+    if k is not None:
+        for a in arrays:
+            dt = a.dtype
+            if getattr(dt, "char", None) is None:
+                dt = dt.np          # a deepbox tensor's dtype wraps NumPy's
+            if dt.char not in "fd":
+                return None
     return k
 
 

@@ -17,17 +17,7 @@ _LN2 = math.log(2.0)
 KERNEL_MIN_SIZE = 16384
 
 
-def kernels_for(*arrays):
-    """``accel.kernels()`` when every array is float32 or float64, else None (the NumPy path).
-
-    The same answer as ``accel.kernels_for``, in a third of its time (this runs on every op call).
-    """
-    K = _accel.kernels()
-    if K is not None:
-        for a in arrays:
-            if a.dtype.char not in "fd":
-                return None
-    return K
+kernels_for = _accel.kernels_for
 
 
 def split_work(n, ns_per_element):

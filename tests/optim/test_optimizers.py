@@ -526,3 +526,31 @@ def test_state_dict_missing_an_older_option_loads_with_its_default(name, key, de
     assert opt.param_groups[0][key] == default
     if name == "AdamW":
         assert opt.param_groups[0]["decoupled_weight_decay"] is True
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "numpy"])
+@pytest.mark.parametrize("name,kw", [("Adam", {}), ("Adam", {"amsgrad": True}), ("AdamW", {"weight_decay": 0.1}),
+                                     ("Adam", {"weight_decay": 0.01, "maximize": True})])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_large_parameters_on_both_paths_follow_torch(compiled, name, kw, dtype):
+    """Parameters of >= 16k elements take Adam's compiled one-pass update (or, switched off, NumPy's)."""
+    from deepbox.ops import accel
+
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal((150, 120)).astype(dtype)       # 18,000 elements, in the flat group
+    big = rng.standard_normal((200, 100)).astype(dtype)      # and a second one beside it
+    tps = [torch.tensor(a, requires_grad=True) for a in (w0, big)]
+    dps = [deepbox.tensor(a, requires_grad=True) for a in (w0, big)]
+    topt = getattr(torch.optim, name)(tps, lr=0.01, **kw)
+    with accel.compiled(compiled):
+        dopt_ = getattr(dopt, name)(dps, lr=0.01, **kw)
+        for _ in range(5):
+            grads = [rng.standard_normal(a.shape).astype(dtype) for a in (w0, big)]
+            for t, d, g in zip(tps, dps, grads):
+                t.grad = torch.tensor(g)
+                d.grad = deepbox.tensor(g)
+            topt.step()
+            dopt_.step()
+    tol = dict(rtol=1e-6, atol=1e-7) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    for t, d in zip(tps, dps):
+        np.testing.assert_allclose(d.detach().numpy(), t.detach().numpy(), **tol)
