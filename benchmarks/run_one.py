@@ -31,6 +31,7 @@ def main():
         lib.set_num_threads(threads)
     else:
         import deepbox as lib
+        lib.set_num_threads(threads)   # BLAS and deepbox's own kernel threads
         import deepbox.nn  # noqa: F401
         import deepbox.optim  # noqa: F401
         import deepbox.utils.data  # noqa: F401
