@@ -31,6 +31,17 @@ def gemm_peak_flops(n: int = 2048, reps: int = 5) -> float:
     return 2 * n**3 / best
 
 
+def _kernels_info() -> str:
+    """Whether deepbox's workloads run on its compiled kernels (numba) or on NumPy alone."""
+    from deepbox.ops import accel
+
+    if accel.enabled():
+        import numba
+
+        return f"compiled (numba {numba.__version__})"
+    return "NumPy only (DEEPBOX_NUMBA=0)" if os.environ.get("DEEPBOX_NUMBA") == "0" else "NumPy only (no numba)"
+
+
 def _timed(fn, time):
     t0 = time.perf_counter()
     fn()
@@ -76,6 +87,8 @@ def main(argv=None):
         peak = gemm_peak_flops(1024 if args.quick else 2048)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; BLAS: {blas_info()}")
     print(f"float32 GEMM peak (numpy 2048^2 matmul): {peak / 1e9:.0f} GFLOP/s")
+    kernels = _kernels_info()
+    print(f"deepbox kernels: {kernels}")
     print(f"threads: {args.threads} for both frameworks; clock: {args.clock} time\n")
     rows, results = [], []
     for name in names:
@@ -112,7 +125,8 @@ def main(argv=None):
     out = args.json or os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                     "results-quick.json" if args.quick else "results.json")
     with open(out, "w") as f:
-        json.dump({"gemm_peak_flops": peak, "blas": blas_info(), "quick": args.quick, "threads": args.threads,
+        json.dump({"gemm_peak_flops": peak, "blas": blas_info(), "kernels": kernels, "quick": args.quick,
+                   "threads": args.threads,
                    "clock": args.clock, "results": results}, f,
                   indent=2)
     print(f"\nwritten: {out}")
