@@ -139,6 +139,7 @@ def set_num_threads(n: int) -> None:
     from deepbox.ops import accel
 
     accel.set_num_threads(n)
+    accel.blas_multi()          # forget a convolution's single-threaded BLAS: the limit below rules
     try:
         from threadpoolctl import threadpool_limits
 

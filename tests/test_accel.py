@@ -323,3 +323,42 @@ def test_deepbox_numba_0_never_loads_numba(tmp_path):
     np.testing.assert_allclose(out["y"], yt.detach().numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(out["gx"], xt.grad.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(out["gw"], tm[0].weight.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- BLAS threads
+
+def test_convolution_runs_blas_single_threaded_and_sequence_ops_restore_it(threads):
+    """A convolution splits its chunks over deepbox's threads with BLAS at one thread, and leaves it
+    there (switching back would let BLAS's spinning workers compete); an LSTM or attention layer gives
+    BLAS its threads back. Values follow PyTorch either way."""
+    libs = accel._blas_libs()
+    assert libs, "threadpoolctl must see NumPy's BLAS"
+    threads(2)
+    accel.blas_multi()
+    original = [c.get_num_threads() for c in libs]
+    for c in libs:              # the test process may run BLAS on one thread (tests/conftest.py)
+        c.set_num_threads(2)
+    try:
+        x = np.random.default_rng(0).standard_normal((64, 8, 28, 28)).astype(np.float32)
+        w = np.random.default_rng(1).standard_normal((8, 8, 3, 3)).astype(np.float32)
+
+        def conv():
+            out = F.conv2d(deepbox.from_numpy(x), deepbox.from_numpy(w), padding=1)
+            ref = TF.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=1).numpy()
+            np.testing.assert_allclose(out._data, ref, rtol=1e-4, atol=1e-4)
+
+        conv()
+        assert [c.get_num_threads() for c in libs] == [1] * len(libs)
+        deepbox.nn.LSTM(4, 6)(deepbox.randn(5, 2, 4))
+        assert [c.get_num_threads() for c in libs] == [2] * len(libs)
+        conv()
+        q = deepbox.randn(2, 3, 5, 4)
+        F.scaled_dot_product_attention(q, q, q)
+        assert [c.get_num_threads() for c in libs] == [2] * len(libs)
+        conv()
+        deepbox.set_num_threads(2)
+        assert [c.get_num_threads() for c in libs] == [2] * len(libs)
+    finally:
+        accel.blas_multi()
+        for c, k in zip(libs, original):
+            c.set_num_threads(k)

@@ -28,7 +28,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["available", "enabled", "set_enabled", "compiled", "kernels", "kernels_for", "num_threads",
-           "set_num_threads", "parallel"]
+           "set_num_threads", "parallel", "parallel_gemms", "blas_single", "blas_multi"]
 
 _state = {"enabled": os.environ.get("DEEPBOX_NUMBA", "1") != "0", "module": None, "tried": False}
 _lock = threading.Lock()
@@ -192,3 +192,64 @@ def _run_chunk(fn, args):
         fn(*args)
     finally:
         _inside.active = False
+
+
+# ----------------------------------------------------------------------------- chunks that call BLAS
+
+_blas = {"libs": None, "saved": None}
+
+
+def _blas_libs():
+    """threadpoolctl's controllers of the loaded BLAS libraries ([] without threadpoolctl)."""
+    if _blas["libs"] is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            from deepbox.backend import xp  # noqa: F401  (NumPy's BLAS must be loaded to be found)
+            _blas["libs"] = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+        except ImportError:
+            _blas["libs"] = []
+    return _blas["libs"]
+
+
+def blas_single() -> bool:
+    """Make BLAS run one thread per call, for code that splits its GEMMs over deepbox's threads.
+
+    The setting stays until ``blas_multi`` (called by the ops whose large GEMMs want BLAS's own
+    threads): switching back after every convolution would let BLAS's worker threads, which
+    spin for a while after each multi-threaded call, compete with deepbox's. False when
+    threadpoolctl cannot control the BLAS.
+    """
+    if _blas["saved"] is not None:
+        return True
+    libs = _blas_libs()
+    if not libs:
+        return False
+    _blas["saved"] = [c.get_num_threads() for c in libs]
+    for c in libs:
+        c.set_num_threads(1)
+    return True
+
+
+def blas_multi() -> None:
+    """Give BLAS back the thread count it had before ``blas_single`` (a no-op when it has it)."""
+    saved = _blas["saved"]
+    if saved is not None:
+        _blas["saved"] = None
+        for c, k in zip(_blas["libs"], saved):
+            c.set_num_threads(k)
+
+
+def parallel_gemms(fn, n: int, *args, work: int = 1 << 30, indexed: bool = False) -> int:
+    """``parallel`` for chunks that each copy and multiply (a convolution a few images at a time).
+
+    BLAS splits one small GEMM over its own threads poorly and leaves the copies around it on one
+    core; here each thread takes whole chunks and BLAS runs single-threaded inside them
+    (``blas_single``). Measured on 2 cores, whole training steps: ResNet-20 461 -> 332 ms, the BN
+    CNN 68 -> 50 ms. Without threadpoolctl, or with one thread, the chunks run in the calling
+    thread with BLAS as configured.
+    """
+    if _threads["n"] > 1 and n > 1 and not getattr(_inside, "active", False) and blas_single():
+        return parallel(fn, n, *args, work=work, indexed=indexed)
+    fn(*(((0,) if indexed else ()) + (0, n) + args))
+    return 1

@@ -29,6 +29,7 @@ from deepbox.autograd.function import Function
 from deepbox.backend import xp
 from deepbox.ops import accel
 from deepbox.ops import elementwise as _ew
+from deepbox.ops.accel import blas_multi as _blas_multi
 from deepbox.tensor import Tensor
 
 __all__ = ["scaled_dot_product_attention", "AttentionFunction", "CausalAttentionFunction"]
@@ -57,6 +58,7 @@ class AttentionFunction(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, mask, *, scale, causal=False, dropout_p=0.0, need_weights=False, generator=None):
+        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
         qs = q * xp.asarray(scale, q.dtype)
         s = xp.matmul(qs, k.swapaxes(-1, -2))
         masked = False
@@ -98,6 +100,7 @@ class AttentionFunction(Function):
 
     @staticmethod
     def backward(ctx, dout, dweights=None):
+        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
         qs, k, v, p, out = ctx.saved_tensors
         keep = ctx.keep
         ctx.keep = None
@@ -139,6 +142,7 @@ class CausalAttentionFunction(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, *, scale, edges, dropout_p=0.0, generator=None):
+        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
         # in q's memory order: q, k and v of nn.MultiheadAttention are (N, L, heads, E) memory seen as
         # (N, heads, L, E), and an output stored the same way goes back to (N, L, heads * E) without a copy
         out = xp.empty_like(q, dtype=xp.result_type(q, v), shape=q.shape[:-1] + (v.shape[-1],))
@@ -177,6 +181,7 @@ class CausalAttentionFunction(Function):
 
     @staticmethod
     def backward(ctx, dout):
+        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
         qs, k, v, out, *ps = ctx.saved_tensors
         keeps, edges = ctx.keeps, ctx.edges
         need = ctx.needs_input_grad

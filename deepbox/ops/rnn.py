@@ -38,6 +38,7 @@ import weakref
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
 from deepbox.ops import accel
+from deepbox.ops.accel import blas_multi as _blas_multi
 from deepbox.ops.elementwise import kernels_for, split_work
 
 __all__ = ["lstm_layer", "gru_layer", "rnn_layer", "LSTMLayer", "GRULayer", "RNNLayer"]
@@ -223,6 +224,7 @@ class LSTMLayer(Function):
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_hr, *, reverse=False, batch_first=False,
                 batch_sizes=None):
+        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
         H = w_hh.shape[0] // 4
         P = w_hh.shape[1]
         x_tm = _x_time_major(x, batch_first)
@@ -313,6 +315,7 @@ class LSTMLayer(Function):
 
     @staticmethod
     def backward(ctx, dout, dhn, dcn):
+        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
         x_tm, w_ih4, w_hh4, w_hr = ctx.saved_tensors
         q, a, hprev, r = ctx.seq
         reverse, batch_first, bs, H, P = ctx.cfg
@@ -468,6 +471,7 @@ class GRULayer(Function):
 
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, *, reverse=False, batch_first=False, batch_sizes=None):
+        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
         H = w_hh.shape[0] // 3
         x_tm = _x_time_major(x, batch_first)
         T, B = x_tm.shape[0], x_tm.shape[1]
@@ -540,6 +544,7 @@ class GRULayer(Function):
 
     @staticmethod
     def backward(ctx, dout, dhn):
+        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
         x_tm, w_ih3, w_hh = ctx.saved_tensors
         q, hprev = ctx.seq
         reverse, batch_first, bs, H = ctx.cfg
@@ -588,6 +593,7 @@ class RNNLayer(Function):
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, *, nonlinearity="tanh", reverse=False, batch_first=False,
                 batch_sizes=None):
+        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
         H = w_hh.shape[0]
@@ -629,6 +635,7 @@ class RNNLayer(Function):
 
     @staticmethod
     def backward(ctx, dout, dhn):
+        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
         x, w_ih, w_hh, out = ctx.saved_tensors
         hprev = ctx.seq
         reverse, batch_first, bs, relu = ctx.cfg
