@@ -1,14 +1,16 @@
-"""Optional compiled kernels and the splitter that runs them on every core.
+"""Optional compiled kernels, and the thread pool that runs them and the convolutions on every core.
 
 NumPy runs each elementwise pass, copy and reduction on one core, while BLAS and
 PyTorch use them all; and loops over few channels (LeNet's 6 and 16) are too short
 for NumPy's per-call cost. When numba is installed (``pip install deepbox[fast]``)
-the convolution, pooling and batch-norm kernels that a profile showed to dominate
-run as compiled loops instead (``deepbox/ops/_numba_kernels.py``), each call split
-over the batch into one contiguous chunk per thread. The kernels release the GIL,
-so a plain thread pool runs the chunks in parallel; there is no numba threading
-layer to conflict with BLAS's threads, with ``fork`` in DataLoader workers, or
-with user threads.
+the loops that a profile showed to dominate run compiled instead: max pooling and
+batch norm (``deepbox/ops/_numba_kernels.py``), ReLU, GELU, layer norm, attention's
+softmax, the LSTM cell, adds and Adam (``deepbox/ops/_numba_elementwise.py``), each
+call split into one contiguous chunk per thread (``parallel``). The kernels release
+the GIL, so a plain thread pool runs the chunks in parallel; there is no numba
+threading layer to conflict with BLAS's threads, with ``fork`` in DataLoader
+workers, or with user threads. Convolutions split their im2col + GEMM chunks over
+the same pool with BLAS held at one thread (``parallel_gemms``, ``blas_single``).
 
 Every compiled kernel has a NumPy twin that gives the same values; tests run both
 (``deepbox.ops.accel.compiled(False)`` switches the kernels off). Set
@@ -59,6 +61,12 @@ def _load():
                                 setattr(ns, attr, obj)
                     _state["module"] = ns
                 except ImportError:
+                    _state["module"] = None
+                except Exception as e:  # a numba that imports but cannot compile here: say so, use NumPy
+                    import warnings
+
+                    warnings.warn(f"deepbox: compiled kernels unavailable ({type(e).__name__}: {e}); "
+                                  f"using the NumPy path", RuntimeWarning, stacklevel=2)
                     _state["module"] = None
                 _state["tried"] = True
     return _state["module"]
@@ -133,6 +141,7 @@ def num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
+    """Threads for split calls (``deepbox.set_num_threads`` sets this and BLAS's together)."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"the number of threads must be an int, got {n!r} ({type(n).__name__})")
     if n < 1:
