@@ -17,8 +17,14 @@ product with a ones vector, which BLAS runs several times faster than
 ``sum(axis=0)``. A one-channel input (the first layer of an MNIST network) is
 copied tap-major instead: each of the ``kh*kw`` rows of the column matrix is
 then one strided copy of the image, and a ones row folds the bias into the GEMM.
-Column matrices and padded inputs live in a reusable workspace, because fresh
-arrays of tens of MB pay page faults on every step.
+
+The column matrix is never built whole: im2col and its GEMM run a few MB of images at
+a time (still in cache when multiplied), backward recomputes the columns for the
+weight gradient instead of keeping them, and the input gradient goes per tap and
+image chunk too. The chunks are split over deepbox's threads with BLAS at one thread
+(``accel.parallel_gemms``). Padded inputs and chunk buffers live in a reusable
+workspace, because fresh arrays pay page faults on every step (and two threads
+faulting at once serialise).
 """
 from __future__ import annotations
 
@@ -118,8 +124,8 @@ workspace = _Workspace()
 def _pad_nhwc(x, ph: tuple, pw: tuple):
     """Zero-pad the spatial axes (1, 2) of an NHWC array; returns ``x`` itself when no padding.
 
-    The padded array is a workspace buffer: only read by im2col, never saved. Its
-    border is zeroed when the buffer is new and never written afterwards.
+    The padded array is a workspace buffer, only read by im2col (backward pads again rather
+    than keep it). Its border is zeroed when the buffer is new and never written afterwards.
     """
     if not (ph[0] or ph[1] or pw[0] or pw[1]):
         return x
