@@ -44,3 +44,21 @@ def _seed_everything():
     deepbox.manual_seed(0)
     np.random.seed(0)
     yield
+
+
+@pytest.fixture(params=["numba", "numpy"])
+def kernel_mode(request):
+    """``"numba"`` or ``"numpy"``: a test that names this runs on the compiled kernels and on their NumPy
+    twins (``accel.compiled(False)``). The ``numba`` variant fails, never skips, without the kernels."""
+    from deepbox.ops import accel
+    from tests.helpers import require_kernels
+
+    if request.param == "numba":
+        require_kernels()
+        with accel.compiled(True):
+            assert accel.enabled()
+            yield "numba"
+    else:
+        with accel.compiled(False):
+            assert accel.kernels() is None
+            yield "numpy"

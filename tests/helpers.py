@@ -103,3 +103,23 @@ def check_op(fn, *inputs, torch_fn=None, dtype=np.float64, rtol=None, atol=None,
             assert d.grad.dtype == d.dtype, f"input {i}: grad dtype {d.grad.dtype} != {d.dtype}"
             assert_close(d.grad, t.grad, rtol, atol, what=f"grad of input {i}")
     return d_out
+
+
+def require_kernels():
+    """Fail (never skip) when deepbox's compiled kernels are not there: numba is in the ``test`` extra,
+    so a missing install must not pass as a silent rerun of the NumPy path."""
+    import pytest
+
+    from deepbox.ops import accel
+
+    try:
+        import numba  # noqa: F401
+        missing = None
+    except ImportError as e:
+        missing = str(e)
+    if missing is not None:
+        pytest.fail(f"numba is not importable ({missing}); it is part of the test extra: pip install -e '.[test]'",
+                    pytrace=False)
+    if not accel.available():
+        pytest.fail("numba is installed but deepbox's compiled kernels did not load "
+                    "(is DEEPBOX_NUMBA=0 set, or does a deepbox/ops/_numba_*.py module fail to import?)", pytrace=False)

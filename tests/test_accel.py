@@ -21,20 +21,9 @@ import torch.nn.functional as TF
 import deepbox
 import deepbox.nn.functional as F
 from deepbox.ops import accel
+from tests.helpers import require_kernels
 
 REPO = Path(deepbox.__file__).resolve().parents[1]
-
-
-def require_kernels():
-    """Fail (never skip) without numba: it is part of the ``test`` extra."""
-    try:
-        import numba  # noqa: F401
-        missing = None
-    except ImportError as e:
-        missing = str(e)
-    if missing is not None or not accel.available():
-        pytest.fail(f"the compiled kernels did not load ({missing or 'DEEPBOX_NUMBA=0?'}); "
-                    "numba is part of the test extra", pytrace=False)
 
 
 @pytest.fixture

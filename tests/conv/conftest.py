@@ -1,40 +1,13 @@
 """Every test in tests/conv runs twice: on the compiled (numba) kernels and on their NumPy twins.
 
-The ``numba`` variant switches the kernels on and fails when they cannot load (numba is in
-the ``test`` extra), so a missing install never passes as a silent rerun of the NumPy path.
-The ``numpy`` variant runs the block under ``accel.compiled(False)``. Both compare against PyTorch.
+``kernel_mode`` (tests/conftest.py) is made autouse here; its ``numba`` variant fails when the kernels
+cannot load. Both variants compare against PyTorch.
 """
 from __future__ import annotations
 
 import pytest
 
-from deepbox.ops import accel
 
-
-def require_kernels():
-    """Fail (never skip) when the compiled kernels are not there."""
-    try:
-        import numba  # noqa: F401
-        missing = None
-    except ImportError as e:
-        missing = str(e)
-    if missing is not None:
-        pytest.fail(f"numba is not importable ({missing}); it is part of the test extra: pip install -e '.[test]'",
-                    pytrace=False)
-    if not accel.available():
-        pytest.fail("numba is installed but deepbox's compiled kernels did not load "
-                    "(is DEEPBOX_NUMBA=0 set, or does deepbox/ops/_numba_kernels.py fail to import?)", pytrace=False)
-
-
-@pytest.fixture(autouse=True, params=["numba", "numpy"])
-def kernel_mode(request):
-    """``"numba"`` or ``"numpy"``: the path the ops under test take."""
-    if request.param == "numba":
-        require_kernels()
-        with accel.compiled(True):
-            assert accel.enabled()
-            yield "numba"
-    else:
-        with accel.compiled(False):
-            assert accel.kernels() is None
-            yield "numpy"
+@pytest.fixture(autouse=True)
+def _both_kernel_paths(kernel_mode):
+    yield kernel_mode

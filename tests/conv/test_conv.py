@@ -211,3 +211,42 @@ def test_workspace_buffers_are_not_shared_while_saved():
         check_op(lambda x, w: fn(x).conv2d(fn(x).conv2d(x, w, padding=1).relu(), w, padding=1), x, w)
     check_op(lambda x, w: fn(x).conv2d(x[:, :1], w[:, :1], padding=1) * fn(x).conv2d(x[:, 1:2], w[:, 1:2], padding=1),
              x, w)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("case", [
+    (8, 1, 24, 24, 4, 3, 1, 1, True),      # one channel: tap-major chunks, bias folded into the GEMM
+    (8, 3, 24, 32, 5, 3, 2, 1, True),
+    (6, 4, 16, 16, 3, 3, 1, 0, False),     # (sizes above the splitter's 32k-element threshold)
+])
+def test_conv2d_in_image_chunks_split_over_threads(case, threads, monkeypatch):
+    """Convolutions run im2col + GEMM (and the input gradient) a few images at a time, the chunks split
+    over deepbox's threads with BLAS at one thread; weight gradients are summed over the threads'
+    partials. With one image per chunk every path runs many chunks on several threads."""
+    from deepbox.ops import accel
+    from deepbox.ops import conv as conv_mod
+
+    n, c, h, w, o, k, s, p, bias = case
+    monkeypatch.setattr(conv_mod, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(conv_mod, "_DX_CHUNK_BYTES", 1)
+    old = accel.num_threads()
+    accel.set_num_threads(threads)
+    try:
+        x, wt, b = arr(n, c, h, w), arr(o, c, k, k), arr(o) if bias else None
+        dx = deepbox.tensor(x, requires_grad=True)
+        dw = deepbox.tensor(wt, requires_grad=True)
+        db_ = deepbox.tensor(b, requires_grad=True) if bias else None
+        tx = torch.tensor(x, requires_grad=True)
+        tw = torch.tensor(wt, requires_grad=True)
+        tb = torch.tensor(b, requires_grad=True) if bias else None
+        yd = F.conv2d(dx, dw, db_, s, p)
+        yt = TF.conv2d(tx, tw, tb, s, p)
+        g = arr(*yt.shape)
+        yd.backward(deepbox.tensor(g))
+        yt.backward(torch.tensor(g))
+        np.testing.assert_allclose(yd._data, yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+        for d, t in ((dx, tx), (dw, tw)) + (((db_, tb),) if bias else ()):
+            np.testing.assert_allclose(d.grad._data, t.grad.numpy(), rtol=1e-10, atol=1e-12)
+    finally:
+        accel.blas_multi()
+        accel.set_num_threads(old)

@@ -5,24 +5,10 @@ learning, ``mnist-10k.npz`` (``$DEEPBOX_DATA`` or ``../shared/data``).
 """
 from __future__ import annotations
 
-import importlib.util
-import json
-from pathlib import Path
-
 import pytest
 from PIL import Image
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def run(name: str, tmp_path: Path, *extra: str) -> tuple[dict, Path]:
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    out = tmp_path / name
-    res = module.main(["--quick", "--out", str(out), *extra])
-    assert json.loads((out / "results.json").read_text()).keys() == res.keys()
-    return res, out
+from tests.examples.runner import run
 
 
 def test_transfer_learning_beats_scratch_on_500_digits(tmp_path):

@@ -5,23 +5,11 @@ claims checked here are the ones the lecture makes, at the scale of a smoke test
 """
 from __future__ import annotations
 
-import importlib.util
-import json
 from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def run(name: str, tmp_path: Path, *extra: str) -> tuple[dict, Path]:
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    out = tmp_path / name
-    res = module.main(["--quick", "--out", str(out), *extra])
-    assert json.loads((out / "results.json").read_text()).keys() == res.keys()
-    return res, out
+from tests.examples.runner import run
 
 
 def pngs(out: Path) -> set[str]:

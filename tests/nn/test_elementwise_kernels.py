@@ -346,7 +346,7 @@ def _grid(lo, hi):
     ("_erf32", torch.erf, -6, 6, 8),
 ])
 def test_float32_functions_within_a_few_ulps(name, ref, lo, hi, max_ulps):
-    from tests.nn.conftest import require_kernels
+    from tests.helpers import require_kernels
 
     require_kernels()
     from numba import njit
@@ -472,7 +472,7 @@ def test_lstm_inference_without_grad(small_kernels, kernel_mode, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("amsgrad", [False, True])
 def test_adam_kernel_follows_torch_adam(amsgrad, dtype):
-    from tests.nn.conftest import require_kernels
+    from tests.helpers import require_kernels
 
     require_kernels()
     K = accel.kernels()

@@ -38,15 +38,7 @@ class _NormBase(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = Parameter(_make(xp.empty(num_features, nd)))
-            if bias:
-                self.bias = Parameter(_make(xp.empty(num_features, nd)))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, num_features, affine, bias, nd)
         if track_running_stats:
             self.register_buffer("running_mean", _make(xp.zeros(num_features, nd)))
             self.register_buffer("running_var", _make(xp.ones(num_features, nd)))
