@@ -6,10 +6,46 @@ could slot in here without touching the ops.
 """
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 
 xp = np  # the array module every op computes with
 ndarray = np.ndarray
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def tune_allocator(mmap_threshold: int = 64 << 20, trim_threshold: int = 256 << 20) -> bool:
+    """Keep freed array memory in the process for reuse (glibc only); True when applied.
+
+    By default glibc serves every allocation above about 128 KB-32 MB with a fresh ``mmap`` and
+    returns it on free, so each new activation or gradient array of a training step costs one
+    page fault per 4 KB page (a 2.4 MB ReLU output: about 1 ms of faults for 0.1 ms of work).
+    Raising the mmap threshold to ``mmap_threshold`` and the trim threshold to ``trim_threshold``
+    lets a step reuse the previous step's freed memory, as PyTorch's caching allocator does:
+    LeNet-5's training step 15.5 -> 11.3 ms on 2 cores. The price is that up to
+    ``trim_threshold`` bytes of freed memory stay mapped. ``DEEPBOX_MALLOC=0`` in the
+    environment turns this off at import.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):   # not glibc (musl has no mallopt)
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    return bool(mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold)) and mallopt(_M_TRIM_THRESHOLD, int(trim_threshold)))
+
+
+if os.environ.get("DEEPBOX_MALLOC", "1") != "0":
+    tune_allocator()
 
 
 def array_module(*arrays):

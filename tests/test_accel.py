@@ -351,3 +351,33 @@ def test_convolution_runs_blas_single_threaded_and_sequence_ops_restore_it(threa
         accel.blas_multi()
         for c, k in zip(libs, original):
             c.set_num_threads(k)
+
+
+# ----------------------------------------------------------------------------- the allocator setting
+
+_MAPPED = """
+import ctypes, numpy as np
+import deepbox
+class Info(ctypes.Structure):
+    _fields_ = [(f, ctypes.c_size_t) for f in ("arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks "
+                                                "fordblks keepcost").split()]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+a = np.ones(12 << 20, np.float32)       # 48 MB: above glibc's largest dynamic mmap threshold
+print(libc.mallinfo2().hblkhd >> 20)    # MB held in separately mapped blocks
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
+def test_large_arrays_come_from_the_reusable_heap():
+    # glibc maps every array above 32 MB on its own and unmaps it on free, so that each new one
+    # costs a page fault per page; deepbox raises the threshold so that freed memory is reused.
+    # DEEPBOX_MALLOC=0 keeps glibc's default.
+    def mapped_mb(flag):
+        env = dict(os.environ, DEEPBOX_MALLOC=flag)
+        out = subprocess.run([sys.executable, "-c", _MAPPED], env=env, cwd=REPO, capture_output=True,
+                             text=True, check=True)
+        return int(out.stdout.strip())
+
+    assert mapped_mb("1") < 48
+    assert mapped_mb("0") >= 48

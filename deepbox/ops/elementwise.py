@@ -30,22 +30,34 @@ def split_work(n, ns_per_element):
 
 
 def flat_views(*arrays):
-    """1-D views, in one memory order, of same-shape arrays that are all C- or all F-contiguous; else None.
+    """1-D views, in one memory order, of same-shape arrays that share one dense layout; else None.
 
-    Elementwise kernels run over these views, so element ``k`` of each is the same logical element.
+    The layout may be C, F or any axis permutation of a contiguous array (a convolution's
+    NCHW output is an NHWC array seen through a transpose): element ``k`` of each view is
+    then the same logical element. Arrays with gaps (slices) or differing layouts give None.
     """
+    a0 = arrays[0]
     if all(a.flags.c_contiguous for a in arrays):
         return [a.reshape(-1) for a in arrays]
     if all(a.flags.f_contiguous for a in arrays):
         return [a.T.reshape(-1) for a in arrays]
-    return None
+    # the axis order that walks a0's memory outermost-first (size-1 axes do not matter)
+    perm = sorted(range(a0.ndim), key=lambda i: -a0.strides[i])
+    views = []
+    for a in arrays:
+        if a.shape != a0.shape:
+            return None
+        t = a.transpose(perm)
+        if not t.flags.c_contiguous:
+            return None
+        views.append(t.reshape(-1))
+    return views
 
 
 def empty_like_flat(a, dtype=None):
-    """A new array of ``a``'s shape in ``a``'s memory order (C unless ``a`` is F-contiguous only)."""
-    if a.flags.c_contiguous or not a.flags.f_contiguous:
-        return xp.empty(a.shape, dtype or a.dtype)
-    return xp.empty(a.shape, dtype or a.dtype, order="F")
+    """A new array of ``a``'s shape in ``a``'s memory layout (C, F, or the axis order of a
+    permuted contiguous array, as ``empty_like``'s ``order='K'``), so ``flat_views`` pairs them."""
+    return xp.empty_like(a, dtype=dtype or a.dtype)
 
 
 def elementwise_kernel(name, out, *arrays, ns=0.2):

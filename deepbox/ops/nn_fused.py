@@ -787,8 +787,10 @@ class GeluFn(Function):
             return grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner)
         cdf = ctx.cdf
         if cdf is None:  # the forward ran the kernel
-            if _ew.flat_views(grad, x) is None:
-                grad = xp.array(grad, order="F" if x.flags.f_contiguous and not x.flags.c_contiguous else "C")
+            if _ew.flat_views(grad, x) is None:   # the gradient in x's memory layout
+                g = _ew.empty_like_flat(x, grad.dtype)
+                g[...] = grad
+                grad = g
             gx = _ew.elementwise_kernel("gelu_bwd", _ew.empty_like_flat(x, grad.dtype), grad, x, ns=1.0)
             if gx is not None:
                 return gx

@@ -52,8 +52,11 @@ def _check_path(calls, kernel_mode):
 
 
 def _layout(a, kind):
-    """``a`` (a NumPy array) as a C-contiguous, F-contiguous or strided (non-contiguous) array of its shape."""
-    if kind == "C":
+    """``a`` (a NumPy array) as a C-contiguous, F-contiguous, channels-last (the NCHW view of an NHWC
+    array, as a convolution returns) or strided (non-contiguous) array of its shape."""
+    if kind == "channels_last" and a.ndim >= 3:
+        return np.moveaxis(np.ascontiguousarray(np.moveaxis(a, 1, -1)), -1, 1)
+    if kind in ("C", "channels_last"):
         return np.ascontiguousarray(a)
     if kind == "F":
         return np.asfortranarray(a)
@@ -96,8 +99,8 @@ def _compare(fn, arrays, dtype, seed=0, tol=None):
 # ----------------------------------------------------------------------------- activations
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("layout", ["C", "F", "strided"])
-@pytest.mark.parametrize("shape", [(7, 13), (3, 5, 17), (1,)])
+@pytest.mark.parametrize("layout", ["C", "F", "channels_last", "strided"])
+@pytest.mark.parametrize("shape", [(7, 13), (3, 5, 17), (2, 5, 3, 4), (1,)])
 @pytest.mark.parametrize("act", ["relu", "gelu"])
 def test_activation_matches_torch(small_kernels, kernel_mode, act, shape, layout, dtype):
     x = np.random.default_rng(1).standard_normal(shape).astype(dtype) * 3
@@ -105,6 +108,24 @@ def test_activation_matches_torch(small_kernels, kernel_mode, act, shape, layout
     _compare(lambda F, t: getattr(F, act)(t), [_layout(x, layout)], dtype)
     if layout != "strided":                     # a strided input's forward takes NumPy
         _check_path(small_kernels, kernel_mode)
+
+
+@pytest.mark.parametrize("act", ["relu", "gelu"])
+def test_activation_keeps_channels_last_layout(small_kernels, kernel_mode, act):
+    # a convolution's output is an NHWC array seen as NCHW: the kernels run over its memory in order
+    # and give an output (and input gradient) of the same layout, so that no copy is made
+    x = _layout(np.random.default_rng(5).standard_normal((2, 6, 3, 5)).astype(np.float32), "channels_last")
+    t = deepbox.tensor(x)
+    t._data = x
+    t.requires_grad_(True)
+    out = getattr(DF, act)(t)
+    cot = deepbox.tensor(x)
+    cot._data = x * 0.5                         # the upstream gradient in the same layout (x * 0.5 keeps it)
+    out.backward(cot)
+    if kernel_mode == "numba":
+        assert out._data.strides == x.strides
+        assert t.grad._data.strides == x.strides
+    _check_path(small_kernels, kernel_mode)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -164,14 +185,16 @@ def test_relu_in_place_and_integer_input(small_kernels, kernel_mode):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+@pytest.mark.parametrize("layout", ["C", "F", "channels_last", "strided"])
 def test_add_matches_torch(small_kernels, kernel_mode, layout, dtype):
     rng = np.random.default_rng(17)
-    a, b = (rng.standard_normal((6, 11)).astype(dtype) for _ in range(2))
+    shape = (2, 6, 3, 11) if layout == "channels_last" else (6, 11)
+    a, b = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
     _compare(lambda F, x, y: (x + y) * 1.5, [_layout(a, layout), _layout(b, layout)], dtype)
     if layout != "strided":
         _check_path(small_kernels, kernel_mode)
-    # broadcasting and Python numbers keep NumPy's add
+    # two layouts, broadcasting and Python numbers keep NumPy's add
+    _compare(lambda F, x, y: x + y, [_layout(a, "channels_last"), a], dtype)
     c = rng.standard_normal(11).astype(dtype)
     _compare(lambda F, x, y: x + y, [a, c], dtype)
     _compare(lambda F, x: x + 2.5, [a], dtype)
