@@ -10,9 +10,12 @@ over contiguous channels, and a channels-first array is passed as
 ``(N*C, H, W, 1)``. Each kernel has a NumPy twin in the op that calls it, and
 the tests compare the two.
 
-Measured and rejected: im2col/col2im as numba loops. Their runs of ``kw*C`` floats are
-short, and per-run overhead made them 1.5-4x slower than NumPy's strided window copy
-and the per-tap GEMM input gradient (``deepbox/ops/conv.py``), which stay.
+Convolutions: ``col2im_rows`` adds a chunk of window gradients (one GEMM's output) into the
+padded input gradient, for stride 1 and dilation 1, where each window row's ``kw*C`` values
+land on ``kw*C`` consecutive floats of an NHWC row. With the GEMM and the adds a few images
+at a time (still in cache), this beats the per-tap GEMMs of ``deepbox/ops/conv.py`` whenever
+their ``K = C`` side is thin. Measured and rejected: im2col as a numba loop (NumPy's
+strided window copy is as fast), and col2im over whole batches (its input left the cache).
 """
 from __future__ import annotations
 
@@ -103,6 +106,35 @@ def maxpool_backward(lo, hi, g, arg, dx):
             for ox in range(Wo):
                 for c in range(C):
                     dx[n, arg[n, oy, ox, c], c] += g[n, oy, ox, c]
+
+
+# ----------------------------------------------------------------------------- convolution
+
+@njit(**_JIT)
+def col2im_rows(lo, hi, d, dx, c, ph, pw):
+    """``dx[n, oy + i - ph, (ox - pw)*c + t] += d[n, oy, ox, i, t]`` for images ``lo:hi`` (stride 1,
+    dilation 1), leaving out what falls into the padding.
+
+    ``d``: window gradients ``(N, Ho, Wo, kh, kw*c)``; ``dx``: the input gradient ``(N, H, W*c)``, added into.
+    """
+    Ho, Wo, kh, r = d.shape[1], d.shape[2], d.shape[3], d.shape[4]
+    H, Wc = dx.shape[1], dx.shape[2]
+    for n in range(lo, hi):
+        for oy in range(Ho):
+            for i in range(kh):
+                y = oy + i - ph
+                if y < 0 or y >= H:
+                    continue
+                row = dx[n, y]
+                for ox in range(Wo):
+                    src = d[n, oy, ox, i]
+                    base = (ox - pw) * c
+                    if base >= 0 and base + r <= Wc:     # the whole window row is inside: vectorised
+                        for t in range(r):
+                            row[base + t] += src[t]
+                    else:
+                        for t in range(max(0, -base), min(r, Wc - base)):
+                            row[base + t] += src[t]
 
 
 # ----------------------------------------------------------------------------- batch norm

@@ -218,6 +218,8 @@ def test_workspace_buffers_are_not_shared_while_saved():
     (8, 1, 24, 24, 4, 3, 1, 1, True),      # one channel: tap-major chunks, bias folded into the GEMM
     (8, 3, 24, 32, 5, 3, 2, 1, True),
     (6, 4, 16, 16, 3, 3, 1, 0, False),     # (sizes above the splitter's 32k-element threshold)
+    (8, 6, 14, 14, 16, 5, 1, 0, True),     # LeNet-5's conv2: the input gradient by col2im_rows
+    (8, 2, 9, 11, 3, 3, 1, 4, True),       # padding beyond the kernel: whole output rows in the padding
 ])
 def test_conv2d_in_image_chunks_split_over_threads(case, threads, monkeypatch):
     """Convolutions run im2col + GEMM (and the input gradient) a few images at a time, the chunks split
@@ -250,3 +252,22 @@ def test_conv2d_in_image_chunks_split_over_threads(case, threads, monkeypatch):
     finally:
         accel.blas_multi()
         accel.set_num_threads(old)
+
+
+def test_input_gradient_path_follows_kernel_mode(kernel_mode, monkeypatch):
+    """Stride-1 convolutions take the compiled ``col2im_rows`` input gradient in ``numba`` mode
+    (values checked against PyTorch above, in both modes); strided ones and ``numpy`` mode never do."""
+    from deepbox.ops import accel
+
+    calls = []
+    K = accel.kernels()
+    if K is not None:
+        real = K.col2im_rows
+        monkeypatch.setattr(K, "col2im_rows", lambda *a: (calls.append(a[1] - a[0]), real(*a)))
+    x = deepbox.tensor(arr(3, 4, 9, 9), requires_grad=True)
+    w = deepbox.tensor(arr(5, 4, 3, 3))
+    F.conv2d(x, w, padding=1).sum().backward()
+    assert sum(calls) == (3 if kernel_mode == "numba" else 0)
+    calls.clear()
+    F.conv2d(x, w, stride=2).sum().backward()
+    assert calls == []
