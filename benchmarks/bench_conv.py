@@ -4,10 +4,16 @@ Times forward+backward of every layer shape of LeNet-5, of the BN CNN
 (2x(conv3x3 + BN + ReLU + pool) 32/64 channels + FC 3136-128-10) and of a
 CIFAR ResNet basic block, then a full training step (forward, cross-entropy,
 backward, Adam) of LeNet-5 and of the BN CNN. Batch 128, float32, 28x28 inputs
-(32x32 for the ResNet block); PyTorch runs with 2 threads. The two frameworks
-alternate rep by rep so that load from other processes hits both alike; each
-line reports medians and the ratio deepbox / PyTorch (below 1 means deepbox is
-faster).
+(32x32 for the ResNet block), the same thread count for both frameworks.
+
+Each framework runs in processes of its own, deepbox, PyTorch, deepbox, PyTorch
+(two rounds; each line reports the lower of the two rounds' medians and the ratio
+deepbox / PyTorch: below 1 means deepbox is faster). Measured in one process,
+PyTorch's OpenMP threads keep spinning after each of its calls and take the
+second core from deepbox's next one (LeNet-5's conv2 then looked 1.6x slower).
+Each layer gets its input and output gradient in the memory layout its own
+framework's networks produce: NCHW for PyTorch, and for deepbox the NCHW view of
+an NHWC array, which is what its convolutions, pooling and batch norm return.
 
     python benchmarks/bench_conv.py            # all
     python benchmarks/bench_conv.py --reps 5 --only step
@@ -15,18 +21,16 @@ faster).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
 import numpy as np
-import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a checkout
-import deepbox  # noqa: E402
-
-torch.set_num_threads(2)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def lenet5(nn):
@@ -60,41 +64,42 @@ def basic_block(nn, F, c):
 def layer_cases():
     """(name, input shape, input needs grad, builder(nn) -> module)."""
     return [
-        ("lenet conv1 1->6 5x5 p2 28x28", (128, 1, 28, 28), False, lambda nn: nn.Conv2d(1, 6, 5, padding=2)),
-        ("lenet pool1 2x2 6x28x28", (128, 6, 28, 28), True, lambda nn: nn.MaxPool2d(2)),
-        ("lenet conv2 6->16 5x5 14x14", (128, 6, 14, 14), True, lambda nn: nn.Conv2d(6, 16, 5)),
-        ("lenet pool2 2x2 16x10x10", (128, 16, 10, 10), True, lambda nn: nn.MaxPool2d(2)),
-        ("bncnn conv1 1->32 3x3 28x28", (128, 1, 28, 28), False, lambda nn: nn.Conv2d(1, 32, 3, padding=1)),
-        ("bncnn bn1 32x28x28", (128, 32, 28, 28), True, lambda nn: nn.BatchNorm2d(32)),
-        ("bncnn pool1 2x2 32x28x28", (128, 32, 28, 28), True, lambda nn: nn.MaxPool2d(2)),
-        ("bncnn conv2 32->64 3x3 14x14", (128, 32, 14, 14), True, lambda nn: nn.Conv2d(32, 64, 3, padding=1)),
-        ("bncnn bn2 64x14x14", (128, 64, 14, 14), True, lambda nn: nn.BatchNorm2d(64)),
-        ("bncnn pool2 2x2 64x14x14", (128, 64, 14, 14), True, lambda nn: nn.MaxPool2d(2)),
+        ("lenet conv1 1->6 5x5 p2 28x28", (128, 1, 28, 28), False, lambda nn, F: nn.Conv2d(1, 6, 5, padding=2)),
+        ("lenet pool1 2x2 6x28x28", (128, 6, 28, 28), True, lambda nn, F: nn.MaxPool2d(2)),
+        ("lenet conv2 6->16 5x5 14x14", (128, 6, 14, 14), True, lambda nn, F: nn.Conv2d(6, 16, 5)),
+        ("lenet pool2 2x2 16x10x10", (128, 16, 10, 10), True, lambda nn, F: nn.MaxPool2d(2)),
+        ("bncnn conv1 1->32 3x3 28x28", (128, 1, 28, 28), False, lambda nn, F: nn.Conv2d(1, 32, 3, padding=1)),
+        ("bncnn bn1 32x28x28", (128, 32, 28, 28), True, lambda nn, F: nn.BatchNorm2d(32)),
+        ("bncnn pool1 2x2 32x28x28", (128, 32, 28, 28), True, lambda nn, F: nn.MaxPool2d(2)),
+        ("bncnn conv2 32->64 3x3 14x14", (128, 32, 14, 14), True, lambda nn, F: nn.Conv2d(32, 64, 3, padding=1)),
+        ("bncnn bn2 64x14x14", (128, 64, 14, 14), True, lambda nn, F: nn.BatchNorm2d(64)),
+        ("bncnn pool2 2x2 64x14x14", (128, 64, 14, 14), True, lambda nn, F: nn.MaxPool2d(2)),
         ("resnet conv 16->16 3x3 32x32", (128, 16, 32, 32), True,
-         lambda nn: nn.Conv2d(16, 16, 3, padding=1, bias=False)),
+         lambda nn, F: nn.Conv2d(16, 16, 3, padding=1, bias=False)),
         ("resnet conv 64->64 3x3 8x8", (128, 64, 8, 8), True,
-         lambda nn: nn.Conv2d(64, 64, 3, padding=1, bias=False)),
+         lambda nn, F: nn.Conv2d(64, 64, 3, padding=1, bias=False)),
         ("resnet block 16ch 32x32", (128, 16, 32, 32), True,
-         lambda nn: basic_block(nn, deepbox.nn.functional if nn is deepbox.nn else torch.nn.functional, 16)),
+         lambda nn, F: basic_block(nn, F, 16)),
     ]
 
 
-def _median_pair(f_db, f_pt, reps, warmup=2):
+def _timed(f, reps, warmup=2):
     for _ in range(warmup):
-        f_db()
-        f_pt()
-    td, tp = [], []
+        f()
+    ts = []
     for _ in range(reps):
         t = time.perf_counter()
-        f_db()
-        td.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        f_pt()
-        tp.append(time.perf_counter() - t)
-    return statistics.median(td) * 1e3, statistics.median(tp) * 1e3
+        f()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts) * 1e3
 
 
-def _layer_step(lib, module, x, g):
+def _channels_last(a):
+    """``a`` (N, C, H, W) as the NCHW view of an NHWC array."""
+    return np.moveaxis(np.ascontiguousarray(np.moveaxis(a, 1, -1)), -1, 1)
+
+
+def _layer_step(module, x, g):
     def step():
         for p in module.parameters():
             p.grad = None
@@ -103,25 +108,6 @@ def _layer_step(lib, module, x, g):
         y = module(x)
         y.backward(g)
     return step
-
-
-def bench_layers(reps):
-    rng = np.random.default_rng(0)
-    rows = []
-    for name, shape, need_grad, build in layer_cases():
-        xa = rng.standard_normal(shape).astype(np.float32)
-        mt, md = build(torch.nn), build(deepbox.nn)
-        md.load_state_dict({k: v.detach().numpy().copy() for k, v in mt.state_dict().items()})
-        xt = torch.tensor(xa, requires_grad=need_grad)
-        xd = deepbox.tensor(xa, requires_grad=need_grad)
-        with torch.no_grad():
-            out_shape = mt(xt).shape
-        ga = rng.standard_normal(tuple(out_shape)).astype(np.float32)
-        td, tp = _median_pair(_layer_step(deepbox, md, xd, deepbox.tensor(ga)),
-                              _layer_step(torch, mt, xt, torch.tensor(ga)), reps)
-        rows.append((name, td, tp))
-        print(f"{name:36s} deepbox {td:8.2f} ms   torch {tp:8.2f} ms   ratio {td / tp:5.2f}", flush=True)
-    return rows
 
 
 def _train_step(lib, model, opt, x, y):
@@ -135,21 +121,55 @@ def _train_step(lib, model, opt, x, y):
     return step
 
 
-def bench_steps(reps):
+def run_framework(name, only, reps):
+    """This process's framework on every case: ``{case: median ms}``."""
+    if name == "torch":
+        import torch as lib
+        as_tensor = lib.from_numpy
+        layout = np.ascontiguousarray
+    else:
+        import deepbox as lib
+        import deepbox.nn  # noqa: F401
+        import deepbox.optim  # noqa: F401
+        as_tensor = lib.from_numpy
+        layout = _channels_last
     rng = np.random.default_rng(0)
-    xa = rng.standard_normal((128, 1, 28, 28)).astype(np.float32)
-    ya = rng.integers(0, 10, 128)
-    rows = []
-    for name, build in (("LeNet-5 train step", lenet5), ("BN-CNN train step", bn_cnn)):
-        mt, md = build(torch.nn), build(deepbox.nn)
-        md.load_state_dict({k: v.detach().numpy().copy() for k, v in mt.state_dict().items()})
-        ot = torch.optim.Adam(mt.parameters(), lr=1e-3)
-        od = deepbox.optim.Adam(md.parameters(), lr=1e-3)
-        td, tp = _median_pair(_train_step(deepbox, md, od, deepbox.tensor(xa), deepbox.tensor(ya)),
-                              _train_step(torch, mt, ot, torch.tensor(xa), torch.tensor(ya)), reps)
-        rows.append((name, td, tp))
-        print(f"{name:36s} deepbox {td:8.2f} ms   torch {tp:8.2f} ms   ratio {td / tp:5.2f}", flush=True)
-    return rows
+    lib.manual_seed(0)
+    out = {}
+    if only != "step":
+        for case, shape, need_grad, build in layer_cases():
+            xa = rng.standard_normal(shape).astype(np.float32)
+            module = build(lib.nn, lib.nn.functional)
+            x = as_tensor(layout(xa))
+            if need_grad:
+                x.requires_grad_(True)
+            with lib.no_grad():
+                out_shape = tuple(module(x).shape)
+            g = as_tensor(layout(rng.standard_normal(out_shape).astype(np.float32)))
+            out[case] = _timed(_layer_step(module, x, g), reps)
+    if only != "layers":
+        xa = rng.standard_normal((128, 1, 28, 28)).astype(np.float32)
+        ya = rng.integers(0, 10, 128)
+        for case, build in (("LeNet-5 train step", lenet5), ("BN-CNN train step", bn_cnn)):
+            model = build(lib.nn)
+            opt = lib.optim.Adam(model.parameters(), lr=1e-3)
+            out[case] = _timed(_train_step(lib, model, opt, as_tensor(xa), as_tensor(ya)), reps)
+    return out
+
+
+def _header(threads):
+    import torch
+    try:
+        from threadpoolctl import threadpool_info
+        blas = [f"{i['internal_api']} {i.get('version')} {i.get('architecture')}"
+                for i in threadpool_info() if i["user_api"] == "blas"]
+    except ImportError:
+        blas = ["threadpoolctl not installed"]
+    import deepbox
+    from deepbox.ops import accel
+    kern = "numba kernels" if accel.kernels() is not None else "NumPy only"
+    return (f"numpy {np.__version__} ({'; '.join(blas)}), deepbox {deepbox.__version__} ({kern}), "
+            f"torch {torch.__version__}; {threads} threads each, float32, batch 128")
 
 
 def main(argv=None):
@@ -157,26 +177,41 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=7, help="timed repetitions per case (median reported)")
     ap.add_argument("--only", choices=["layers", "step"], default=None)
     ap.add_argument("--threads", type=int, default=2,
-                    help="threads for PyTorch and for NumPy's BLAS (1 gives steadier ratios on a busy machine)")
+                    help="threads for PyTorch, for deepbox and for NumPy's BLAS")
+    ap.add_argument("--rounds", type=int, default=2, help="processes per framework, alternating")
+    ap.add_argument("--framework", choices=["deepbox", "torch"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(args.threads, user_api="blas")
-    except ImportError:
-        pass
-    try:
-        from threadpoolctl import threadpool_info
-        blas = [f"{i['internal_api']} {i.get('version')} {i.get('architecture')} {i['num_threads']} threads"
-                for i in threadpool_info() if i["user_api"] == "blas"]
-    except ImportError:
-        blas = ["threadpoolctl not installed"]
-    print(f"numpy {np.__version__} ({'; '.join(blas)}), torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), float32, batch 128, median of {args.reps}")
-    if args.only != "step":
-        bench_layers(args.reps)
-    if args.only != "layers":
-        bench_steps(args.reps)
+    if args.framework:                      # a child: one framework, JSON on stdout
+        import numpy  # noqa: F401  (load OpenBLAS first, so that the limit below reaches it)
+        try:
+            from threadpoolctl import threadpool_limits
+            threadpool_limits(args.threads, user_api="blas")
+        except ImportError:
+            pass
+        if args.framework == "torch":
+            import torch
+            torch.set_num_threads(args.threads)
+        else:
+            sys.path.insert(0, ROOT)
+            import deepbox
+            deepbox.set_num_threads(args.threads)
+        print(json.dumps(run_framework(args.framework, args.only, args.reps)))
+        return
+    sys.path.insert(0, ROOT)
+    print(_header(args.threads) + f", lower of {args.rounds} process medians of {args.reps}", flush=True)
+    results = {"deepbox": [], "torch": []}
+    for _ in range(args.rounds):
+        for fw in ("deepbox", "torch"):
+            cmd = [sys.executable, os.path.abspath(__file__), "--framework", fw, "--reps", str(args.reps),
+                   "--threads", str(args.threads)] + (["--only", args.only] if args.only else [])
+            done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            if done.returncode != 0:
+                sys.exit(f"bench_conv: the {fw} process failed:\n{done.stderr}")
+            results[fw].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    for case in results["deepbox"][0]:
+        td = min(r[case] for r in results["deepbox"])
+        tp = min(r[case] for r in results["torch"])
+        print(f"{case:36s} deepbox {td:8.2f} ms   torch {tp:8.2f} ms   ratio {td / tp:5.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -399,6 +399,60 @@ class _IndexPad(Function):
 
 # ----------------------------------------------------------------------------- convolution
 
+# One input channel (the first layer of an image model): a direct compiled kernel. With C = 1 the
+# GEMM's K is kh*kw and, for few output channels, N is tiny too: LeNet-5's conv1 ran at 24 GFLOP/s
+# in BLAS after a 25-copy im2col. Measured on one core, batch 128, 1->6 5x5: forward 2.1 -> 1.2 ms.
+_ONE_CHANNEL_MAX_OUT = 16
+
+
+def _one_channel_kernels(x, w, c, o, stride, dilation, groups):
+    """The kernel module when the direct one-channel path applies to this convolution, else None."""
+    if c != 1 or groups != 1 or o > _ONE_CHANNEL_MAX_OUT or stride != (1, 1) or dilation != (1, 1):
+        return None
+    return accel.kernels_for(x, w)
+
+
+def _one_channel_forward(ctx, K, x, w, b, ph, pw, ho, wo, one_d):
+    n, _, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    hp, wp = ho + kh - 1, wo + kw - 1
+    # zero-padded images as flat rows, with kw spare zeros so the last tap's run stays inside
+    xflat = xp.zeros((n, hp * wp + kw), dtype=x.dtype)
+    xflat[:, :hp * wp].reshape(n, hp, wp)[:, ph[0]:ph[0] + h, pw[0]:pw[0] + wd] = x[:, 0]
+    wk = xp.ascontiguousarray(w[:, 0], dtype=x.dtype)
+    bk = xp.zeros(o, dtype=x.dtype) if b is None else xp.ascontiguousarray(b, dtype=x.dtype)
+    out = xp.empty((n, ho, wo, o), dtype=x.dtype)
+    accel.parallel(K.conv1ch_forward, n, xflat, wk, bk, out, wp, work=n * ho * wp * o * kh * kw // 4)
+    ctx.direct = (wp,)
+    ctx.geom = (n, 1, h, wd, o, kh, kw, 1, 1, 1, 1, ph, pw, ho, wo, 1, one_d, None)
+    ctx.has_bias = b is not None
+    ctx.fused_bias = False
+    wm = w.transpose(2, 3, 1, 0).reshape(kh * kw, o)
+    ctx.save_for_backward(xflat if ctx.needs_input_grad[1] else None, wm)
+    out = out.transpose(0, 3, 1, 2)
+    return out[:, :, 0, :] if one_d else out
+
+
+def _one_channel_weight_grad(ctx, grad, n, o, kh, kw, ho, wo):
+    """dW of ``_one_channel_forward`` from the output gradient (any layout), ``(O, 1, kh, kw)``."""
+    K = accel.kernels_for(grad)
+    xflat, _ = ctx.saved_tensors
+    (wp,) = ctx.direct
+    gpl = xp.zeros((n, o, ho, wp), dtype=xflat.dtype)     # planes, zero past each row's end
+    gpl[..., :wo] = grad
+    gpl = gpl.reshape(n, o, ho * wp)
+    parts = xp.zeros((accel.num_threads(), o, kh, kw), dtype=xp.float64 if K is None else xflat.dtype)
+    if K is None:      # kernels switched off since the forward: the same sums in NumPy
+        for a in range(kh):
+            for j in range(kw):
+                xs = xflat[:, a * wp + j:a * wp + j + ho * wp]
+                parts[0, :, a, j] = xp.einsum("not,nt->o", gpl, xs)
+    else:
+        accel.parallel(K.conv1ch_weight_grad, n, xflat, gpl, parts, wp, work=n * o * kh * kw * ho * wp // 4,
+                       indexed=True)
+    return parts.sum(0).astype(xflat.dtype, copy=False)[:, None]
+
+
 class Conv2dFn(Function):
     """2-D convolution (cross-correlation) of an NCHW input, channels-last inside.
 
@@ -422,6 +476,10 @@ class Conv2dFn(Function):
         ph, pw = padding
         ho = _out_size(h, kh, sh, ph[0] + ph[1], dh)
         wo = _out_size(wd, kw, sw, pw[0] + pw[1], dw)
+        K = _one_channel_kernels(x, w, c, o, stride, dilation, groups)
+        if K is not None:
+            return _one_channel_forward(ctx, K, x, w, b, ph, pw, ho, wo, one_d)
+        ctx.direct = None
         xpad = _padded_nhwc(x, ph, pw)
         m = n * ho * wo
         taps = kh * kw
@@ -473,7 +531,10 @@ class Conv2dFn(Function):
             gm = _nhwc(grad).reshape(m, o)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         dx = dw_ = db = None
-        if groups == 1:
+        if ctx.direct is not None:
+            if need_w:
+                dw_ = _one_channel_weight_grad(ctx, grad, n, o, kh, kw, ho, wo)
+        elif groups == 1:
             if need_w:
                 xin = cols[:, :, None, :] if one_d else cols
                 xpad = _padded_nhwc(xin, ph, pw)

@@ -37,7 +37,10 @@ CONV2D_GRID = [
     (1, 2, 7, 8, 3, 3, 1, "same", 2, 1),
     (2, 2, 7, 8, 3, 3, 1, "valid", 1, 1),
     (3, 6, 5, 5, 6, 3, 3, 1, 1, 3),
-    (2, 1, 28, 28, 6, 5, 1, 2, 1, 1),        # LeNet layer 1 (one channel: tap-major im2col)
+    (2, 1, 28, 28, 6, 5, 1, 2, 1, 1),        # LeNet layer 1 (one channel: the direct kernel / tap-major im2col)
+    (2, 1, 6, 9, 4, (2, 3), 1, "same", 1, 1),  # one channel, even kernel, asymmetric 'same'
+    (1, 1, 5, 6, 2, 3, 1, 4, 1, 1),          # one channel, padding beyond the kernel
+    (2, 1, 9, 9, 20, 3, 1, 1, 1, 1),         # one channel, more outputs than the direct kernel takes
     (2, 6, 14, 14, 16, 5, 1, 0, 1, 1),       # LeNet layer 2
     (2, 16, 9, 8, 4, 3, 2, 1, 1, 1),         # >= 16 channels: dx from one GEMM, strided, clipped taps
     (1, 16, 7, 7, 3, 3, 1, 2, 2, 1),
@@ -271,3 +274,36 @@ def test_input_gradient_path_follows_kernel_mode(kernel_mode, monkeypatch):
     calls.clear()
     F.conv2d(x, w, stride=2).sum().backward()
     assert calls == []
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_channel_direct_kernel(kernel_mode, monkeypatch, dtype):
+    """One-channel stride-1 convolutions with up to 16 outputs run the direct kernels in ``numba`` mode
+    (forward and weight gradient), and give PyTorch's values either way, also when the kernels are
+    switched off between forward and backward (the weight gradient's NumPy twin)."""
+    from deepbox.ops import accel
+
+    calls = []
+    K = accel.kernels()
+    if K is not None:
+        for name in ("conv1ch_forward", "conv1ch_weight_grad"):
+            real = getattr(K, name)
+            monkeypatch.setattr(K, name, lambda *a, real=real, name=name: (calls.append(name), real(*a)))
+    x, w, b = arr(5, 1, 12, 13).astype(dtype), arr(6, 1, 5, 5).astype(dtype), arr(6).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    g = arr(5, 6, 12, 13).astype(dtype)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    TF.conv2d(tx, tw, tb, padding=2).backward(torch.tensor(g))
+    for switch in (False, True):
+        dx, dw, db = (deepbox.tensor(a, requires_grad=True) for a in (x, w, b))
+        y = F.conv2d(dx, dw, db, padding=2)
+        with accel.compiled((kernel_mode == "numba") != switch):
+            y.backward(deepbox.tensor(g))
+        np.testing.assert_allclose(y._data, TF.conv2d(tx, tw, tb, padding=2).detach().numpy(), **tol)
+        for d, t in ((dx, tx), (dw, tw), (db, tb)):
+            np.testing.assert_allclose(d.grad._data, t.grad.numpy(), **tol)
+    calls = [name for name, _ in itertools.groupby(calls)]       # one call per thread's chunk
+    if kernel_mode == "numba":
+        assert calls == ["conv1ch_forward", "conv1ch_weight_grad", "conv1ch_forward"], calls
+    else:   # a forward without the kernels keeps the im2col path for its backward
+        assert calls == [], calls
