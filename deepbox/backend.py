@@ -44,8 +44,8 @@ def tune_allocator(mmap_threshold: int = 64 << 20, trim_threshold: int = 256 << 
     return bool(mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold)) and mallopt(_M_TRIM_THRESHOLD, int(trim_threshold)))
 
 
-if os.environ.get("DEEPBOX_MALLOC", "1") != "0":
-    tune_allocator()
+# whether the setting above is in effect (``deepbox info`` reports it)
+allocator_tuned = os.environ.get("DEEPBOX_MALLOC", "1") != "0" and tune_allocator()
 
 
 def array_module(*arrays):

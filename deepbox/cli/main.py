@@ -661,11 +661,17 @@ def cmd_info(args) -> int:
     from deepbox.ops import accel
 
     if accel.enabled():
-        _say(f"kernels     compiled (numba): pooling, normalisation, activations, LSTM cells; "
-             f"{accel.num_threads()} threads")
+        _say(f"kernels     compiled (numba): convolution parts, pooling, normalisation, activations, "
+             f"LSTM cells; {accel.num_threads()} threads")
     else:
         why = "DEEPBOX_NUMBA=0" if os.environ.get("DEEPBOX_NUMBA") == "0" else "numba not installed"
         _say(f"kernels     NumPy only ({why}); pip install 'deepbox[fast]' for the compiled ones")
+    from deepbox import backend
+
+    if backend.allocator_tuned:
+        _say("allocator   freed arrays kept for reuse (glibc mallopt; DEEPBOX_MALLOC=0 turns it off)")
+    else:
+        _say("allocator   the C library's default (DEEPBOX_MALLOC=0, or not glibc)")
     return 0
 
 

@@ -175,9 +175,11 @@ def test_python_dash_m_deepbox_info():
     assert f"deepbox     {deepbox.__version__}" in proc.stdout
     assert f"numpy       {np.__version__}" in proc.stdout and "threads" in proc.stdout
     assert "kernels     compiled (numba)" in proc.stdout      # numba is in the test extra
+    assert "allocator   freed arrays kept for reuse" in proc.stdout
     proc = subprocess.run([sys.executable, "-m", "deepbox", "info"], capture_output=True, text=True, cwd=REPO,
-                          env=dict(env, DEEPBOX_NUMBA="0"), timeout=120)
+                          env=dict(env, DEEPBOX_NUMBA="0", DEEPBOX_MALLOC="0"), timeout=120)
     assert "kernels     NumPy only (DEEPBOX_NUMBA=0)" in proc.stdout
+    assert "allocator   the C library's default" in proc.stdout
 
 
 # ------------------------------------------------------------------------------------------ bad input
