@@ -84,6 +84,9 @@ class _Workspace:
     free again when nothing but this pool refers to it -- the columns saved for
     backward are released by the engine after backward -- which CPython's
     reference count tells exactly (views hold a reference to their base).
+    Buffers are pooled by size class (the next power of two of their bytes), and a request gets
+    a view of the first bytes of one: convolutions of varying batch sizes (the last batch of an
+    epoch, inference) reuse the same few buffers instead of pooling one per shape.
     Only buffers of at least ``min_bytes`` are pooled, at most ``max_bytes`` in all.
     """
 
@@ -95,21 +98,29 @@ class _Workspace:
         self.pool: dict = {}
         self.lock = threading.Lock()   # two threads must not both take the same free buffer
 
-    def get(self, shape, dtype, tag=None):
-        """A ``(buffer, fresh)`` pair; ``fresh`` is False when the buffer was used before."""
-        nbytes = math.prod(shape) * xp.dtype(dtype).itemsize
+    def get(self, shape, dtype, tag=None, zeroed=False):
+        """A ``(buffer, fresh)`` pair; ``fresh`` is False when the buffer was used before.
+
+        With ``zeroed`` a new buffer is all zeros, also past the part this request sees (a later
+        request of the same class may see more of it).
+        """
+        dtype = xp.dtype(dtype)
+        count = math.prod(shape)
+        nbytes = count * dtype.itemsize
+        new = xp.zeros if zeroed else xp.empty
         if nbytes < self.min_bytes:
-            return xp.empty(shape, dtype=dtype), True
+            return new(shape, dtype=dtype), True
+        size = 1 << (nbytes - 1).bit_length()
         with self.lock:
-            bufs = self.pool.setdefault((shape, xp.dtype(dtype).str, tag), [])
+            bufs = self.pool.setdefault((size, dtype.str, tag), [])
             for b in bufs:
                 if sys.getrefcount(b) == 3:       # the list, the loop variable, getrefcount's argument
-                    return b, False
-            b = xp.empty(shape, dtype=dtype)
-            if nbytes <= self.free_bytes:
-                self.free_bytes -= nbytes
+                    return b[:count].reshape(shape), False
+            b = new(size // dtype.itemsize, dtype=dtype)
+            if size <= self.free_bytes:
+                self.free_bytes -= size
                 bufs.append(b)
-            return b, True
+            return b[:count].reshape(shape), True
 
     def clear(self):
         self.pool.clear()
@@ -125,15 +136,15 @@ def _pad_nhwc(x, ph: tuple, pw: tuple):
     """Zero-pad the spatial axes (1, 2) of an NHWC array; returns ``x`` itself when no padding.
 
     The padded array is a workspace buffer, only read by im2col (backward pads again rather
-    than keep it). Its border is zeroed when the buffer is new and never written afterwards.
+    than keep it). The buffer is zeroed when new and its borders are never written afterwards.
     """
     if not (ph[0] or ph[1] or pw[0] or pw[1]):
         return x
     n, h, w = x.shape[:3]
     shape = (n, h + ph[0] + ph[1], w + pw[0] + pw[1]) + x.shape[3:]
-    out, fresh = workspace.get(shape, x.dtype, tag=("pad", ph, pw))
-    if fresh:
-        out.fill(0)
+    # the tag holds one image's padded shape: a buffer's zero border then stays where it was
+    # for any batch size, and no layer of another geometry reuses it
+    out, _ = workspace.get(shape, x.dtype, tag=("pad", shape[1:]), zeroed=True)
     inner = out[:, ph[0]:ph[0] + h, pw[0]:pw[0] + w]
     accel.parallel(_copy_rows, n, inner, x, work=x.size)
     return out
@@ -190,7 +201,7 @@ def _column_chunks(xpad, kh, kw, sh, sw, dh, dw, ho, wo, ones_row=False, start=0
     tag = ("chunk", threading.get_ident())    # one buffer per thread, reused: fresh pages fault
     if c == 1:
         # tap-major: each tap one strided copy; a ones row makes the GEMM add the bias
-        flat, fresh = workspace.get((k, b * ho * wo), xpad.dtype, tag=tag)
+        flat, _ = workspace.get((k, b * ho * wo), xpad.dtype, tag=tag)
         if ones_row:
             flat[-1] = 1
         x3 = xpad[..., 0]

@@ -307,3 +307,30 @@ def test_one_channel_direct_kernel(kernel_mode, monkeypatch, dtype):
         assert calls == ["conv1ch_forward", "conv1ch_weight_grad", "conv1ch_forward"], calls
     else:   # a forward without the kernels keeps the im2col path for its backward
         assert calls == [], calls
+
+
+def test_workspace_buffers_shared_across_batch_sizes_and_layers():
+    """The conv workspace pools buffers by size class: batch sizes that vary from call to call reuse
+    the same few buffers, and padded inputs of different layers never share one (their zero borders
+    would land on another layer's pixels); every result still equals PyTorch's."""
+    from deepbox.ops import conv as conv_mod
+
+    conv_mod.workspace.clear()
+    layers = [(16, 20, 20, 8), (8, 18, 22, 16), (16, 20, 20, 4)]     # (C, H, W, O), all with padding 1
+    for n in (9, 4, 12, 7):
+        for c, h, w, o in layers:
+            x, wt = arr(n, c, h, w), arr(o, c, 3, 3)
+            dx, dw = deepbox.tensor(x, requires_grad=True), deepbox.tensor(wt, requires_grad=True)
+            tx, tw = torch.tensor(x, requires_grad=True), torch.tensor(wt, requires_grad=True)
+            yd, yt = F.conv2d(dx, dw, padding=1), TF.conv2d(tx, tw, padding=1)
+            g = arr(*yt.shape)
+            yd.backward(deepbox.tensor(g))
+            yt.backward(torch.tensor(g))
+            np.testing.assert_allclose(yd._data, yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(dx.grad._data, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(dw.grad._data, tw.grad.numpy(), rtol=1e-10, atol=1e-12)
+    before = sum(len(b) for b in conv_mod.workspace.pool.values())
+    for n in range(13, 29):                      # 16 more batch sizes of the first layer
+        F.conv2d(deepbox.tensor(arr(n, 16, 20, 20)), deepbox.tensor(arr(8, 16, 3, 3)), padding=1)
+    after = sum(len(b) for b in conv_mod.workspace.pool.values())
+    assert after - before <= 4, (before, after)
