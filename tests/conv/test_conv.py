@@ -88,6 +88,7 @@ def test_conv2d_padding_modes(mode, padding):
 @pytest.mark.parametrize("case", [
     (2, 3, 9, 4, 3, 1, 0, 1, 1), (1, 4, 8, 6, 3, 2, 1, 2, 2), (2, 4, 7, 4, 3, 1, "same", 1, 4),
     (2, 2, 10, 3, 4, 3, 2, 1, 1), (2, 3, 7, 2, 2, 1, "valid", 3, 1),
+    (3, 1, 11, 5, 3, 1, 2, 1, 1),            # one channel: the direct kernel on a height-1 image
 ], ids=str)
 def test_conv1d(case):
     n, c, l, o, k, s, p, d, g = case
@@ -334,3 +335,21 @@ def test_workspace_buffers_shared_across_batch_sizes_and_layers():
         F.conv2d(deepbox.tensor(arr(n, 16, 20, 20)), deepbox.tensor(arr(8, 16, 3, 3)), padding=1)
     after = sum(len(b) for b in conv_mod.workspace.pool.values())
     assert after - before <= 4, (before, after)
+
+
+def test_one_channel_strided_input_and_batch_one():
+    """The direct one-channel path copies any input layout into its padded rows: a strided view and a
+    batch of one give PyTorch's values and gradients."""
+    for x in (arr(3, 1, 24, 15)[:, :, ::2, 1:], arr(1, 1, 6, 6)):
+        w, b = arr(4, 1, 3, 3), arr(4)
+        dx = deepbox.from_numpy(x).requires_grad_(True)          # keeps the strides
+        assert dx._data.strides == x.strides
+        dw, db = (deepbox.tensor(a, requires_grad=True) for a in (w, b))
+        tx, tw, tb = (torch.tensor(np.ascontiguousarray(a), requires_grad=True) for a in (x, w, b))
+        yd, yt = F.conv2d(dx, dw, db, padding=1), TF.conv2d(tx, tw, tb, padding=1)
+        g = arr(*yt.shape)
+        yd.backward(deepbox.tensor(g))
+        yt.backward(torch.tensor(g))
+        np.testing.assert_allclose(yd._data, yt.detach().numpy(), rtol=1e-10, atol=1e-12)
+        for d, t in ((dx, tx), (dw, tw), (db, tb)):
+            np.testing.assert_allclose(d.grad._data, t.grad.numpy(), rtol=1e-10, atol=1e-12)
