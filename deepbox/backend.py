@@ -31,6 +31,9 @@ def tune_allocator(mmap_threshold: int = 64 << 20, trim_threshold: int = 256 << 
     ``trim_threshold`` bytes of freed memory stay mapped. ``DEEPBOX_MALLOC=0`` in the
     environment turns this off at import.
     """
+    for name, v in (("mmap_threshold", mmap_threshold), ("trim_threshold", trim_threshold)):
+        if not isinstance(v, int) or not 0 <= v < 2 ** 31:
+            raise ValueError(f"tune_allocator: {name} must be a byte count in [0, 2**31), got {v!r}")
     if not sys.platform.startswith("linux"):
         return False
     try:

@@ -381,3 +381,11 @@ def test_large_arrays_come_from_the_reusable_heap():
 
     assert mapped_mb("1") < 48
     assert mapped_mb("0") >= 48
+
+
+@pytest.mark.parametrize("kw", [dict(mmap_threshold=-1), dict(trim_threshold=2 ** 31), dict(mmap_threshold=1.5)])
+def test_tune_allocator_rejects_bad_sizes(kw):
+    from deepbox import backend
+
+    with pytest.raises(ValueError, match="byte count"):
+        backend.tune_allocator(**kw)

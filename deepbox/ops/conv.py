@@ -99,7 +99,7 @@ class _Workspace:
         self.lock = threading.Lock()   # two threads must not both take the same free buffer
 
     def get(self, shape, dtype, tag=None, zeroed=False):
-        """A ``(buffer, fresh)`` pair; ``fresh`` is False when the buffer was used before.
+        """A free buffer of ``shape`` (a view of a pooled one when large enough to pool).
 
         With ``zeroed`` a new buffer is all zeros, also past the part this request sees (a later
         request of the same class may see more of it).
@@ -109,18 +109,18 @@ class _Workspace:
         nbytes = count * dtype.itemsize
         new = xp.zeros if zeroed else xp.empty
         if nbytes < self.min_bytes:
-            return new(shape, dtype=dtype), True
+            return new(shape, dtype=dtype)
         size = 1 << (nbytes - 1).bit_length()
         with self.lock:
             bufs = self.pool.setdefault((size, dtype.str, tag), [])
             for b in bufs:
                 if sys.getrefcount(b) == 3:       # the list, the loop variable, getrefcount's argument
-                    return b[:count].reshape(shape), False
+                    return b[:count].reshape(shape)
             b = new(size // dtype.itemsize, dtype=dtype)
             if size <= self.free_bytes:
                 self.free_bytes -= size
                 bufs.append(b)
-            return b[:count].reshape(shape), True
+            return b[:count].reshape(shape)
 
     def clear(self):
         self.pool.clear()
@@ -144,7 +144,7 @@ def _pad_nhwc(x, ph: tuple, pw: tuple):
     shape = (n, h + ph[0] + ph[1], w + pw[0] + pw[1]) + x.shape[3:]
     # the tag holds one image's padded shape: a buffer's zero border then stays where it was
     # for any batch size, and no layer of another geometry reuses it
-    out, _ = workspace.get(shape, x.dtype, tag=("pad", shape[1:]), zeroed=True)
+    out = workspace.get(shape, x.dtype, tag=("pad", shape[1:]), zeroed=True)
     inner = out[:, ph[0]:ph[0] + h, pw[0]:pw[0] + w]
     accel.parallel(_copy_rows, n, inner, x, work=x.size)
     return out
@@ -201,7 +201,7 @@ def _column_chunks(xpad, kh, kw, sh, sw, dh, dw, ho, wo, ones_row=False, start=0
     tag = ("chunk", threading.get_ident())    # one buffer per thread, reused: fresh pages fault
     if c == 1:
         # tap-major: each tap one strided copy; a ones row makes the GEMM add the bias
-        flat, _ = workspace.get((k, b * ho * wo), xpad.dtype, tag=tag)
+        flat = workspace.get((k, b * ho * wo), xpad.dtype, tag=tag)
         if ones_row:
             flat[-1] = 1
         x3 = xpad[..., 0]
@@ -211,7 +211,7 @@ def _column_chunks(xpad, kh, kw, sh, sw, dh, dw, ho, wo, ones_row=False, start=0
             _tap_rows(0, hi - lo, cols, x3[lo:hi], sh, sw, dh, dw)
             yield lo, hi, flat[:, :(hi - lo) * ho * wo].T
         return
-    buf, _ = workspace.get((b, ho, wo, kh, kw, c), xpad.dtype, tag=tag)
+    buf = workspace.get((b, ho, wo, kh, kw, c), xpad.dtype, tag=tag)
     win = _windows(xpad, kh, kw, sh, sw, dh, dw, ho, wo)
     for lo in range(start, stop, b):
         hi = min(stop, lo + b)
@@ -295,7 +295,7 @@ def _conv_input_grad(gm, wm, shape, kh, kw, sh, sw, dh, dw, ph, pw, ho, wo):
 
     def input_chunks(lo, hi):
         start, stop = _chunk_ranges(n, b, lo, hi)
-        buf, _ = workspace.get((b * ho * wo, c), gm.dtype, tag=("dx", threading.get_ident()))
+        buf = workspace.get((b * ho * wo, c), gm.dtype, tag=("dx", threading.get_ident()))
         for i0 in range(start, stop, b):
             i1 = min(stop, i0 + b)
             rows = (i1 - i0) * ho * wo
@@ -332,7 +332,7 @@ def _conv_input_grad_rows(K, gm, wm, shape, kh, kw, ph, pw, ho, wo):
 
     def input_chunks(lo, hi):
         start, stop = _chunk_ranges(n, b, lo, hi)
-        buf, _ = workspace.get((b * ho * wo, k), gm.dtype, tag=("dcols", threading.get_ident()))
+        buf = workspace.get((b * ho * wo, k), gm.dtype, tag=("dcols", threading.get_ident()))
         for i0 in range(start, stop, b):
             i1 = min(stop, i0 + b)
             rows = (i1 - i0) * ho * wo
