@@ -1,8 +1,9 @@
-"""Image data for the command line: a dataset as normalised float32 arrays, and batched augmentation.
+"""Image data for the command line: a dataset as normalised float32 arrays, and per-image transforms.
 
 ``deepbox train`` holds the whole dataset in memory as one (N, C, H, W) float32 array, so a
 batch is one fancy-index (``TensorDataset``'s batched fetch) instead of N per-sample
-transforms; the embedded 10,000 images take 31 MB. Pixels are scaled to [0, 1] and then
+transforms (``TransformedImages`` applies a transform per image, for augmentation);
+the embedded 10,000 images take 31 MB. Pixels are scaled to [0, 1] and then
 normalised with the training split's per-channel mean and standard deviation, which the run
 records so that ``eval`` and ``predict`` normalise the same way.
 """
@@ -12,13 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepbox import backend
 from deepbox.data.dataset import BatchedSamples, Dataset
 
-__all__ = ["ImageData", "load_image_data", "normalise", "AugmentedImages", "FLIP_SAFE"]
-
-# datasets whose classes keep their meaning under a horizontal flip (digits do not)
-FLIP_SAFE = ("fashion-mnist", "fashion-mnist-small", "cifar10")
+__all__ = ["ImageData", "load_image_data", "normalise", "channel_stats", "TransformedImages"]
 
 
 @dataclass
@@ -104,41 +101,26 @@ def channel_stats(x_uint8: np.ndarray) -> tuple[list[float], list[float]]:
     return [float(m) for m in mean], [float(max(s, 1e-6)) for s in std]
 
 
-class AugmentedImages(Dataset):
-    """Normalised images with random shifts (and flips) drawn per batch, labels unchanged.
+class TransformedImages(Dataset):
+    """Images (a tensor ``(N, C, H, W)``) and labels, with ``transform`` applied to each image as it
+    is fetched (for example ``deepbox.cli.train.augmentation``); a batch is stacked in one array.
 
-    Each image moves by up to ``shift`` pixels in each direction (zero padding, the value of a
-    black pixel after normalisation) and, with ``flip``, is mirrored left-right with probability
-    1/2. The draws come from deepbox's default generator, so ``deepbox.manual_seed`` and a
-    resumed checkpoint reproduce them.
+    Random transforms draw from deepbox's default generator: in this process that is the one
+    ``deepbox.manual_seed`` seeds and a checkpoint saves; in DataLoader workers, each worker's own.
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, pad_value, shift: int = 2, flip: bool = True) -> None:
-        self.x, self.y, self.shift, self.flip = x, y, int(shift), flip
-        self.pad = np.asarray(pad_value, dtype=np.float32).reshape(1, -1, 1, 1)
+    def __init__(self, images, labels, transform) -> None:
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels; expected one label per image")
+        self.images, self.labels, self.transform = images, labels, transform
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.images)
 
     def __getitem__(self, i):
-        return self.__getitems__([i])[0]
+        return self.transform(self.images[i]), self.labels[i]
 
     def __getitems__(self, indices):
         idx = np.asarray(indices, dtype=np.int64)
-        xb = self.x[idx]
-        n, c, h, w = xb.shape
-        s = self.shift
-        rng = backend.rng()
-        padded = np.empty((n, c, h + 2 * s, w + 2 * s), dtype=np.float32)
-        padded[...] = self.pad
-        padded[:, :, s:s + h, s:s + w] = xb
-        dy = rng.integers(0, 2 * s + 1, size=n)
-        dx = rng.integers(0, 2 * s + 1, size=n)
-        # one gather: row and column indices per image select its shifted window
-        rows = (dy[:, None] + np.arange(h)[None, :])[:, None, :, None]
-        cols = (dx[:, None] + np.arange(w)[None, :])[:, None, None, :]
-        out = padded[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], rows, cols]
-        if self.flip:
-            f = rng.random(n) < 0.5
-            out[f] = out[f, :, :, ::-1]
-        return BatchedSamples((np.ascontiguousarray(out), self.y[idx]))
+        x = np.stack([self.transform(self.images[int(i)])._data for i in idx])
+        return BatchedSamples((x, self.labels._data[idx]))

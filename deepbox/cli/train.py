@@ -1,0 +1,315 @@
+"""``deepbox train``: train an image classifier and write a run folder.
+
+``deepbox train`` with no arguments trains the default model on the Fashion-MNIST subset that
+ships with deepbox and writes a run folder (``runs/<date>-<time>-<model>/``) holding:
+
+* ``checkpoint.safetensors``: the whole training state (``deepbox.save``), with the run's
+  configuration inside it, so that the model can be rebuilt from this one file;
+* ``config.json``: that configuration (model name and arguments, classes, input size,
+  normalisation), for people;
+* ``history.csv``, ``history.json``: loss and accuracy per epoch;
+* ``curves.png``, ``confusion_matrix.png``, ``predictions.png`` (and ``filters.png`` when the
+  model starts with a convolution);
+* ``results.json``: the final test loss and accuracy.
+
+The command is four steps, each a function below: ``train_config`` (defaults, the resumed run,
+a file and flags), ``prepare_data`` (load, split, normalise, augment, loaders),
+``build_trainer`` (model, optimiser, schedule, callbacks; restored from the checkpoint on
+``--resume``) and ``write_report`` (results, pictures). Language models go to ``train_lm``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from deepbox.cli.common import (
+    CHECKPOINT_NAME,
+    TRAINABLE_TASKS,
+    CLIError,
+    build_model,
+    duration,
+    load_data,
+    model_entry,
+    model_kwargs,
+    new_run_folder,
+    read_run,
+    say,
+    write_json,
+)
+from deepbox.cli.config import OPTIMIZERS, SCHEDULERS, TrainConfig, load_config_file
+
+__all__ = ["add_parsers", "cmd_train", "train_config", "prepare_data", "build_trainer", "write_report",
+           "augmentation"]
+
+# datasets whose classes keep their meaning under a horizontal flip (digits do not)
+FLIP_SAFE = ("fashion-mnist", "fashion-mnist-small", "cifar10")
+EVAL_BATCH = 500
+
+
+def add_parsers(sub, common) -> None:
+    t = sub.add_parser("train", parents=[common], help="train a model and write a run folder",
+                       description="Train an image classifier (default: convnet on the embedded Fashion-MNIST "
+                                   "subset) and write a run folder with the checkpoint, history and plots.")
+    t.add_argument("--model", help="a model of the zoo (see 'deepbox models'); default convnet")
+    t.add_argument("--data", help="a dataset name (see 'deepbox datasets') or a path to a .npz file or folder; "
+                                  "default fashion-mnist-small")
+    t.add_argument("--epochs", type=int, help="epochs in all (default 10)")
+    t.add_argument("--batch-size", type=int, help="samples per batch (default 128)")
+    t.add_argument("--lr", type=float, help="learning rate (default 0.001)")
+    t.add_argument("--optimizer", help=f"one of {', '.join(OPTIMIZERS)} (default adam)")
+    t.add_argument("--weight-decay", type=float, help="L2 weight decay (default 0)")
+    t.add_argument("--momentum", type=float, help="momentum for sgd/rmsprop (default 0.9)")
+    t.add_argument("--scheduler", help=f"learning-rate schedule per epoch: {' or '.join(SCHEDULERS)} (default cosine: "
+                                       "from --lr down to 0 over the epochs)")
+    t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random shifts of up to 2 pixels (and left-right flips for clothing/CIFAR)")
+    t.add_argument("--seed", type=int, help="random seed (default 0)")
+    t.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
+    t.add_argument("--val-split", type=float,
+                   help="hold out this fraction of the training set for validation (default 0: the test set is "
+                        "evaluated after every epoch, for the curves only)")
+    t.add_argument("--limit-train", type=int, help="use only the first N training images")
+    t.add_argument("--limit-test", type=int, help="use only the first N test images")
+    t.add_argument("--config", help="a YAML or JSON file with any of the options above (flags win)")
+    t.add_argument("--out", help="the run folder (default runs/<date>-<time>-<model>)")
+    t.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its checkpoint")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    t.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    cfg, resume_dir = train_config(args)
+    task = model_entry(cfg.model)["task"]
+    if task == "language-model":
+        from deepbox.cli.train_lm import train_language_model
+
+        return train_language_model(cfg, args, resume_dir)
+    if task not in TRAINABLE_TASKS:
+        raise CLIError(f"model {cfg.model!r} is a {task} model; 'deepbox train' trains image classifiers "
+                       "(see 'deepbox models' for their names)")
+    out = _output_folder(cfg, args, resume_dir)
+    prep = prepare_data(cfg)
+    trainer = build_trainer(cfg, prep, out, verbose=0 if args.quiet else 1)
+    if resume_dir:
+        _resume(trainer, cfg, out)
+    os.makedirs(out, exist_ok=True)
+    write_json(os.path.join(out, "config.json"), prep.run_cfg)
+    _announce(cfg, prep, trainer, out, resume_dir)
+    t0 = time.perf_counter()
+    history = trainer.fit(prep.train_loader, prep.monitor_loader, epochs=cfg.epochs)
+    write_report(cfg, prep, trainer, out, history, time.perf_counter() - t0)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- step 1: config
+def train_config(args) -> tuple[TrainConfig, str | None]:
+    """The configuration from defaults, the run being resumed, a file and flags (later ones win)."""
+    where: dict[str, str] = {}
+    values = TrainConfig().to_dict()
+    resume_dir = args.resume
+    if resume_dir:
+        run_cfg, _, _ = read_run(resume_dir)
+        values.update(run_cfg["train"])
+        where.update({k: f"the resumed run {resume_dir}" for k in run_cfg["train"]})
+    if args.config:
+        file_values = load_config_file(args.config)
+        values.update(file_values)
+        where.update({k: f"config file {args.config}" for k in file_values})
+    for key in TrainConfig.keys():
+        v = getattr(args, key, None)
+        if v is not None:
+            if resume_dir and key not in ("epochs", "workers") and v != values[key]:
+                raise CLIError(f"--{key.replace('_', '-')} {v} differs from the resumed run's {values[key]!r}; "
+                               "a resumed run keeps its configuration (only --epochs and --workers may change)")
+            values[key] = v
+            where[key] = f"--{key.replace('_', '-')}"
+    return TrainConfig(**values).check(where), resume_dir
+
+
+def _output_folder(cfg: TrainConfig, args, resume_dir: str | None) -> str:
+    if resume_dir:
+        if args.out and os.path.abspath(args.out) != os.path.abspath(resume_dir):
+            raise CLIError(f"--out {args.out} and --resume {resume_dir} name different folders; a resumed run "
+                           "writes into its own folder")
+        return resume_dir
+    out = args.out or new_run_folder(cfg.model)
+    if os.path.isfile(os.path.join(out, CHECKPOINT_NAME)):
+        raise CLIError(f"{out} already holds a run ({CHECKPOINT_NAME}); choose another --out, or continue it "
+                       f"with --resume {out}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- step 2: data
+@dataclass
+class PreparedData:
+    """The data side of a run: loaders, the test set, and the run configuration that records it."""
+
+    data: object              # deepbox.cli.data.ImageData (uint8 images, labels, class names)
+    kwargs: dict              # the model's arguments for this data
+    train_loader: object
+    monitor_loader: object    # evaluated after every epoch: the validation split, or the test set
+    monitor_label: str        # "validation" or "test"
+    test_loader: object
+    x_test: object            # the normalised test images (a tensor), for the prediction pictures
+    run_cfg: dict
+
+
+def augmentation(image_size: tuple[int, int], pad_value, flip: bool):
+    """The ``--augment`` recipe: shifts of up to 2 pixels (padding with ``pad_value``) and, if
+    ``flip``, left-right mirroring with probability 1/2, drawn per image."""
+    from deepbox.vision import transforms as T
+
+    steps = [T.RandomCrop(image_size, padding=2, fill=pad_value)]
+    if flip:
+        steps.append(T.RandomHorizontalFlip())
+    return T.Compose(steps)
+
+
+def prepare_data(cfg: TrainConfig) -> PreparedData:
+    """Load both splits, hold out a validation split, normalise, and build the loaders."""
+    import deepbox
+    from deepbox.cli.data import TransformedImages, channel_stats, normalise
+    from deepbox.data import DataLoader, TensorDataset
+
+    data = load_data(cfg.data, cfg.limit_train, cfg.limit_test)
+    c, h, w = data.x_train.shape[1:]
+    if h != w:
+        raise CLIError(f"dataset {cfg.data!r} has {h}x{w} images; the zoo's models expect square images")
+    kwargs = model_kwargs(cfg.model, c, len(data.classes), h)
+
+    x_train, y_train = data.x_train, data.y_train
+    mean, std = channel_stats(x_train)
+    val = None
+    if cfg.val_split > 0:
+        order = np.random.default_rng(cfg.seed).permutation(len(x_train))
+        n_val = max(1, int(round(len(x_train) * cfg.val_split)))
+        if n_val >= len(x_train):
+            raise CLIError(f"val-split {cfg.val_split} leaves no training images out of {len(x_train)}")
+        val = (x_train[order[:n_val]], y_train[order[:n_val]])
+        x_train, y_train = x_train[order[n_val:]], y_train[order[n_val:]]
+
+    def tensors(x, y):
+        return deepbox.from_numpy(normalise(x, mean, std)), deepbox.from_numpy(y)
+
+    def eval_loader(pair):
+        # its own generator: evaluating must not draw from the default one that training uses
+        return DataLoader(TensorDataset(*pair), batch_size=EVAL_BATCH, generator=deepbox.Generator())
+
+    train_pair = tensors(x_train, y_train)
+    if cfg.augment:
+        pad = [(0.0 - m) / s for m, s in zip(mean, std)]  # a black pixel, normalised
+        train_ds = TransformedImages(*train_pair, augmentation((h, w), pad, str(cfg.data).lower() in FLIP_SAFE))
+    else:
+        train_ds = TensorDataset(*train_pair)
+    gen = deepbox.Generator()
+    gen.manual_seed(cfg.seed)
+    train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, generator=gen,
+                              num_workers=cfg.workers, persistent_workers=cfg.workers > 0)
+    test_pair = tensors(data.x_test, data.y_test)
+    test_loader = eval_loader(test_pair)
+    if val is not None:
+        monitor_loader, monitor_label = eval_loader(tensors(*val)), "validation"
+    else:
+        monitor_loader, monitor_label = test_loader, "test"
+    run_cfg = {
+        "format": "deepbox.cli.run/1",
+        "model": {"name": cfg.model, "kwargs": kwargs},
+        "train": cfg.to_dict(),
+        "data": {"name": cfg.data, "source": data.source, "classes": data.classes, "input_shape": [c, h, w],
+                 "mean": mean, "std": std, "train_size": len(x_train), "test_size": len(data.x_test),
+                 "val_size": 0 if val is None else len(val[0])},
+        "deepbox_version": deepbox.__version__,
+    }
+    return PreparedData(data, kwargs, train_loader, monitor_loader, monitor_label, test_loader, test_pair[0], run_cfg)
+
+
+# ---------------------------------------------------------------------------------------------- step 3: trainer
+def _make_optimizer(cfg: TrainConfig, params):
+    from deepbox import optim
+
+    name = cfg.optimizer
+    if name == "adam":
+        return optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if name == "adamw":
+        return optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if name == "sgd":
+        return optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return optim.Adagrad(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def build_trainer(cfg: TrainConfig, prep: PreparedData, out: str, verbose: int):
+    """The model (seeded by ``cfg.seed``), optimiser, schedule and callbacks that write the run folder."""
+    import deepbox
+    from deepbox import nn
+    from deepbox.train import Accuracy, CSVLogger, JSONLogger, ModelCheckpoint, Trainer
+
+    deepbox.manual_seed(cfg.seed)
+    model = build_model(cfg.model, prep.kwargs)
+    optimizer = _make_optimizer(cfg, model.parameters())
+    scheduler = None
+    if cfg.scheduler == "cosine":
+        scheduler = deepbox.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+    return Trainer(
+        model, optimizer, nn.CrossEntropyLoss(), metrics=[Accuracy()], scheduler=scheduler,
+        callbacks=[ModelCheckpoint(out, save_best=False, last_name=CHECKPOINT_NAME, extra=prep.run_cfg),
+                   CSVLogger(os.path.join(out, "history.csv")), JSONLogger(os.path.join(out, "history.json"))],
+        verbose=verbose, predict_batch_size=EVAL_BATCH)
+
+
+def _resume(trainer, cfg: TrainConfig, out: str) -> None:
+    try:
+        trainer.load_checkpoint(os.path.join(out, CHECKPOINT_NAME))
+    except (ValueError, KeyError, RuntimeError) as e:
+        raise CLIError(f"cannot resume from {out}: {e}") from None
+    if cfg.epochs <= trainer.epoch:
+        raise CLIError(f"the run in {out} has already trained {trainer.epoch} epochs; pass --epochs N with "
+                       f"N > {trainer.epoch} to train further")
+    if trainer.scheduler is not None:  # more epochs than planned: the rest of the cosine stretches to the new end
+        trainer.scheduler.T_max = cfg.epochs
+
+
+def _announce(cfg: TrainConfig, prep: PreparedData, trainer, out: str, resume_dir: str | None) -> None:
+    data = prep.data
+    c, h, w = data.x_train.shape[1:]
+    n_params = sum(p.numel() for p in trainer.model.parameters())
+    say(f"deepbox train: {cfg.model} ({n_params:,} parameters) on {cfg.data}: {prep.run_cfg['data']['train_size']:,} "
+        f"training / {len(data.x_test):,} test images {c}x{h}x{w}, {len(data.classes)} classes; {cfg.epochs} epochs, "
+        f"batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr:g}{', augmented' if cfg.augment else ''}")
+    if resume_dir:
+        say(f"resuming {out} after epoch {trainer.epoch}")
+    say(f"run folder: {out}")
+
+
+# ---------------------------------------------------------------------------------------------- step 4: report
+def write_report(cfg: TrainConfig, prep: PreparedData, trainer, out: str, history: dict, train_s: float) -> None:
+    """Evaluate on the test split; write results.json and the pictures; say where they are."""
+    from deepbox.nn import functional as F
+    from deepbox.train import Accuracy, ConfusionMatrix
+    from deepbox.viz import plot_confusion_matrix, plot_filters, plot_history, plot_predictions
+
+    data = prep.data
+    cm = ConfusionMatrix(len(data.classes))
+    result = trainer.evaluate(prep.test_loader, metrics=[Accuracy(), cm])
+    prob = F.softmax(trainer.predict(prep.x_test[:32]), dim=1).numpy()
+    results = {"test_loss": result["loss"], "test_accuracy": result["accuracy"], "test_size": len(data.x_test),
+               "epochs": trainer.epoch, "train_seconds_this_session": train_s,
+               "seconds_per_epoch": trainer.timing["epoch_time_s"][-len(history["loss"]):]}
+    write_json(os.path.join(out, "results.json"), results)
+    plot_history(history, os.path.join(out, "curves.png"), val_label=prep.monitor_label)
+    plot_confusion_matrix(result["confusion_matrix"], os.path.join(out, "confusion_matrix.png"),
+                          classes=data.classes, title=f"{cfg.model} on {cfg.data} test")
+    plot_predictions(data.x_test[:32], prob.argmax(1), data.y_test[:32], os.path.join(out, "predictions.png"),
+                     classes=data.classes, probabilities=prob.max(1))
+    conv = next((m for m in trainer.model.modules() if type(m).__name__ == "Conv2d"), None)
+    if conv is not None:
+        plot_filters(conv.weight, os.path.join(out, "filters.png"), title=f"{cfg.model} first-layer filters")
+    say(f"test accuracy: {result['accuracy']:.2%} ({len(data.x_test):,} images, loss {result['loss']:.4f}) after "
+        f"{trainer.epoch} epochs; trained in {duration(train_s)}")
+    say(f"wrote {out}/: {CHECKPOINT_NAME}, config.json, history.csv, history.json, results.json, curves.png, "
+        f"confusion_matrix.png, predictions.png{', filters.png' if conv is not None else ''}")
