@@ -440,8 +440,14 @@ def _read(f, source: str, path: str | None):
 
 
 # ---------------------------------------------------------------------------------------------- API
-def save(obj, f, pickle_module=None, pickle_protocol: int = 2, _use_new_zipfile_serialization: bool = True) -> None:
+def save(obj, f, pickle_module=None, pickle_protocol: int = 2, _use_new_zipfile_serialization: bool = True,
+         format: str | None = None) -> None:
     """Save ``obj`` (state dicts and other nests of tensors, arrays and plain values) to one file.
+
+    ``format="torch"``, or a path ending in ``.pt``/``.pth`` when ``format`` is not given, writes
+    PyTorch's zip format instead, which ``torch.load(f, weights_only=True)`` reads
+    (``deepbox/io/torch_format.py``). A whole ``Module`` (alone or inside ``obj``) is stored as
+    its structure, in deepbox's format whatever the suffix (``deepbox/io/module_state.py``).
 
     Args:
         obj: tensors, NumPy arrays, numbers, strings, bools, None, dtypes, and lists, tuples and dicts
@@ -454,6 +460,12 @@ def save(obj, f, pickle_module=None, pickle_protocol: int = 2, _use_new_zipfile_
         TypeError: ``obj`` holds something else (the message names where), checked before any
             file is touched.
     """
+    from deepbox.io import module_state, torch_format
+
+    if _save_format(f, format, obj) == "torch":
+        torch_format.save(obj, f)
+        return
+    obj = module_state.encode(obj)
     enc = _Encoder()
     structure = enc.encode(obj, [])
     arrays = enc.arrays
@@ -473,6 +485,40 @@ def save(obj, f, pickle_module=None, pickle_protocol: int = 2, _use_new_zipfile_
         raise TypeError(f"deepbox.save expects a path or a binary file object, got {type(f).__name__}")
 
 
+def _save_format(f, format, obj) -> str:
+    if format not in (None, "torch", "deepbox", "safetensors"):
+        raise ValueError(f"deepbox.save: format must be 'deepbox' (safetensors) or 'torch', got {format!r}")
+    if format is None:
+        from deepbox.io import module_state
+
+        suffix = os.path.splitext(os.fspath(f))[1].lower() if isinstance(f, (str, os.PathLike)) else ""
+        format = "torch" if suffix in (".pt", ".pth") and not module_state.contains_module(obj) else "deepbox"
+    return format
+
+
+def _load_torch_file(f, source: str):
+    """Read a PyTorch zip file if ``f`` is one (restricted unpickling); None otherwise."""
+    from deepbox.io import torch_format
+
+    if hasattr(f, "read"):
+        if not (hasattr(f, "seek") and hasattr(f, "tell")):
+            return None
+        pos = f.tell()
+        head = f.read(4)
+        f.seek(pos)
+    else:
+        with open(f, "rb") as fh:
+            head = fh.read(4)
+    if torch_format.is_torch_zip(head):
+        return (torch_format.load(f, source),)
+    if len(head) >= 2 and head[0] == 0x80 and head[1] in (2, 3, 4, 5) and not hasattr(f, "read"):
+        with open(f, "rb") as fh:
+            start = fh.read(64)
+        if b"\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19" in start:  # torch's legacy magic number (a pickled long)
+            raise torch_format.legacy_error(source)
+    return None
+
+
 def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None = None, mmap: bool | None = None):
     """Load what ``save`` stored, or the tensors of any safetensors file (as a dict name -> tensor).
 
@@ -490,6 +536,13 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
     """
     if isinstance(map_location, (str, device)):
         device(map_location)  # refuses anything but the CPU, with deepbox's message
+    from deepbox.io import module_state
+
+    source = os.fspath(f) if isinstance(f, (str, os.PathLike)) else str(getattr(f, "name", None) or
+                                                                        f"<{type(f).__name__}>")
+    torch_file = _load_torch_file(f, source) if isinstance(f, (str, os.PathLike)) or hasattr(f, "read") else None
+    if torch_file is not None:
+        return torch_file[0]
     if isinstance(f, (str, os.PathLike)):
         path = os.fspath(f)
         source = path
@@ -521,9 +574,9 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
                 f"{source}: corrupt checkpoint: the data of tensor {name!r} does not match its checksum"
             )
     try:
-        return _Decoder(arrays, source).decode(structure)
+        result = _Decoder(arrays, source).decode(structure)
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, CheckpointError):
             raise
         raise CheckpointError(f"{source}: corrupt checkpoint structure ({type(e).__name__}: {e})") from None
-
+    return module_state.decode(result, source)
