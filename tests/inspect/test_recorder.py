@@ -277,3 +277,10 @@ def test_summarize_samples_large_arrays_but_keeps_extremes_and_nonfinite_exact()
     assert s["zeros"] == pytest.approx(np.mean(fin == 0), abs=0.01)
     assert sum(s["hist"]) == 1 << 16
     assert summarize(a) == s  # the same positions every time
+
+
+def test_overhead_benchmark_runs():
+    p = subprocess.run([sys.executable, "benchmarks/bench_inspector.py", "--quick"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "overhead (A/B)" in p.stdout
