@@ -33,9 +33,9 @@ def gemm_peak_flops(n: int = 2048, reps: int = 5) -> float:
 
 def _kernels_info() -> str:
     """Whether deepbox's workloads run on its compiled kernels (numba) or on NumPy alone."""
-    from deepbox.ops import accel
+    from deepbox import kernels
 
-    if accel.enabled():
+    if kernels.enabled():
         import numba
 
         return f"compiled (numba {numba.__version__})"

@@ -166,8 +166,8 @@ def _header(threads):
     except ImportError:
         blas = ["threadpoolctl not installed"]
     import deepbox
-    from deepbox.ops import accel
-    kern = "numba kernels" if accel.kernels() is not None else "NumPy only"
+    from deepbox import kernels
+    kern = "numba kernels" if kernels.kernels() is not None else "NumPy only"
     return (f"numpy {np.__version__} ({'; '.join(blas)}), deepbox {deepbox.__version__} ({kern}), "
             f"torch {torch.__version__}; {threads} threads each, float32, batch 128")
 

@@ -134,12 +134,12 @@ _thread_limiter = None
 
 
 def set_num_threads(n: int) -> None:
-    """Threads for BLAS (needs threadpoolctl) and for deepbox's own split kernels (``deepbox.ops.accel``)."""
+    """Threads for BLAS (needs threadpoolctl) and for deepbox's own split kernels (``deepbox.kernels.threads``)."""
     global _thread_limiter
-    from deepbox.ops import accel
+    from deepbox.kernels import threads
 
-    accel.set_num_threads(n)
-    accel.blas_multi()          # forget a convolution's single-threaded BLAS: the limit below rules
+    threads.set_num_threads(n)
+    threads.blas_multi()          # forget a convolution's single-threaded BLAS: the limit below rules
     try:
         from threadpoolctl import threadpool_limits
 

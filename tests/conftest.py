@@ -49,16 +49,16 @@ def _seed_everything():
 @pytest.fixture(params=["numba", "numpy"])
 def kernel_mode(request):
     """``"numba"`` or ``"numpy"``: a test that names this runs on the compiled kernels and on their NumPy
-    twins (``accel.compiled(False)``). The ``numba`` variant fails, never skips, without the kernels."""
-    from deepbox.ops import accel
+    twins (``kernels.switch.compiled(False)``). The ``numba`` variant fails, never skips, without the kernels."""
+    from deepbox import kernels
     from tests.helpers import require_kernels
 
     if request.param == "numba":
         require_kernels()
-        with accel.compiled(True):
-            assert accel.enabled()
+        with kernels.switch.compiled(True):
+            assert kernels.switch.enabled()
             yield "numba"
     else:
-        with accel.compiled(False):
-            assert accel.kernels() is None
+        with kernels.switch.compiled(False):
+            assert kernels.switch.kernels() is None
             yield "numpy"

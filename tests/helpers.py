@@ -110,7 +110,7 @@ def require_kernels():
     so a missing install must not pass as a silent rerun of the NumPy path."""
     import pytest
 
-    from deepbox.ops import accel
+    from deepbox import kernels
 
     try:
         import numba  # noqa: F401
@@ -120,6 +120,6 @@ def require_kernels():
     if missing is not None:
         pytest.fail(f"numba is not importable ({missing}); it is part of the test extra: pip install -e '.[test]'",
                     pytrace=False)
-    if not accel.available():
-        pytest.fail("numba is installed but deepbox's compiled kernels did not load "
-                    "(is DEEPBOX_NUMBA=0 set, or does a deepbox/ops/_numba_*.py module fail to import?)", pytrace=False)
+    if not kernels.switch.available():
+        pytest.fail("numba is installed but deepbox's compiled kernels did not load (is DEEPBOX_NUMBA=0 set, "
+                    "or does a deepbox/kernels/_numba_*.py module fail to import?)", pytrace=False)

@@ -81,11 +81,11 @@ def cmd_info(args) -> int:
         except metadata.PackageNotFoundError:
             version = f"not installed (pip install 'deepbox[{extra}]')"
         say(f"{dist:<11} {version}")
-    from deepbox.ops import accel
+    from deepbox import kernels
 
-    if accel.enabled():
+    if kernels.enabled():
         say(f"kernels     compiled (numba): convolution parts, pooling, normalisation, activations, "
-             f"LSTM cells; {accel.num_threads()} threads")
+             f"LSTM cells; {kernels.num_threads()} threads")
     else:
         why = "DEEPBOX_NUMBA=0" if os.environ.get("DEEPBOX_NUMBA") == "0" else "numba not installed"
         say(f"kernels     NumPy only ({why}); pip install 'deepbox[fast]' for the compiled ones")

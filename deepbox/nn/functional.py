@@ -13,9 +13,8 @@ import deepbox
 from deepbox import backend
 from deepbox.autograd.function import Function
 from deepbox.autograd.grad_mode import state as _grad_state
-from deepbox.ops import accel as _accel
+from deepbox.kernels import switch as _switch
 from deepbox.ops import nn_fused as _fz
-from deepbox.ops.elementwise import kernels_for as _ew_kernels_for
 from deepbox.ops.indexing import index_add_rows
 from deepbox.tensor import Tensor, _make
 
@@ -424,7 +423,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
 
 def _compiled_bn(x: Tensor, weight, bias) -> bool:
     """Whether batch norm can run on the compiled kernels: numba on, float input, a kernel layout."""
-    if _accel.kernels_for(x) is None or any(t is not None and t.dtype != x.dtype for t in (weight, bias)):
+    if _switch.kernels_for(x) is None or any(t is not None and t.dtype != x.dtype for t in (weight, bias)):
         return False
     return _fz._channel_view(x._data)[0] is not None
 
@@ -470,7 +469,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
             f"but got input of size{list(input.shape)}"
         )
     x = input._data
-    if x.size and x.flags.c_contiguous and _ew_kernels_for(x) is not None \
+    if x.size and x.flags.c_contiguous and _switch.kernels_for(x) is not None \
             and all(t is None or t._data.dtype == x.dtype for t in (weight, bias)):
         return _fz.LayerNormFn.apply(input, weight, bias, d=math.prod(ns), eps=eps)
     axes = tuple(range(input.dim() - k, input.dim()))

@@ -27,9 +27,8 @@ import math
 from deepbox import backend
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
-from deepbox.ops import accel
-from deepbox.ops import elementwise as _ew
-from deepbox.ops.accel import blas_multi as _blas_multi
+from deepbox.kernels import switch as _switch
+from deepbox.kernels import threads as _threads
 from deepbox.tensor import Tensor
 
 __all__ = ["scaled_dot_product_attention", "AttentionFunction", "CausalAttentionFunction"]
@@ -58,7 +57,7 @@ class AttentionFunction(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, mask, *, scale, causal=False, dropout_p=0.0, need_weights=False, generator=None):
-        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
+        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         qs = q * xp.asarray(scale, q.dtype)
         s = xp.matmul(qs, k.swapaxes(-1, -2))
         masked = False
@@ -75,7 +74,7 @@ class AttentionFunction(Function):
         K = _kernels(s)
         if K is not None and s.flags.c_contiguous and s.size:
             s2 = s.reshape(-1, s.shape[-1])
-            accel.parallel(K.softmax_rows, s2.shape[0], s2, work=_ew.split_work(s.size, 1.0))
+            _threads.parallel(K.softmax_rows, s2.shape[0], s2, work=_threads.split_work(s.size, 1.0))
             p = s
         else:
             p = _softmax_inplace(s, masked)
@@ -100,7 +99,7 @@ class AttentionFunction(Function):
 
     @staticmethod
     def backward(ctx, dout, dweights=None):
-        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
+        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         qs, k, v, p, out = ctx.saved_tensors
         keep = ctx.keep
         ctx.keep = None
@@ -116,8 +115,8 @@ class AttentionFunction(Function):
         if K is not None and dweights is None and dp.flags.c_contiguous and p.flags.c_contiguous \
                 and dp.shape == p.shape and dp.shape[:-1] == dout.shape[:-1] and dp.size:
             delta = _row_dots(dout, out)
-            accel.parallel(K.softmax_bwd, delta.shape[0], dp.reshape(delta.shape + (-1,)),
-                           p.reshape(delta.shape + (-1,)), delta, 0, work=_ew.split_work(dp.size, 0.3))
+            _threads.parallel(K.softmax_bwd, delta.shape[0], dp.reshape(delta.shape + (-1,)),
+                           p.reshape(delta.shape + (-1,)), delta, 0, work=_threads.split_work(dp.size, 0.3))
         else:
             if dweights is None:
                 delta = xp.einsum("...e,...e->...", dout, out)[..., None]
@@ -142,7 +141,7 @@ class CausalAttentionFunction(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, *, scale, edges, dropout_p=0.0, generator=None):
-        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
+        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         # in q's memory order: q, k and v of nn.MultiheadAttention are (N, L, heads, E) memory seen as
         # (N, heads, L, E), and an output stored the same way goes back to (N, L, heads * E) without a copy
         out = xp.empty_like(q, dtype=xp.result_type(q, v), shape=q.shape[:-1] + (v.shape[-1],))
@@ -155,8 +154,8 @@ class CausalAttentionFunction(Function):
             s = xp.matmul(qs[..., r0:r1, :], k[..., :r1, :].swapaxes(-1, -2))
             if K is not None:
                 s3 = s.reshape(-1, r1 - r0, r1)
-                accel.parallel(K.softmax_causal, s3.shape[0], s3, r0, s.dtype.type(scale),
-                               work=_ew.split_work(s.size, 1.0))
+                _threads.parallel(K.softmax_causal, s3.shape[0], s3, r0, s.dtype.type(scale),
+                               work=_threads.split_work(s.size, 1.0))
                 p = s
             else:
                 # inside the block, query r0 + i sees keys up to r0 + i
@@ -181,7 +180,7 @@ class CausalAttentionFunction(Function):
 
     @staticmethod
     def backward(ctx, dout):
-        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
+        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         qs, k, v, out, *ps = ctx.saved_tensors
         keeps, edges = ctx.keeps, ctx.edges
         need = ctx.needs_input_grad
@@ -205,8 +204,8 @@ class CausalAttentionFunction(Function):
             if keep is not None:
                 dp *= keep
             if K is not None and dp.flags.c_contiguous and p.flags.c_contiguous:
-                accel.parallel(K.softmax_bwd, delta.shape[0], dp.reshape(-1, r1 - r0, r1), p.reshape(-1, r1 - r0, r1),
-                               delta, r0, work=_ew.split_work(dp.size, 0.3))
+                _threads.parallel(K.softmax_bwd, delta.shape[0], dp.reshape(-1, r1 - r0, r1),
+                                  p.reshape(-1, r1 - r0, r1), delta, r0, work=_threads.split_work(dp.size, 0.3))
             else:
                 dp -= delta.reshape(dout.shape[:-1])[..., r0:r1, None]
                 dp *= p
@@ -225,7 +224,7 @@ def _kernels(*arrays):
     """The compiled kernels for these arrays (float32/64, at most 4-D), else None."""
     if any(a.ndim > 4 for a in arrays):
         return None
-    return _ew.kernels_for(*arrays)
+    return _switch.kernels_for(*arrays)
 
 
 def _row_dots(a, b):

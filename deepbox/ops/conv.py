@@ -22,21 +22,22 @@ The column matrix is never built whole: im2col and its GEMM run a few MB of imag
 a time (still in cache when multiplied), backward recomputes the columns for the
 weight gradient instead of keeping them, and the input gradient goes per tap and
 image chunk too. The chunks are split over deepbox's threads with BLAS at one thread
-(``accel.parallel_gemms``). Padded inputs and chunk buffers live in a reusable
+(``_threads.parallel_gemms``). Padded inputs and chunk buffers live in a reusable
 workspace, because fresh arrays pay page faults on every step (and two threads
 faulting at once serialise).
 """
 from __future__ import annotations
 
 import math
-import sys
 import threading
 
 from numpy.lib.stride_tricks import as_strided
 
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
-from deepbox.ops import accel
+from deepbox.kernels import switch as _switch
+from deepbox.kernels import threads as _threads
+from deepbox.kernels.workspace import workspace
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold"]
 
@@ -74,62 +75,6 @@ def _same_padding(k: tuple, d: tuple) -> tuple:
     return tuple(pads)
 
 
-# ----------------------------------------------------------------------------- workspace
-
-class _Workspace:
-    """Reusable large buffers for im2col columns and padded inputs.
-
-    A fresh array of tens of MB costs page faults on every step (measured: a 29 MB
-    copy takes 5.9 ms into a new array, 2.0 ms into a reused one). A buffer is
-    free again when nothing but this pool refers to it -- the columns saved for
-    backward are released by the engine after backward -- which CPython's
-    reference count tells exactly (views hold a reference to their base).
-    Buffers are pooled by size class (the next power of two of their bytes), and a request gets
-    a view of the first bytes of one: convolutions of varying batch sizes (the last batch of an
-    epoch, inference) reuse the same few buffers instead of pooling one per shape.
-    Only buffers of at least ``min_bytes`` are pooled, at most ``max_bytes`` in all.
-    """
-
-    min_bytes = 1 << 18
-    max_bytes = 1 << 30
-
-    def __init__(self):
-        self.free_bytes = self.max_bytes
-        self.pool: dict = {}
-        self.lock = threading.Lock()   # two threads must not both take the same free buffer
-
-    def get(self, shape, dtype, tag=None, zeroed=False):
-        """A free buffer of ``shape`` (a view of a pooled one when large enough to pool).
-
-        With ``zeroed`` a new buffer is all zeros, also past the part this request sees (a later
-        request of the same class may see more of it).
-        """
-        dtype = xp.dtype(dtype)
-        count = math.prod(shape)
-        nbytes = count * dtype.itemsize
-        new = xp.zeros if zeroed else xp.empty
-        if nbytes < self.min_bytes:
-            return new(shape, dtype=dtype)
-        size = 1 << (nbytes - 1).bit_length()
-        with self.lock:
-            bufs = self.pool.setdefault((size, dtype.str, tag), [])
-            for b in bufs:
-                if sys.getrefcount(b) == 3:       # the list, the loop variable, getrefcount's argument
-                    return b[:count].reshape(shape)
-            b = new(size // dtype.itemsize, dtype=dtype)
-            if size <= self.free_bytes:
-                self.free_bytes -= size
-                bufs.append(b)
-            return b[:count].reshape(shape)
-
-    def clear(self):
-        self.pool.clear()
-        self.free_bytes = self.max_bytes
-
-
-workspace = _Workspace()
-
-
 # ----------------------------------------------------------------------------- raw-array kernels
 
 def _pad_nhwc(x, ph: tuple, pw: tuple):
@@ -146,7 +91,7 @@ def _pad_nhwc(x, ph: tuple, pw: tuple):
     # for any batch size, and no layer of another geometry reuses it
     out = workspace.get(shape, x.dtype, tag=("pad", shape[1:]), zeroed=True)
     inner = out[:, ph[0]:ph[0] + h, pw[0]:pw[0] + w]
-    accel.parallel(_copy_rows, n, inner, x, work=x.size)
+    _threads.parallel(_copy_rows, n, inner, x, work=x.size)
     return out
 
 
@@ -181,7 +126,7 @@ def _chunk_images(n, ho, wo, k, itemsize, budget):
     and so that there are at least as many chunks as threads (LeNet-5's conv2 input gradient
     fits 128 images in one 2 MB chunk, which left the second core idle)."""
     b = max(1, min(n, budget // max(ho * wo * k * itemsize, 1)))
-    return min(b, -(-n // accel.num_threads()))
+    return min(b, -(-n // _threads.num_threads()))
 
 
 def _column_chunks(xpad, kh, kw, sh, sw, dh, dw, ho, wo, ones_row=False, start=0, stop=None):
@@ -269,7 +214,7 @@ def _conv_input_grad(gm, wm, shape, kh, kw, sh, sw, dh, dw, ph, pw, ho, wo):
     Contributions that fall into the padding are never computed; with stride 1
     and 'same' output the centre tap covers the whole input and is written, not added.
     """
-    K = accel.kernels_for(gm) if sh == sw == 1 and dh == dw == 1 else None
+    K = _switch.kernels_for(gm) if sh == sw == 1 and dh == dw == 1 else None
     if K is not None:
         return _conv_input_grad_rows(K, gm, wm, shape, kh, kw, ph, pw, ho, wo)
     n, h, w, c = shape
@@ -309,7 +254,7 @@ def _conv_input_grad(gm, wm, shape, kh, kw, sh, sw, dh, dw, ph, pw, ho, wo):
                 xp.matmul(gc, wt[i, j].T, out=bc)
                 dc[:, ri[1], rj[1]] += b4[:, ri[0], rj[0]]
 
-    accel.parallel_gemms(input_chunks, -(-n // b), work=gm.shape[0] * wm.shape[0])
+    _threads.parallel_gemms(input_chunks, -(-n // b), work=gm.shape[0] * wm.shape[0])
     return dx
 
 
@@ -340,7 +285,7 @@ def _conv_input_grad_rows(K, gm, wm, shape, kh, kw, ph, pw, ho, wo):
             xp.matmul(gm[i0 * ho * wo:i0 * ho * wo + rows], wall, out=d)
             K.col2im_rows(0, i1 - i0, d.reshape(i1 - i0, ho, wo, kh, kw * c), dx[i0:i1], c, ph, pw)
 
-    accel.parallel_gemms(input_chunks, -(-n // b), work=gm.shape[0] * k)
+    _threads.parallel_gemms(input_chunks, -(-n // b), work=gm.shape[0] * k)
     return dx.reshape(n, h, w, c)
 
 
@@ -420,7 +365,7 @@ def _one_channel_kernels(x, w, c, o, stride, dilation, groups):
     """The kernel module when the direct one-channel path applies to this convolution, else None."""
     if c != 1 or groups != 1 or o > _ONE_CHANNEL_MAX_OUT or stride != (1, 1) or dilation != (1, 1):
         return None
-    return accel.kernels_for(x, w)
+    return _switch.kernels_for(x, w)
 
 
 def _one_channel_forward(ctx, K, x, w, b, ph, pw, ho, wo, one_d):
@@ -433,7 +378,7 @@ def _one_channel_forward(ctx, K, x, w, b, ph, pw, ho, wo, one_d):
     wk = xp.ascontiguousarray(w[:, 0], dtype=x.dtype)
     bk = xp.zeros(o, dtype=x.dtype) if b is None else xp.ascontiguousarray(b, dtype=x.dtype)
     out = xp.empty((n, ho, wo, o), dtype=x.dtype)
-    accel.parallel(K.conv1ch_forward, n, xflat, wk, bk, out, wp, work=n * ho * wp * o * kh * kw // 4)
+    _threads.parallel(K.conv1ch_forward, n, xflat, wk, bk, out, wp, work=n * ho * wp * o * kh * kw // 4)
     ctx.direct = (wp,)
     ctx.geom = (n, 1, h, wd, o, kh, kw, 1, 1, 1, 1, ph, pw, ho, wo, 1, one_d, None)
     ctx.has_bias = b is not None
@@ -446,20 +391,20 @@ def _one_channel_forward(ctx, K, x, w, b, ph, pw, ho, wo, one_d):
 
 def _one_channel_weight_grad(ctx, grad, n, o, kh, kw, ho, wo):
     """dW of ``_one_channel_forward`` from the output gradient (any layout), ``(O, 1, kh, kw)``."""
-    K = accel.kernels_for(grad)
+    K = _switch.kernels_for(grad)
     xflat, _ = ctx.saved_tensors
     (wp,) = ctx.direct
     gpl = xp.zeros((n, o, ho, wp), dtype=xflat.dtype)     # planes, zero past each row's end
     gpl[..., :wo] = grad
     gpl = gpl.reshape(n, o, ho * wp)
-    parts = xp.zeros((accel.num_threads(), o, kh, kw), dtype=xp.float64 if K is None else xflat.dtype)
+    parts = xp.zeros((_threads.num_threads(), o, kh, kw), dtype=xp.float64 if K is None else xflat.dtype)
     if K is None:      # kernels switched off since the forward: the same sums in NumPy
         for a in range(kh):
             for j in range(kw):
                 xs = xflat[:, a * wp + j:a * wp + j + ho * wp]
                 parts[0, :, a, j] = xp.einsum("not,nt->o", gpl, xs)
     else:
-        accel.parallel(K.conv1ch_weight_grad, n, xflat, gpl, parts, wp, work=n * o * kh * kw * ho * wp // 4,
+        _threads.parallel(K.conv1ch_weight_grad, n, xflat, gpl, parts, wp, work=n * o * kh * kw * ho * wp // 4,
                        indexed=True)
     return parts.sum(0).astype(xflat.dtype, copy=False)[:, None]
 
@@ -509,7 +454,7 @@ class Conv2dFn(Function):
                 for i0, i1, cm in _column_chunks(xpad, kh, kw, sh, sw, dh, dw, ho, wo, fused_bias, start, stop):
                     xp.matmul(cm, wm, out=out[i0 * ho * wo:i1 * ho * wo])
 
-            accel.parallel_gemms(forward_chunks, -(-n // per_chunk), work=m * wm.shape[0])
+            _threads.parallel_gemms(forward_chunks, -(-n // per_chunk), work=m * wm.shape[0])
             cols = None
         else:
             og = o // groups
@@ -551,7 +496,7 @@ class Conv2dFn(Function):
                 xpad = _padded_nhwc(xin, ph, pw)
                 k = kh * kw * c + int(ctx.fused_bias)
                 per_chunk = _chunk_images(n, ho, wo, k, xpad.dtype.itemsize, _CHUNK_BYTES)
-                parts = [None] * accel.num_threads()
+                parts = [None] * _threads.num_threads()
 
                 def weight_chunks(t, lo, hi):
                     start, stop = _chunk_ranges(n, per_chunk, lo, hi)
@@ -565,7 +510,7 @@ class Conv2dFn(Function):
                             acc += part
                     parts[t] = acc
 
-                accel.parallel_gemms(weight_chunks, -(-n // per_chunk), work=m * k, indexed=True)
+                _threads.parallel_gemms(weight_chunks, -(-n // per_chunk), work=m * k, indexed=True)
                 dwb = None
                 for part in parts:
                     if part is not None:

@@ -6,77 +6,12 @@ import math
 from deepbox import backend
 from deepbox.autograd.function import Function
 from deepbox.autograd.grad_mode import state as _grad_state
-from deepbox.ops import accel as _accel
+from deepbox.kernels import elementwise as _kew
 from deepbox.tensor import Tensor, _make, _to_array
 
 xp = backend.xp
 _ndarray = backend.ndarray
 _LN2 = math.log(2.0)
-
-# below this many elements a NumPy call costs less than handing an array to a compiled kernel
-KERNEL_MIN_SIZE = 16384
-
-
-kernels_for = _accel.kernels_for
-
-
-def split_work(n, ns_per_element):
-    """``accel.parallel``'s ``work`` for a call over ``n`` elements that each cost ``ns_per_element``.
-
-    ``parallel`` keeps a call on one thread below ``work`` 32768; handing a chunk to another thread
-    costs tens of microseconds, so that threshold is put at about 100 us of estimated work.
-    """
-    return int(n * ns_per_element * 0.33)
-
-
-def flat_views(*arrays):
-    """1-D views, in one memory order, of same-shape arrays that share one dense layout; else None.
-
-    The layout may be C, F or any axis permutation of a contiguous array (a convolution's
-    NCHW output is an NHWC array seen through a transpose): element ``k`` of each view is
-    then the same logical element. Arrays with gaps (slices) or differing layouts give None.
-    """
-    a0 = arrays[0]
-    if all(a.flags.c_contiguous for a in arrays):
-        return [a.reshape(-1) for a in arrays]
-    if all(a.flags.f_contiguous for a in arrays):
-        return [a.T.reshape(-1) for a in arrays]
-    # the axis order that walks a0's memory outermost-first (size-1 axes do not matter)
-    perm = sorted(range(a0.ndim), key=lambda i: -a0.strides[i])
-    views = []
-    for a in arrays:
-        if a.shape != a0.shape:
-            return None
-        t = a.transpose(perm)
-        if not t.flags.c_contiguous:
-            return None
-        views.append(t.reshape(-1))
-    return views
-
-
-def empty_like_flat(a, dtype=None):
-    """A new array of ``a``'s shape in ``a``'s memory layout (C, F, or the axis order of a
-    permuted contiguous array, as ``empty_like``'s ``order='K'``), so ``flat_views`` pairs them."""
-    return xp.empty_like(a, dtype=dtype or a.dtype)
-
-
-def elementwise_kernel(name, out, *arrays, ns=0.2):
-    """Run the compiled kernel ``name(lo, hi, *arrays, out)`` over flat views, split over the threads.
-
-    ``out`` is written; returns it, or None when the kernels are off, a dtype is not float32/64 or the
-    arrays do not share a memory order (the caller then takes its NumPy path). ``ns``: the kernel's
-    cost per element in nanoseconds, which decides whether the call is worth splitting.
-    """
-    K = kernels_for(*arrays)
-    if K is None:
-        return None
-    views = flat_views(*arrays, out)
-    if views is None:
-        return None
-    n = out.size
-    _accel.parallel(getattr(K, name), n, *views, work=split_work(n, ns))
-    return out
-
 
 # ----------------------------------------------------------------------------- operand handling
 def _as_tensor(x) -> Tensor:
@@ -169,10 +104,10 @@ class _NoGrad:
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        if type(a) is _ndarray and type(b) is _ndarray and a.size >= KERNEL_MIN_SIZE and a.shape == b.shape \
+        if type(a) is _ndarray and type(b) is _ndarray and a.size >= _kew.KERNEL_MIN_SIZE and a.shape == b.shape \
                 and a.dtype == b.dtype:
             # one compiled pass split over the threads (NumPy's add runs on one core)
-            out = elementwise_kernel("add_flat", empty_like_flat(a), a, b, ns=0.25)
+            out = _kew.elementwise_kernel("add_flat", _kew.empty_like_flat(a), a, b, ns=0.25)
             if out is not None:
                 return out
         return a + b
@@ -633,8 +568,8 @@ class Relu(Function):
     @staticmethod
     def forward(ctx, a):
         out = None
-        if a.size >= KERNEL_MIN_SIZE:
-            out = elementwise_kernel("relu_fwd", empty_like_flat(a), a, ns=0.1)
+        if a.size >= _kew.KERNEL_MIN_SIZE:
+            out = _kew.elementwise_kernel("relu_fwd", _kew.empty_like_flat(a), a, ns=0.1)
         if out is None:
             out = xp.maximum(a, 0)
         ctx.save_for_backward(out)
@@ -643,8 +578,8 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        if grad.size >= KERNEL_MIN_SIZE:
-            gx = elementwise_kernel("relu_bwd", empty_like_flat(out, grad.dtype), grad, out, ns=0.15)
+        if grad.size >= _kew.KERNEL_MIN_SIZE:
+            gx = _kew.elementwise_kernel("relu_bwd", _kew.empty_like_flat(out, grad.dtype), grad, out, ns=0.15)
             if gx is not None:
                 return gx
         return grad * (out > 0)

@@ -24,7 +24,9 @@ import math
 
 from deepbox import backend
 from deepbox.autograd.function import Function
-from deepbox.ops import elementwise as _ew
+from deepbox.kernels import elementwise as _kew
+from deepbox.kernels import switch as _switch
+from deepbox.kernels import threads as _threads
 
 xp = backend.xp
 
@@ -104,12 +106,11 @@ class LinearFn(Function):
         ctx.has_bias = b is not None
         out2 = (x if x.ndim == 2 else x.reshape(-1, x.shape[-1])) @ w.T
         if b is not None:
-            K = _ew.kernels_for(out2, b) if out2.size >= _ew.KERNEL_MIN_SIZE and b.ndim == 1 else None
+            K = _switch.kernels_for(out2, b) if out2.size >= _kew.KERNEL_MIN_SIZE and b.ndim == 1 else None
             if K is not None and out2.flags.c_contiguous:
                 # the bias in one compiled pass split over the threads (NumPy's add runs on one core)
-                from deepbox.ops import accel
 
-                accel.parallel(K.add_rows, out2.shape[0], out2, b, work=_ew.split_work(out2.size, 0.25))
+                _threads.parallel(K.add_rows, out2.shape[0], out2, b, work=_threads.split_work(out2.size, 0.25))
             else:
                 out2 += b
         return out2 if x.ndim == 2 else out2.reshape(x.shape[:-1] + (w.shape[0],))
@@ -560,9 +561,8 @@ class LayerNormFn(Function):
 
     @staticmethod
     def forward(ctx, x, weight=None, bias=None, *, d, eps):
-        from deepbox.ops import accel
 
-        K = accel.kernels()
+        K = _switch.kernels()
         dt = x.dtype
         x2 = x.reshape(-1, d)
         m = x2.shape[0]
@@ -571,8 +571,8 @@ class LayerNormFn(Function):
         out = xp.empty(x.shape, dt)
         mean = xp.empty(m)
         rstd = xp.empty(m)
-        accel.parallel(K.layer_norm_fwd, m, x2, w, b, float(eps), out.reshape(-1, d), mean, rstd,
-                       work=_ew.split_work(x.size, 0.5))
+        _threads.parallel(K.layer_norm_fwd, m, x2, w, b, float(eps), out.reshape(-1, d), mean, rstd,
+                       work=_threads.split_work(x.size, 0.5))
         ctx.save_for_backward(x, weight)
         ctx.w, ctx.mean, ctx.rstd, ctx.d = w, mean, rstd, d
         ctx.b_shape = None if bias is None else bias.shape
@@ -580,7 +580,6 @@ class LayerNormFn(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from deepbox.ops import accel
 
         x, weight = ctx.saved_tensors
         w, mean, rstd, d = ctx.w, ctx.mean, ctx.rstd, ctx.d
@@ -588,12 +587,12 @@ class LayerNormFn(Function):
         dt = grad.dtype
         x2 = x.reshape(-1, d)
         g2 = xp.ascontiguousarray(grad).reshape(-1, d)
-        K = _ew.kernels_for(g2, x2)
+        K = _switch.kernels_for(g2, x2)
         if K is not None:
             gx = xp.empty(x.shape, dt)
-            part = xp.zeros((accel.num_threads(), 2, d))
-            accel.parallel(K.layer_norm_bwd, x2.shape[0], g2, x2, w, mean, rstd, gx.reshape(-1, d), part,
-                           work=_ew.split_work(x.size, 0.8), indexed=True)
+            part = xp.zeros((_threads.num_threads(), 2, d))
+            _threads.parallel(K.layer_norm_bwd, x2.shape[0], g2, x2, w, mean, rstd, gx.reshape(-1, d), part,
+                           work=_threads.split_work(x.size, 0.8), indexed=True)
             sgx, sg = part.sum(axis=0)
         else:  # the kernels were switched off after the forward: the same formulas in NumPy
             xhat = (x2 - mean[:, None].astype(dt)) * rstd[:, None].astype(dt)
@@ -659,17 +658,16 @@ class BatchNormFn(Function):
 
     @staticmethod
     def forward(ctx, x, weight=None, bias=None, *, eps, running=None, stats=None):
-        from deepbox.ops import accel
 
-        K = accel.kernels()
+        K = _switch.kernels()
         dt = x.dtype
         c = x.shape[1]
         m = x.size // c
         kind, v = _channel_view(x)
         if running is None:
             shift = (v[0] if kind == "rows" else v[0, :, 0]).astype(xp.float64)
-            part = xp.zeros((accel.num_threads(), 2, c))
-            accel.parallel(K.sums_rows if kind == "rows" else K.sums_planes, v.shape[0], v, v, shift, shift,
+            part = xp.zeros((_threads.num_threads(), 2, c))
+            _threads.parallel(K.sums_rows if kind == "rows" else K.sums_planes, v.shape[0], v, v, shift, shift,
                            part, work=x.size, indexed=True)
             s = part.sum(axis=0)
             d = s[0] / m
@@ -684,7 +682,7 @@ class BatchNormFn(Function):
         a = rstd * weight.reshape(c) if weight is not None else rstd
         b = bias.reshape(c).astype(dt) if bias is not None else xp.zeros(c, dtype=dt)
         out, ov = _empty_layout(kind, x.shape, dt)
-        accel.parallel(K.affine_rows if kind == "rows" else K.affine_planes, v.shape[0], v,
+        _threads.parallel(K.affine_rows if kind == "rows" else K.affine_planes, v.shape[0], v,
                        mean.astype(dt), a.astype(dt), b, ov, work=x.size)
         ctx.kind, ctx.m, ctx.given = kind, m, running is not None
         ctx.mean, ctx.rstd, ctx.a = mean, rstd, a
@@ -694,9 +692,8 @@ class BatchNormFn(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from deepbox.ops import accel
 
-        K = accel.kernels()
+        K = _switch.kernels()
         (x,) = ctx.saved_tensors
         kind, m, dt = ctx.kind, ctx.m, grad.dtype
         c = grad.shape[1]
@@ -707,8 +704,8 @@ class BatchNormFn(Function):
         gx = gw = gb = None
         if x is not None:
             xv = _like_layout(x, kind, x.shape)
-            part = xp.zeros((accel.num_threads(), 2, c))
-            accel.parallel(K.sums_rows if kind == "rows" else K.sums_planes, gv.shape[0], gv, xv, zero, mean,
+            part = xp.zeros((_threads.num_threads(), 2, c))
+            _threads.parallel(K.sums_rows if kind == "rows" else K.sums_planes, gv.shape[0], gv, xv, zero, mean,
                            part, work=grad.size, indexed=True)
             sg, sgxc = part.sum(axis=0)
             sgxhat = rstd * sgxc                     # sum of g * xhat
@@ -722,12 +719,12 @@ class BatchNormFn(Function):
             out, ov = _empty_layout(kind, grad.shape, dt)
             zdt = zero.astype(dt)
             if ctx.given:
-                accel.parallel(K.affine_rows if kind == "rows" else K.affine_planes, gv.shape[0], gv,
+                _threads.parallel(K.affine_rows if kind == "rows" else K.affine_planes, gv.shape[0], gv,
                                zdt, a.astype(dt), zdt, ov, work=grad.size)
             else:
                 bx = -a * rstd * rstd * sgxc / m
                 k = -a * sg / m
-                accel.parallel(K.affine2_rows if kind == "rows" else K.affine2_planes, gv.shape[0], gv, xv,
+                _threads.parallel(K.affine2_rows if kind == "rows" else K.affine2_planes, gv.shape[0], gv, xv,
                                mean.astype(dt), a.astype(dt), bx.astype(dt), k.astype(dt), ov, work=grad.size)
             gx = out
         return gx, gw, gb
@@ -770,8 +767,8 @@ class GeluFn(Function):
             t = xp.tanh(inner)
             ctx.t = t
             return 0.5 * x * (1 + t)
-        if x.size >= _ew.KERNEL_MIN_SIZE:
-            out = _ew.elementwise_kernel("gelu_fwd", _ew.empty_like_flat(x), x, ns=0.5)
+        if x.size >= _kew.KERNEL_MIN_SIZE:
+            out = _kew.elementwise_kernel("gelu_fwd", _kew.empty_like_flat(x), x, ns=0.5)
             if out is not None:
                 return out
         cdf = 0.5 * (1.0 + erf_array(x * _INV_SQRT2))
@@ -787,11 +784,11 @@ class GeluFn(Function):
             return grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner)
         cdf = ctx.cdf
         if cdf is None:  # the forward ran the kernel
-            if _ew.flat_views(grad, x) is None:   # the gradient in x's memory layout
-                g = _ew.empty_like_flat(x, grad.dtype)
+            if _kew.flat_views(grad, x) is None:   # the gradient in x's memory layout
+                g = _kew.empty_like_flat(x, grad.dtype)
                 g[...] = grad
                 grad = g
-            gx = _ew.elementwise_kernel("gelu_bwd", _ew.empty_like_flat(x, grad.dtype), grad, x, ns=1.0)
+            gx = _kew.elementwise_kernel("gelu_bwd", _kew.empty_like_flat(x, grad.dtype), grad, x, ns=1.0)
             if gx is not None:
                 return gx
             cdf = 0.5 * (1.0 + erf_array(x * _INV_SQRT2))  # kernels switched off since the forward

@@ -19,7 +19,8 @@ import math
 
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
-from deepbox.ops import accel as _accel
+from deepbox.kernels import switch as _switch
+from deepbox.kernels import threads as _threads
 from deepbox.ops.conv import _ntuple, _positive  # noqa: F401  (re-used by the pooling modules)
 
 __all__ = [
@@ -215,9 +216,7 @@ class MaxPool2dKernelFn(Function):
     @staticmethod
     def forward(ctx, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), ceil_mode=False,
                 return_indices=False):
-        from deepbox.ops import accel
-
-        K = accel.kernels()
+        K = _switch.kernels()
         g = _PoolGeom(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
         v = _nhwc_view(x)
         if v is None:
@@ -226,9 +225,9 @@ class MaxPool2dKernelFn(Function):
         out = xp.empty((v.shape[0], ho, wo, v.shape[3]), dtype=x.dtype)
         arg = xp.empty(out.shape, dtype=xp.int32)
         if g.tiles and g.k == (2, 2) and v.flags.c_contiguous:
-            accel.parallel(K.maxpool2x2, v.shape[0], v, out, arg, work=v.size)
+            _threads.parallel(K.maxpool2x2, v.shape[0], v, out, arg, work=v.size)
         else:
-            accel.parallel(K.maxpool, v.shape[0], v, out, arg, *g.k, *g.s, *g.d, *g.p, work=v.size)
+            _threads.parallel(K.maxpool, v.shape[0], v, out, arg, *g.k, *g.s, *g.d, *g.p, work=v.size)
         ctx.geom, ctx.view_shape = g, v.shape
         ctx.arg = arg
         res = _from_nhwc(out, x.shape)
@@ -238,15 +237,13 @@ class MaxPool2dKernelFn(Function):
 
     @staticmethod
     def backward(ctx, grad, *_):
-        from deepbox.ops import accel
-
-        K = accel.kernels()
+        K = _switch.kernels()
         g = ctx.geom
         arg = ctx.arg
         n1, h, w, c1 = ctx.view_shape
         gv = _as_layout(grad, arg)
         dx = xp.empty((n1, h, w, c1), dtype=grad.dtype)
-        accel.parallel(K.maxpool_backward, n1, gv, arg, dx.reshape(n1, h * w, c1), work=dx.size)
+        _threads.parallel(K.maxpool_backward, n1, gv, arg, dx.reshape(n1, h * w, c1), work=dx.size)
         return (_from_nhwc(dx, g.shape),)
 
 
@@ -329,7 +326,7 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_i
         if _pool_out(size, kk, ss, pp, dd, ceil_mode) < 1:
             raise RuntimeError(f"{name}: input {tuple(input.shape)} is too small for kernel {k} "
                                f"(padding {p}, dilation {d})")
-    fn = MaxPool2dKernelFn if _accel.kernels_for(x) is not None else MaxPool2dFn
+    fn = MaxPool2dKernelFn if _switch.kernels_for(x) is not None else MaxPool2dFn
     res = fn.apply(x, kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=bool(ceil_mode),
                             return_indices=bool(return_indices))
     if return_indices:

@@ -33,13 +33,11 @@ give. Outputs at padded positions are zero, like ``pad_packed_sequence``'s.
 """
 from __future__ import annotations
 
-import weakref
-
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
-from deepbox.ops import accel
-from deepbox.ops.accel import blas_multi as _blas_multi
-from deepbox.ops.elementwise import kernels_for, split_work
+from deepbox.kernels import switch as _switch
+from deepbox.kernels import threads as _threads
+from deepbox.kernels.workspace import workspace
 
 __all__ = ["lstm_layer", "gru_layer", "rnn_layer", "LSTMLayer", "GRULayer", "RNNLayer"]
 
@@ -65,48 +63,11 @@ def _check_batch_sizes(batch_sizes, T, B):
     return bs
 
 
-# Work buffers that live from a forward to its backward (the per-step factors, the gradients of
-# the pre-activations) are tens of MB; a fresh one page-faults on first touch, which measured
-# ~15 % of an LSTM layer's forward. Backward's temporaries come back here when it ends; the
-# forward's saved buffers when their graph node is garbage collected (so retain_graph=True and a
-# second backward stay correct), and the next training step reuses them.
-_POOL: dict = {}
-_POOL_DEPTH = 4                 # free buffers kept per (shape, dtype)
-_POOL_MAX_BYTES = 512 << 20     # and in all: varying sequence lengths must not hoard memory
-_pool_bytes = 0
-
-
 def _take(shape, dtype, zero=False):
-    global _pool_bytes
-    free = _POOL.get((shape, dtype))
-    if free:
-        a = free.pop()
-        _pool_bytes -= a.nbytes
-        if zero:
-            a.fill(0)
-        return a
-    return (xp.zeros if zero else xp.empty)(shape, dtype)
-
-
-def _give(*arrays):
-    global _pool_bytes
-    for a in arrays:
-        if a is None:
-            continue
-        if _pool_bytes + a.nbytes > _POOL_MAX_BYTES:
-            # full: drop everything rather than keep buffers of shapes that may never come back
-            _POOL.clear()
-            _pool_bytes = 0
-            if a.nbytes > _POOL_MAX_BYTES:
-                continue
-        free = _POOL.setdefault((a.shape, a.dtype), [])
-        if len(free) < _POOL_DEPTH:
-            free.append(a)
-            _pool_bytes += a.nbytes
-
-
-def _give_when_freed(ctx, *arrays):
-    weakref.finalize(ctx, _give, *arrays)
+    # work buffers that live from a forward to its backward are tens of MB; a fresh one page-faults
+    # on first touch (~15 % of an LSTM layer's forward), so they come from the shared workspace and
+    # return to it when the graph node that saved them is freed
+    return workspace.get(shape, dtype, tag="rnn", zero=zero)
 
 
 def _col_sum(a2d):
@@ -203,7 +164,7 @@ _NO_BUF4 = xp.zeros((1, 1, 1, 1))   # stands for the per-step factor buffers whe
 
 def _kernels(*arrays):
     """The compiled kernels (deepbox.ops.accel) when every array is float32/64, else None (NumPy path)."""
-    return kernels_for(*arrays)
+    return _switch.kernels_for(*arrays)
 
 
 def _x_time_major(x, batch_first):
@@ -224,7 +185,7 @@ class LSTMLayer(Function):
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_hr, *, reverse=False, batch_first=False,
                 batch_sizes=None):
-        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
+        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         H = w_hh.shape[0] // 4
         P = w_hh.shape[1]
         x_tm = _x_time_major(x, batch_first)
@@ -305,17 +266,15 @@ class LSTMLayer(Function):
                         r[t, :n] = tm
                     xp.matmul(tm, w_hrT, out=ht)
                 hp[...] = ht
-        _give(xproj.reshape(4, T * B, H))
         if need_grad:
             ctx.save_for_backward(x_tm, w_ih4, w_hh4, w_hr)
             ctx.seq = (q, a, hprev, r)
             ctx.cfg = (reverse, batch_first, bs, H, P)
-            _give_when_freed(ctx, q, a, hprev, r)
         return out, h, c
 
     @staticmethod
     def backward(ctx, dout, dhn, dcn):
-        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
+        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         x_tm, w_ih4, w_hh4, w_hr = ctx.saved_tensors
         q, a, hprev, r = ctx.seq
         reverse, batch_first, bs, H, P = ctx.cfg
@@ -360,7 +319,6 @@ class LSTMLayer(Function):
         db_hh = (db.copy() if need[3] else db) if need[4] else None
         if need[7]:
             dw_hr = dr.reshape(-1, P).T @ r.reshape(-1, H)
-        _give(dpre, dr)
         return dx, dw_ih, dw_hh, db_ih, db_hh, dh, dc, dw_hr
 
 
@@ -378,7 +336,7 @@ def _lstm_steps_kernel(K, T, reverse, bs, B, h, c, gates, tmp, xproj, w_hh_sT, w
     w_cat = xp.ascontiguousarray(w_hh_sT.transpose(1, 0, 2)).reshape(P, 4 * H)
     g_rows = xp.empty((B, 4 * H), gates.dtype)
     hn = h if w_hrT is None else tmp   # the kernel's o * tanh(c): straight into h without a projection
-    work = split_work(B * H, 5.0)
+    work = _threads.split_work(B * H, 5.0)
     for t in _steps(T, reverse):
         n = B if bs is None else bs[t]
         hp = h[:n]
@@ -386,7 +344,7 @@ def _lstm_steps_kernel(K, T, reverse, bs, B, h, c, gates, tmp, xproj, w_hh_sT, w
         gates = g_rows.reshape(B, 4, H)
         if need_grad:
             hprev[t, :n] = hp
-        accel.parallel(K.lstm_cell_fwd, n, gates, xproj, t, c, hn, q, a, need_grad, work=work)
+        _threads.parallel(K.lstm_cell_fwd, n, gates, xproj, t, c, hn, q, a, need_grad, work=work)
         ht = out_t[t, :n]
         if w_hrT is None:
             ht[...] = hp
@@ -414,7 +372,7 @@ def _lstm_backward_kernel(ctx, K, dout_t, dh, dc, dsum, dr, dhr):
     buf = _take((4, T, B, H), dt, zero=bs is not None)
     dg = buf.reshape(T, B, 4, H)
     w_hh_flat = xp.ascontiguousarray(w_hh4.reshape(4 * H, P))
-    work = split_work(B * H, 1.0)
+    work = _threads.split_work(B * H, 1.0)
     for t in _steps(T, not reverse):
         n = B if bs is None else bs[t]
         ds = dsum[:n]
@@ -423,7 +381,7 @@ def _lstm_backward_kernel(ctx, K, dout_t, dh, dc, dsum, dr, dhr):
             dr[t, :n] = ds
             xp.matmul(ds, w_hr, out=dhr[:n])
             ds = dhr[:n]
-        accel.parallel(K.lstm_cell_bwd, n, ds, dc, q, a, t, dg[t], work=work)
+        _threads.parallel(K.lstm_cell_bwd, n, ds, dc, q, a, t, dg[t], work=work)
         xp.matmul(dg[t, :n].reshape(n, 4 * H), w_hh_flat, out=dh[:n])
 
     need = ctx.needs_input_grad
@@ -448,7 +406,6 @@ def _lstm_backward_kernel(ctx, K, dout_t, dh, dc, dsum, dr, dhr):
     db_hh = (db.copy() if need[3] else db) if need[4] else None
     if need[7]:
         dw_hr = dr.reshape(-1, P).T @ r.reshape(-1, H)
-    _give(buf, dr)
     return dx, dw_ih, dw_hh, db_ih, db_hh, dh, dc, dw_hr
 
 
@@ -471,7 +428,7 @@ class GRULayer(Function):
 
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, *, reverse=False, batch_first=False, batch_sizes=None):
-        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
+        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         H = w_hh.shape[0] // 3
         x_tm = _x_time_major(x, batch_first)
         T, B = x_tm.shape[0], x_tm.shape[1]
@@ -534,17 +491,15 @@ class GRULayer(Function):
             ht *= z
             ht += nn
             hp[...] = ht
-        _give(xproj.reshape(3, T * B, H))
         if need_grad:
             ctx.save_for_backward(x_tm, w_ih3, w_hh)
             ctx.seq = (q, hprev)
             ctx.cfg = (reverse, batch_first, bs, H)
-            _give_when_freed(ctx, q, hprev)
         return out, h
 
     @staticmethod
     def backward(ctx, dout, dhn):
-        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
+        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         x_tm, w_ih3, w_hh = ctx.saved_tensors
         q, hprev = ctx.seq
         reverse, batch_first, bs, H = ctx.cfg
@@ -575,7 +530,6 @@ class GRULayer(Function):
             dw_hh = _gate_weight_grad(dgh.reshape(3, T * B, H), hprev.reshape(T * B, H), None)
         if need[4]:
             db_hh = xp.concatenate([_col_sum(dgh[g].reshape(T * B, H)) for g in range(3)])
-        _give(dgi, dgh)
         return dx, dw_ih, dw_hh, db_ih, db_hh, dh
 
 
@@ -593,7 +547,7 @@ class RNNLayer(Function):
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, *, nonlinearity="tanh", reverse=False, batch_first=False,
                 batch_sizes=None):
-        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
+        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
         H = w_hh.shape[0]
@@ -635,7 +589,7 @@ class RNNLayer(Function):
 
     @staticmethod
     def backward(ctx, dout, dhn):
-        _blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (accel.blas_single)
+        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         x, w_ih, w_hh, out = ctx.saved_tensors
         hprev = ctx.seq
         reverse, batch_first, bs, relu = ctx.cfg

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from deepbox import backend
-from deepbox.ops import accel
+from deepbox.kernels import switch as _switch
+from deepbox.kernels import threads as _threads
 from deepbox.optim.optimizer import (
     Optimizer,
     _bump_version,
@@ -190,19 +191,19 @@ class _Hyper:
 def _adam_update(g, m, v, vmax, out, step: float, hp: _Hyper) -> None:
     """Update the moments ``m``, ``v`` (and ``vmax``) in place and write the parameter decrement to ``out``.
 
-    With the compiled kernels (``deepbox.ops.accel``) this is one pass over the arrays split over the
+    With the compiled kernels (``deepbox/kernels/``) this is one pass over the arrays split over the
     threads instead of eleven NumPy passes, with the same operations in the same order.
     """
     beta1, beta2 = hp.beta1, hp.beta2
     if g.size >= 16384:
         arrays = (g, m, v, out) + ((vmax,) if vmax is not None else ())
-        K = accel.kernels_for(*arrays)
+        K = _switch.kernels_for(*arrays)
         if K is not None and all(a.flags.c_contiguous and a.dtype == g.dtype for a in arrays):
             T = g.dtype.type
             bc2_sqrt = (1 - beta2**step) ** 0.5
             flat = [a.reshape(-1) for a in (g, m, v)]
             vm = vmax.reshape(-1) if vmax is not None else flat[2]
-            accel.parallel(K.adam_update, g.size, *flat, vm, out.reshape(-1), T(1 - beta1), T(beta2),
+            _threads.parallel(K.adam_update, g.size, *flat, vm, out.reshape(-1), T(1 - beta1), T(beta2),
                            T(1 - beta2), T(bc2_sqrt), T(hp.eps), T(hp.lr / (1 - beta1**step)), vmax is not None,
                            work=g.size // 4)
             return

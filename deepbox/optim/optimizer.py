@@ -8,7 +8,7 @@ either framework has the same layout.
 
 Updates run in place on the raw arrays (``p._data``) with NumPy ufuncs writing into ``out=``
 buffers: no graph is recorded, no float64 temporaries are made for float32 parameters, and the
-scratch arrays that an update needs are reused from one step to the next (``_Workspace``).
+scratch arrays that an update needs are reused from one step to the next (``_Scratch``).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from typing import Any
 
 from deepbox import backend
 from deepbox.autograd import grad_mode
+from deepbox.kernels.workspace import workspace as _pool
 from deepbox.tensor import Tensor, _make
 
 xp = backend.xp
@@ -57,26 +58,17 @@ def _check_nonneg(value, what: str) -> None:
         raise ValueError(f"Invalid {what}: {value}")
 
 
-class _Workspace:
-    """Reusable scratch arrays, one flat buffer per (slot, dtype), grown to the largest request.
+class _Scratch:
+    """The scratch arrays of an update, one per slot, reused from step to step.
 
-    A fresh temporary the size of a large weight page-faults on every step; reusing a buffer
-    avoids that and keeps the optimiser's memory at a few parameter-sized arrays.
+    A fresh temporary the size of a large weight page-faults on every step; large ones come from
+    the fast layer's shared pool of buffers instead (``deepbox/kernels/workspace.py``).
     """
 
-    __slots__ = ("_bufs",)
-
-    def __init__(self):
-        self._bufs: dict = {}
+    __slots__ = ()
 
     def get(self, slot: int, like):
-        key = (slot, like.dtype)
-        buf = self._bufs.get(key)
-        n = like.size
-        if buf is None or buf.size < n:
-            buf = xp.empty(max(n, 1), like.dtype)
-            self._bufs[key] = buf
-        return buf[:n].reshape(like.shape)
+        return _pool.get(like.shape, like.dtype, tag=("optim", slot))
 
 
 class _Handle:
@@ -149,7 +141,7 @@ class Optimizer:
         self._optimizer_state_dict_post_hooks: OrderedDict = OrderedDict()
         self._optimizer_load_state_dict_pre_hooks: OrderedDict = OrderedDict()
         self._optimizer_load_state_dict_post_hooks: OrderedDict = OrderedDict()
-        self._ws = _Workspace()
+        self._ws = _Scratch()
         if isinstance(params, Tensor):
             raise TypeError(
                 "params argument given to the optimizer should be an iterable of Tensors or dicts, "
@@ -183,7 +175,7 @@ class Optimizer:
             if name not in self.__dict__:
                 setattr(self, name, OrderedDict())
         if "_ws" not in self.__dict__:
-            self._ws = _Workspace()
+            self._ws = _Scratch()
         self.defaults.setdefault("differentiable", False)
 
     def __repr__(self) -> str:
@@ -465,7 +457,7 @@ def _step_tensor(value: float = 0.0) -> Tensor:
     return _make(xp.array(value, dtype=xp.float32))
 
 
-def _effective_grad(ws: _Workspace, param, grad, maximize: bool, weight_decay: float):
+def _effective_grad(ws: _Scratch, param, grad, maximize: bool, weight_decay: float):
     """The gradient an update uses: ``-grad`` when maximizing, plus ``weight_decay * param`` (L2).
 
     Works on raw arrays and never writes into ``grad`` (it belongs to the parameter); when the

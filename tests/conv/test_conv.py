@@ -229,14 +229,14 @@ def test_conv2d_in_image_chunks_split_over_threads(case, threads, monkeypatch):
     """Convolutions run im2col + GEMM (and the input gradient) a few images at a time, the chunks split
     over deepbox's threads with BLAS at one thread; weight gradients are summed over the threads'
     partials. With one image per chunk every path runs many chunks on several threads."""
-    from deepbox.ops import accel
+    from deepbox import kernels
     from deepbox.ops import conv as conv_mod
 
     n, c, h, w, o, k, s, p, bias = case
     monkeypatch.setattr(conv_mod, "_CHUNK_BYTES", 1)
     monkeypatch.setattr(conv_mod, "_DX_CHUNK_BYTES", 1)
-    old = accel.num_threads()
-    accel.set_num_threads(threads)
+    old = kernels.threads.num_threads()
+    kernels.threads.set_num_threads(threads)
     try:
         x, wt, b = arr(n, c, h, w), arr(o, c, k, k), arr(o) if bias else None
         dx = deepbox.tensor(x, requires_grad=True)
@@ -254,17 +254,17 @@ def test_conv2d_in_image_chunks_split_over_threads(case, threads, monkeypatch):
         for d, t in ((dx, tx), (dw, tw)) + (((db_, tb),) if bias else ()):
             np.testing.assert_allclose(d.grad._data, t.grad.numpy(), rtol=1e-10, atol=1e-12)
     finally:
-        accel.blas_multi()
-        accel.set_num_threads(old)
+        kernels.threads.blas_multi()
+        kernels.threads.set_num_threads(old)
 
 
 def test_input_gradient_path_follows_kernel_mode(kernel_mode, monkeypatch):
     """Stride-1 convolutions take the compiled ``col2im_rows`` input gradient in ``numba`` mode
     (values checked against PyTorch above, in both modes); strided ones and ``numpy`` mode never do."""
-    from deepbox.ops import accel
+    from deepbox import kernels
 
     calls = []
-    K = accel.kernels()
+    K = kernels.switch.kernels()
     if K is not None:
         real = K.col2im_rows
         monkeypatch.setattr(K, "col2im_rows", lambda *a: (calls.append(a[1] - a[0]), real(*a)))
@@ -282,10 +282,10 @@ def test_one_channel_direct_kernel(kernel_mode, monkeypatch, dtype):
     """One-channel stride-1 convolutions with up to 16 outputs run the direct kernels in ``numba`` mode
     (forward and weight gradient), and give PyTorch's values either way, also when the kernels are
     switched off between forward and backward (the weight gradient's NumPy twin)."""
-    from deepbox.ops import accel
+    from deepbox import kernels
 
     calls = []
-    K = accel.kernels()
+    K = kernels.switch.kernels()
     if K is not None:
         for name in ("conv1ch_forward", "conv1ch_weight_grad"):
             real = getattr(K, name)
@@ -295,10 +295,10 @@ def test_one_channel_direct_kernel(kernel_mode, monkeypatch, dtype):
     g = arr(5, 6, 12, 13).astype(dtype)
     tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
     TF.conv2d(tx, tw, tb, padding=2).backward(torch.tensor(g))
-    for switch in (False, True):
+    for flip in (False, True):
         dx, dw, db = (deepbox.tensor(a, requires_grad=True) for a in (x, w, b))
         y = F.conv2d(dx, dw, db, padding=2)
-        with accel.compiled((kernel_mode == "numba") != switch):
+        with kernels.switch.compiled((kernel_mode == "numba") != flip):
             y.backward(deepbox.tensor(g))
         np.testing.assert_allclose(y._data, TF.conv2d(tx, tw, tb, padding=2).detach().numpy(), **tol)
         for d, t in ((dx, tx), (dw, tw), (db, tb)):
@@ -314,9 +314,9 @@ def test_workspace_buffers_shared_across_batch_sizes_and_layers():
     """The conv workspace pools buffers by size class: batch sizes that vary from call to call reuse
     the same few buffers, and padded inputs of different layers never share one (their zero borders
     would land on another layer's pixels); every result still equals PyTorch's."""
-    from deepbox.ops import conv as conv_mod
+    from deepbox.kernels.workspace import workspace
 
-    conv_mod.workspace.clear()
+    workspace.clear()
     layers = [(16, 20, 20, 8), (8, 18, 22, 16), (16, 20, 20, 4)]     # (C, H, W, O), all with padding 1
     for n in (9, 4, 12, 7):
         for c, h, w, o in layers:
@@ -330,10 +330,10 @@ def test_workspace_buffers_shared_across_batch_sizes_and_layers():
             np.testing.assert_allclose(yd._data, yt.detach().numpy(), rtol=1e-10, atol=1e-12)
             np.testing.assert_allclose(dx.grad._data, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
             np.testing.assert_allclose(dw.grad._data, tw.grad.numpy(), rtol=1e-10, atol=1e-12)
-    before = sum(len(b) for b in conv_mod.workspace.pool.values())
+    before = sum(len(b) for b in workspace.pool.values())
     for n in range(13, 29):                      # 16 more batch sizes of the first layer
         F.conv2d(deepbox.tensor(arr(n, 16, 20, 20)), deepbox.tensor(arr(8, 16, 3, 3)), padding=1)
-    after = sum(len(b) for b in conv_mod.workspace.pool.values())
+    after = sum(len(b) for b in workspace.pool.values())
     assert after - before <= 4, (before, after)
 
 

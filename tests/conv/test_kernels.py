@@ -17,7 +17,7 @@ import torch.nn.functional as TF
 
 import deepbox
 import deepbox.nn.functional as F
-from deepbox.ops import accel
+from deepbox import kernels
 
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-12)}
 LAYOUTS = ("cf", "cl", "slice")
@@ -117,34 +117,34 @@ def test_gradient_in_another_layout(geom, in_layout, grad_layout):
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("layout", ["cf", "cl"])
 def test_large_input_split_over_threads(layout, threads):
-    """Big enough for ``accel.parallel`` to cut the batch into chunks (3 threads: uneven chunks)."""
-    old = accel.num_threads()
-    accel.set_num_threads(threads)
+    """Big enough for ``kernels.threads.parallel`` to cut the batch into chunks (3 threads: uneven chunks)."""
+    old = kernels.threads.num_threads()
+    kernels.threads.set_num_threads(threads)
     try:
         for dtype in (np.float32, np.float64):
             x = distinct(5, 16, 24, 20, dtype=dtype)
             compare(*run_pool(x, layout=layout, kernel_size=3, stride=2, padding=1), what=str(dtype))
             compare(*run_pool(x, layout=layout, kernel_size=2), what=str(dtype))
     finally:
-        accel.set_num_threads(old)
+        kernels.threads.set_num_threads(old)
 
 
 def test_kernel_path_is_taken(kernel_mode, monkeypatch):
     """The ``numba`` mode really runs the compiled kernels (split in chunks), the ``numpy`` mode never does."""
     calls = []
-    real = accel.parallel
+    real = kernels.threads.parallel
 
     def spy(fn, n, *args, **kw):
         chunks = real(fn, n, *args, **kw)
         calls.append((getattr(fn, "__name__", str(fn)), chunks))
         return chunks
 
-    monkeypatch.setattr(accel, "parallel", spy)
+    monkeypatch.setattr(kernels.threads, "parallel", spy)
     for geom in (dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1)):
         x = deepbox.randn(4, 8, 32, 32, requires_grad=True)
         F.max_pool2d(x, **geom).sum().backward()
         if kernel_mode == "numba":
-            t = min(accel.num_threads(), 32)
+            t = min(kernels.threads.num_threads(), 32)
             assert len(calls) == 2 and calls[0][0].startswith("maxpool"), calls
             assert calls[0][1] == t and calls[1] == ("maxpool_backward", t), calls
         else:

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import deepbox
-from deepbox.ops import accel
+from deepbox import kernels
 
 MODULES = {"bn1d-2d": ("BatchNorm1d", (16, 5)), "bn1d-3d": ("BatchNorm1d", (6, 5, 7)),
            "bn2d": ("BatchNorm2d", (4, 5, 6, 7))}
@@ -167,9 +167,9 @@ def test_degenerate_shapes(kernel_mode, shape):
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("layout", ["cf", "cl"])
 def test_large_input_split_over_threads(kernel_mode, layout, threads):
-    """Big enough for ``accel.parallel`` to cut the work in chunks; 3 threads give uneven chunks."""
-    old = accel.num_threads()
-    accel.set_num_threads(threads)
+    """Big enough for ``kernels.threads.parallel`` to cut the work in chunks; 3 threads give uneven chunks."""
+    old = kernels.threads.num_threads()
+    kernels.threads.set_num_threads(threads)
     try:
         shape = (5, 16, 24, 20)
         for dt in (np.float32, np.float64):
@@ -182,19 +182,19 @@ def test_large_input_split_over_threads(kernel_mode, layout, threads):
             dm.eval()
             step(tm, dm, x, g, f"{dt.__name__} eval")
     finally:
-        accel.set_num_threads(old)
+        kernels.threads.set_num_threads(old)
 
 
 def test_kernel_path_is_taken(kernel_mode, monkeypatch):
     """``numba`` mode runs the compiled kernels for kernel layouts only; ``numpy`` mode never does."""
     names = []
-    real = accel.parallel
+    real = kernels.threads.parallel
 
     def spy(fn, n, *args, **kw):
         names.append(getattr(fn, "__name__", str(fn)))
         return real(fn, n, *args, **kw)
 
-    monkeypatch.setattr(accel, "parallel", spy)
+    monkeypatch.setattr(kernels.threads, "parallel", spy)
     expect = {"cf": ["sums_planes", "affine_planes", "sums_planes", "affine2_planes"],
               "cl": ["sums_rows", "affine_rows", "sums_rows", "affine2_rows"], "slice": []}
     for layout, names_expected in expect.items():

@@ -1,7 +1,7 @@
-"""The compiled elementwise, layer-norm and attention kernels (deepbox/ops/_numba_elementwise.py) against PyTorch.
+"""The compiled elementwise, layer-norm and attention kernels (deepbox/kernels/_numba_elementwise.py) against PyTorch.
 
 Every test runs twice through ``kernel_mode``: on the kernels and on their NumPy twins
-(``accel.compiled(False)``). The ``small_kernels`` fixture lowers the size below which the ops skip
+(``kernels.switch.compiled(False)``). The ``small_kernels`` fixture lowers the size below which the ops skip
 the kernels and forces every kernel call to split over two threads, so small odd shapes exercise the
 chunked kernels; a call counter checks that the intended path really ran.
 """
@@ -16,8 +16,8 @@ import torch.nn.functional as TF
 
 import deepbox
 import deepbox.nn.functional as DF
-from deepbox.ops import accel
-from deepbox.ops import elementwise as ew
+from deepbox import kernels
+from deepbox.kernels import elementwise as ew
 
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
 DTYPES = [np.float32, np.float64]
@@ -25,9 +25,9 @@ DTYPES = [np.float32, np.float64]
 
 @pytest.fixture
 def small_kernels(monkeypatch, kernel_mode):
-    """Kernels on any size, every call split over 2 threads; yields a dict counting ``accel.parallel`` calls."""
+    """Kernels on any size, every call split over 2 threads; yields a dict counting ``threads.parallel`` calls."""
     calls = {"n": 0}
-    real = accel.parallel
+    real = kernels.threads.parallel
 
     def counting(fn, n, *args, **kw):
         calls["n"] += 1
@@ -35,13 +35,13 @@ def small_kernels(monkeypatch, kernel_mode):
         return real(fn, n, *args, **kw)
 
     monkeypatch.setattr(ew, "KERNEL_MIN_SIZE", 1)
-    monkeypatch.setattr(accel, "parallel", counting)
-    old = accel.num_threads()
-    accel.set_num_threads(2)
+    monkeypatch.setattr(kernels.threads, "parallel", counting)
+    old = kernels.threads.num_threads()
+    kernels.threads.set_num_threads(2)
     try:
         yield calls
     finally:
-        accel.set_num_threads(old)
+        kernels.threads.set_num_threads(old)
 
 
 def _check_path(calls, kernel_mode):
@@ -166,7 +166,7 @@ def test_gelu_kernels_switched_off_between_forward_and_backward(small_kernels, k
     x = np.random.default_rng(3).standard_normal((6, 7))
     t = deepbox.tensor(x, requires_grad=True)
     out = DF.gelu(t)
-    with accel.compiled(kernel_mode == "numpy"):   # the other path for backward
+    with kernels.switch.compiled(kernel_mode == "numpy"):   # the other path for backward
         out.sum().backward()
     tt = torch.tensor(x, requires_grad=True)
     TF.gelu(tt).sum().backward()
@@ -247,7 +247,7 @@ def test_layer_norm_kernels_switched_off_between_forward_and_backward(small_kern
     ts = [deepbox.tensor(a, requires_grad=True) for a in (x, w, b)]
     out = DF.layer_norm(ts[0], (6,), ts[1], ts[2])
     cot = rng.standard_normal((4, 6))
-    with accel.compiled(kernel_mode == "numpy"):
+    with kernels.switch.compiled(kernel_mode == "numpy"):
         out.backward(deepbox.tensor(cot))
     tt = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
     TF.layer_norm(tt[0], (6,), tt[1], tt[2]).backward(torch.tensor(cot))
@@ -374,7 +374,7 @@ def test_float32_functions_within_a_few_ulps(name, ref, lo, hi, max_ulps):
     require_kernels()
     from numba import njit
 
-    from deepbox.ops import _numba_elementwise as K
+    from deepbox.kernels import _numba_elementwise as K
 
     f = getattr(K, name)
 
@@ -468,7 +468,7 @@ def test_lstm_kernels_switched_between_forward_and_backward_and_retain_graph(sma
     dx, tx = deepbox.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     dloss = (d(dx)[0] ** 2).sum()
     (t(tx)[0] ** 2).sum().backward()
-    with accel.compiled(kernel_mode == "numpy"):
+    with kernels.switch.compiled(kernel_mode == "numpy"):
         dloss.backward(retain_graph=True)
     np.testing.assert_allclose(dx.grad._data, tx.grad.numpy(), **TOL[np.float64])
     dloss.backward()                                  # the saved buffers survive a second backward
@@ -498,7 +498,7 @@ def test_adam_kernel_follows_torch_adam(amsgrad, dtype):
     from tests.helpers import require_kernels
 
     require_kernels()
-    K = accel.kernels()
+    K = kernels.switch.kernels()
     T = np.dtype(dtype).type
     lr, b1, b2, eps = 1e-2, 0.9, 0.99, 1e-8
     rng = np.random.default_rng(16)
@@ -511,7 +511,7 @@ def test_adam_kernel_follows_torch_adam(amsgrad, dtype):
         tp.grad = torch.tensor(g)
         opt.step()
         out = np.empty_like(p)
-        accel.parallel(K.adam_update, p.size, g, m, v, vmax, out, T(1 - b1), T(b2), T(1 - b2),
+        kernels.threads.parallel(K.adam_update, p.size, g, m, v, vmax, out, T(1 - b1), T(b2), T(1 - b2),
                        T(math.sqrt(1 - b2 ** step)), T(eps), T(lr / (1 - b1 ** step)), amsgrad, work=1 << 30)
         p -= out
         np.testing.assert_allclose(p, tp.detach().numpy(), **TOL[dtype], err_msg=f"step {step}")

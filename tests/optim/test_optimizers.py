@@ -534,7 +534,7 @@ def test_state_dict_missing_an_older_option_loads_with_its_default(name, key, de
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_adam_large_parameters_on_both_paths_follow_torch(compiled, name, kw, dtype):
     """Parameters of >= 16k elements take Adam's compiled one-pass update (or, switched off, NumPy's)."""
-    from deepbox.ops import accel
+    from deepbox import kernels
 
     rng = np.random.default_rng(0)
     w0 = rng.standard_normal((150, 120)).astype(dtype)       # 18,000 elements, in the flat group
@@ -542,7 +542,7 @@ def test_adam_large_parameters_on_both_paths_follow_torch(compiled, name, kw, dt
     tps = [torch.tensor(a, requires_grad=True) for a in (w0, big)]
     dps = [deepbox.tensor(a, requires_grad=True) for a in (w0, big)]
     topt = getattr(torch.optim, name)(tps, lr=0.01, **kw)
-    with accel.compiled(compiled):
+    with kernels.switch.compiled(compiled):
         dopt_ = getattr(dopt, name)(dps, lr=0.01, **kw)
         for _ in range(5):
             grads = [rng.standard_normal(a.shape).astype(dtype) for a in (w0, big)]

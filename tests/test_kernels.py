@@ -1,4 +1,4 @@
-"""The machinery around the compiled kernels (``deepbox.ops.accel``): the splitter, the switches, thread
+"""The machinery around the compiled kernels (``deepbox.kernels``): the splitter, the switches, thread
 settings, dtype dispatch, fork safety in DataLoader workers and ``DEEPBOX_NUMBA=0``.
 
 The kernels' values are tested against PyTorch in tests/conv (every test twice) and
@@ -20,7 +20,7 @@ import torch.nn.functional as TF
 
 import deepbox
 import deepbox.nn.functional as F
-from deepbox.ops import accel
+from deepbox import kernels
 from tests.helpers import require_kernels
 
 REPO = Path(deepbox.__file__).resolve().parents[1]
@@ -29,9 +29,9 @@ REPO = Path(deepbox.__file__).resolve().parents[1]
 @pytest.fixture
 def threads():
     """Set the splitter's thread count for one test, then restore it."""
-    old = accel.num_threads()
-    yield accel.set_num_threads
-    accel.set_num_threads(old)
+    old = kernels.threads.num_threads()
+    yield kernels.threads.set_num_threads
+    kernels.threads.set_num_threads(old)
 
 
 # ----------------------------------------------------------------------------- the splitter
@@ -48,7 +48,7 @@ def test_parallel_covers_every_index_once(n, t, threads):
             seen.append((lo, hi))
             out[lo:hi] += step
 
-        chunks = accel.parallel(mark, n, hits, 1, seen, work=work)
+        chunks = kernels.threads.parallel(mark, n, hits, 1, seen, work=work)
         np.testing.assert_array_equal(hits, np.ones(n, dtype=np.int64), err_msg=f"work={work}")
         assert chunks == len(seen)
         expect = max(1, min(t, n)) if work >= 32768 else 1
@@ -64,7 +64,7 @@ def test_parallel_covers_every_index_once(n, t, threads):
 def test_parallel_indexed_chunk_numbers(n, t, threads):
     """``indexed=True``: chunk ``i`` writes row ``i`` of a partial-sum array sized ``num_threads()``."""
     threads(t)
-    part = np.zeros((accel.num_threads(), 2))
+    part = np.zeros((kernels.threads.num_threads(), 2))
     numbers = []
     x = np.arange(n, dtype=np.float64)
 
@@ -72,9 +72,9 @@ def test_parallel_indexed_chunk_numbers(n, t, threads):
         numbers.append(i)
         part[i] = x[lo:hi].sum(), hi - lo
 
-    chunks = accel.parallel(partial, n, x, part, indexed=True)
+    chunks = kernels.threads.parallel(partial, n, x, part, indexed=True)
     assert sorted(numbers) == list(range(chunks)), numbers
-    assert all(0 <= i < accel.num_threads() for i in numbers)
+    assert all(0 <= i < kernels.threads.num_threads() for i in numbers)
     assert part[:, 0].sum() == x.sum() and part[:, 1].sum() == n
 
 
@@ -87,9 +87,9 @@ def test_parallel_raises_the_exception_of_any_chunk(threads):
 
     for where in (0, 5, 9):               # the caller's chunk, then the workers'
         with pytest.raises(ValueError, match="chunk"):
-            accel.parallel(fail_at, 10, where)
+            kernels.threads.parallel(fail_at, 10, where)
     hits = np.zeros(10)
-    accel.parallel(lambda lo, hi: hits.__setitem__(slice(lo, hi), 1), 10)   # the pool still works
+    kernels.threads.parallel(lambda lo, hi: hits.__setitem__(slice(lo, hi), 1), 10)   # the pool still works
     assert hits.sum() == 10
 
 
@@ -98,14 +98,14 @@ def test_nested_parallel_call_finishes():
     code = textwrap.dedent("""
         import os, threading
         import numpy as np
-        from deepbox.ops import accel
-        accel.set_num_threads(2)
+        from deepbox import kernels
+        kernels.threads.set_num_threads(2)
         out = np.zeros(100)
         def inner(lo, hi, o):
             o[lo:hi] += 1
         def outer(lo, hi, o):
-            accel.parallel(inner, hi - lo, o[lo:hi])
-        t = threading.Thread(target=accel.parallel, args=(outer, 100, out), daemon=True)
+            kernels.threads.parallel(inner, hi - lo, o[lo:hi])
+        t = threading.Thread(target=kernels.threads.parallel, args=(outer, 100, out), daemon=True)
         t.start()
         t.join(3)
         print("hung" if t.is_alive() else f"done {out.min()} {out.max()}", flush=True)
@@ -120,75 +120,75 @@ def test_nested_parallel_call_finishes():
 
 @pytest.mark.parametrize("bad", [0, -1, -8])
 def test_set_num_threads_rejects_non_positive(bad):
-    old = accel.num_threads()
+    old = kernels.threads.num_threads()
     with pytest.raises(ValueError, match=str(bad)):
-        accel.set_num_threads(bad)
-    assert accel.num_threads() == old
+        kernels.threads.set_num_threads(bad)
+    assert kernels.threads.num_threads() == old
 
 
 def test_set_num_threads_rejects_non_numbers():
-    old = accel.num_threads()
+    old = kernels.threads.num_threads()
     with pytest.raises(TypeError, match="abc"):
-        accel.set_num_threads("abc")
+        kernels.threads.set_num_threads("abc")
     with pytest.raises(TypeError):
-        accel.set_num_threads(None)
-    assert accel.num_threads() == old
+        kernels.threads.set_num_threads(None)
+    assert kernels.threads.num_threads() == old
 
 
 def test_set_num_threads_rejects_fractions():
-    old = accel.num_threads()
+    old = kernels.threads.num_threads()
     try:
         with pytest.raises(TypeError, match="2.5"):
-            accel.set_num_threads(2.5)
+            kernels.threads.set_num_threads(2.5)
     finally:
-        accel.set_num_threads(old)
+        kernels.threads.set_num_threads(old)
 
 
 def test_set_num_threads_takes_effect(threads):
     threads(3)
-    assert accel.num_threads() == 3
-    assert accel.parallel(lambda lo, hi: None, 100) == 3
+    assert kernels.threads.num_threads() == 3
+    assert kernels.threads.parallel(lambda lo, hi: None, 100) == 3
     threads(1)
-    assert accel.num_threads() == 1
-    assert accel.parallel(lambda lo, hi: None, 100) == 1
+    assert kernels.threads.num_threads() == 1
+    assert kernels.threads.parallel(lambda lo, hi: None, 100) == 1
 
 
 def test_compiled_restores_previous_setting_even_on_error():
     require_kernels()
-    before = accel.enabled()
+    before = kernels.switch.enabled()
     try:
         for start in (True, False):
-            accel.set_enabled(start)
+            kernels.switch.set_enabled(start)
             with pytest.raises(RuntimeError, match="inside"):
-                with accel.compiled(False):
-                    assert not accel.enabled() and accel.kernels() is None
-                    with accel.compiled():                          # default: on; nested
-                        assert accel.enabled() and accel.kernels() is not None
-                    assert not accel.enabled()
+                with kernels.switch.compiled(False):
+                    assert not kernels.switch.enabled() and kernels.switch.kernels() is None
+                    with kernels.switch.compiled():                          # default: on; nested
+                        assert kernels.switch.enabled() and kernels.switch.kernels() is not None
+                    assert not kernels.switch.enabled()
                     raise RuntimeError("inside")
-            assert accel.enabled() == start
+            assert kernels.switch.enabled() == start
             with pytest.raises(KeyError):
-                with accel.compiled(True):
-                    assert accel.enabled()
+                with kernels.switch.compiled(True):
+                    assert kernels.switch.enabled()
                     raise KeyError("x")
-            assert accel.enabled() == start
+            assert kernels.switch.enabled() == start
     finally:
-        accel.set_enabled(before)
+        kernels.switch.set_enabled(before)
 
 
 def test_kernels_for_dtypes():
     require_kernels()
     f32, f64 = np.zeros(3, np.float32), np.zeros(3, np.float64)
-    with accel.compiled(True):
-        assert accel.kernels_for(f32) is not None
-        assert accel.kernels_for(f32, f64) is not None
+    with kernels.switch.compiled(True):
+        assert kernels.switch.kernels_for(f32) is not None
+        assert kernels.switch.kernels_for(f32, f64) is not None
         for other in (np.float16, np.int32, np.int64, np.uint8, np.bool_, np.complex64):
             a = np.zeros(3, other)
-            assert accel.kernels_for(a) is None, other
-            assert accel.kernels_for(f32, a) is None, other
-        assert accel.kernels_for(deepbox.zeros(2, 2)._data) is not None
-    with accel.compiled(False):
-        assert accel.kernels_for(f32) is None and accel.kernels() is None
+            assert kernels.switch.kernels_for(a) is None, other
+            assert kernels.switch.kernels_for(f32, a) is None, other
+        assert kernels.switch.kernels_for(deepbox.zeros(2, 2)._data) is not None
+    with kernels.switch.compiled(False):
+        assert kernels.switch.kernels_for(f32) is None and kernels.switch.kernels() is None
 
 
 def test_kernel_namespace_holds_the_compiled_functions():
@@ -196,10 +196,10 @@ def test_kernel_namespace_holds_the_compiled_functions():
     import importlib
 
     require_kernels()
-    with accel.compiled(True):
-        k = accel.kernels()
+    with kernels.switch.compiled(True):
+        k = kernels.switch.kernels()
     expect = set()
-    for name in accel._KERNEL_MODULES:
+    for name in kernels.switch._KERNEL_MODULES:
         mod = importlib.import_module(name)
         expect |= {a for a, f in vars(mod).items() if not a.startswith("_") and hasattr(f, "py_func")}
     assert {"maxpool", "maxpool_backward", "sums_rows", "affine2_planes"} <= expect
@@ -223,8 +223,8 @@ class PoolDataset(deepbox.utils.data.Dataset):
         out = F.max_pool2d(x, 3, 2, 1)
         (out * out).sum().backward()
         hits = np.zeros(1000)
-        chunks = accel.parallel(lambda lo, hi: hits.__setitem__(slice(lo, hi), hits[lo:hi] + 1), 1000)
-        return out._data, x.grad._data, np.array([accel.enabled(), chunks, hits.min() == hits.max() == 1]), \
+        chunks = kernels.threads.parallel(lambda lo, hi: hits.__setitem__(slice(lo, hi), hits[lo:hi] + 1), 1000)
+        return out._data, x.grad._data, np.array([kernels.switch.enabled(), chunks, hits.min() == hits.max() == 1]), \
             np.array(os.getpid())
 
 
@@ -235,7 +235,7 @@ def test_dataloader_workers_after_a_parallel_kernel_call(threads):
     rng = np.random.default_rng(0)
     xs = [rng.standard_normal((2, 16, 32, 32)).astype(np.float32) for _ in range(6)]
     ds = PoolDataset(xs)
-    with accel.compiled(True):
+    with kernels.switch.compiled(True):
         parent = [ds[i] for i in range(len(ds))]          # the parent's pool threads are running now
         loader = deepbox.utils.data.DataLoader(ds, batch_size=None, num_workers=2, multiprocessing_context="fork",
                                                timeout=60)
@@ -264,7 +264,7 @@ def test_thread_pool_users_in_parallel(threads):
     res = [None] * len(xs)
 
     def work(i):
-        with accel.compiled(True):
+        with kernels.switch.compiled(True):
             res[i] = F.max_pool2d(deepbox.from_numpy(xs[i]), 2)._data
 
     ts = [threading.Thread(target=work, args=(i,)) for i in range(len(xs))]
@@ -287,9 +287,9 @@ def test_deepbox_numba_0_never_loads_numba(tmp_path):
         import sys
         import numpy as np
         import deepbox
-        from deepbox.ops import accel
-        assert not accel.available() and not accel.enabled() and accel.kernels() is None
-        assert accel.kernels_for(np.zeros(2, np.float32)) is None
+        from deepbox import kernels
+        assert not kernels.switch.available() and not kernels.switch.enabled() and kernels.switch.kernels() is None
+        assert kernels.switch.kernels_for(np.zeros(2, np.float32)) is None
         nn = deepbox.nn
         m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Flatten(), nn.Linear(8 * 4 * 4, 5))
@@ -320,10 +320,10 @@ def test_convolution_runs_blas_single_threaded_and_sequence_ops_restore_it(threa
     """A convolution splits its chunks over deepbox's threads with BLAS at one thread, and leaves it
     there (switching back would let BLAS's spinning workers compete); an LSTM or attention layer gives
     BLAS its threads back. Values follow PyTorch either way."""
-    libs = accel._blas_libs()
+    libs = kernels.threads._blas_libs()
     assert libs, "threadpoolctl must see NumPy's BLAS"
     threads(2)
-    accel.blas_multi()
+    kernels.threads.blas_multi()
     original = [c.get_num_threads() for c in libs]
     for c in libs:              # the test process may run BLAS on one thread (tests/conftest.py)
         c.set_num_threads(2)
@@ -348,7 +348,7 @@ def test_convolution_runs_blas_single_threaded_and_sequence_ops_restore_it(threa
         deepbox.set_num_threads(2)
         assert [c.get_num_threads() for c in libs] == [2] * len(libs)
     finally:
-        accel.blas_multi()
+        kernels.threads.blas_multi()
         for c, k in zip(libs, original):
             c.set_num_threads(k)
 

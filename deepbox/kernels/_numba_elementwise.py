@@ -1,8 +1,8 @@
 """Compiled elementwise and row kernels: activations, layer norm, attention softmax, LSTM gates (numba).
 
-Imported only through ``deepbox.ops.accel`` and only when numba is installed. Like the
+Imported only through ``deepbox.kernels.switch`` and only when numba is installed. Like the
 kernels in ``_numba_kernels.py`` each takes ``(lo, hi, ...)``, the part of its leading
-axis that it owns, so ``accel.parallel`` runs one chunk per thread; reductions take a
+axis that it owns, so ``threads.parallel`` runs one chunk per thread; reductions take a
 chunk index ``i`` and write partial sums to row ``i`` of a ``(threads, ...)`` array.
 Elementwise kernels work on flat (1-D) views of arrays that share one memory order.
 

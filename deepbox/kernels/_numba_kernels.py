@@ -1,8 +1,8 @@
 """Compiled loops for the pooling and batch-norm hot paths (numba).
 
-Imported only through ``deepbox.ops.accel`` and only when numba is installed. Every
+Imported only through ``deepbox.kernels.switch`` and only when numba is installed. Every
 kernel takes ``(lo, hi, ...)`` -- the range of the leading (batch or row) axis that
-it owns -- and writes only that part of its outputs, so ``accel.parallel`` can
+it owns -- and writes only that part of its outputs, so ``threads.parallel`` can
 run one chunk per thread; reductions take a chunk index ``i`` and write their
 partial sums to row ``i`` of a ``(threads, ...)`` array. All kernels release the
 GIL. Images are channels-last ``(N, H, W, C)``: the innermost loop then runs
@@ -13,7 +13,7 @@ the tests compare the two.
 Convolutions: ``col2im_rows`` adds a chunk of window gradients (one GEMM's output) into the
 padded input gradient, for stride 1 and dilation 1, where each window row's ``kw*C`` values
 land on ``kw*C`` consecutive floats of an NHWC row. With the GEMM and the adds a few images
-at a time (still in cache), this beats the per-tap GEMMs of ``deepbox/ops/conv.py`` whenever
+at a time (still in cache), this beats the per-tap GEMMs of the convolution whenever
 their ``K = C`` side is thin. ``conv1ch_forward``/``conv1ch_weight_grad`` convolve one-channel
 images directly (a first layer with few outputs, where BLAS's GEMM has K = kh*kw and N = O both
 tiny); their inner loops run over a whole output plane at once (rows padded to the input's width),

@@ -1,125 +1,27 @@
-"""Optional compiled kernels, and the thread pool that runs them and the convolutions on every core.
+"""The thread pool of the fast kernels, and how a call's work is cut into chunks for it.
 
-NumPy runs each elementwise pass, copy and reduction on one core, while BLAS and
-PyTorch use them all; and loops over few channels (LeNet's 6 and 16) are too short
-for NumPy's per-call cost. When numba is installed (``pip install deepbox[fast]``)
-the loops that a profile showed to dominate run compiled instead: max pooling and
-batch norm (``deepbox/ops/_numba_kernels.py``), ReLU, GELU, layer norm, attention's
-softmax, the LSTM cell, adds and Adam (``deepbox/ops/_numba_elementwise.py``), each
-call split into one contiguous chunk per thread (``parallel``). The kernels release
-the GIL, so a plain thread pool runs the chunks in parallel; there is no numba
-threading layer to conflict with BLAS's threads, with ``fork`` in DataLoader
-workers, or with user threads. Convolutions split their im2col + GEMM chunks over
-the same pool with BLAS held at one thread (``parallel_gemms``, ``blas_single``).
+NumPy runs each elementwise pass, copy and reduction on one core, while BLAS and PyTorch use them
+all. The compiled kernels (and NumPy calls on large arrays) release the GIL, so a plain thread pool
+runs one contiguous chunk of a call per thread (``parallel``); there is no numba threading layer to
+conflict with BLAS's threads, with ``fork`` in DataLoader workers, or with user threads.
+Convolutions split their im2col + GEMM chunks over the same pool with BLAS held at one thread
+(``parallel_gemms``, ``blas_single``); the sequence ops, whose large GEMMs want BLAS's own threads,
+give them back (``blas_multi``).
 
-Every compiled kernel has a NumPy twin that gives the same values; tests run both
-(``deepbox.ops.accel.compiled(False)`` switches the kernels off). Set
-``DEEPBOX_NUMBA=0`` in the environment to never load numba.
-
-    >>> from deepbox.ops import accel
-    >>> accel.available()          # numba importable and not switched off
-    True
-    >>> with accel.compiled(False):
-    ...     out = model(x)         # the NumPy path
+``DEEPBOX_NUM_THREADS`` (else ``OMP_NUM_THREADS``, else the CPUs this process may use) sets the
+thread count; ``deepbox.set_num_threads`` sets it and BLAS's together.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["available", "enabled", "set_enabled", "compiled", "kernels", "kernels_for", "num_threads",
-           "set_num_threads", "parallel", "parallel_gemms", "blas_single", "blas_multi"]
+__all__ = ["num_threads", "set_num_threads", "parallel", "parallel_gemms", "blas_single", "blas_multi",
+           "split_work"]
 
-_state = {"enabled": os.environ.get("DEEPBOX_NUMBA", "1") != "0", "module": None, "tried": False}
 _lock = threading.Lock()
 
-
-# the modules of compiled kernels; their public functions form one namespace
-_KERNEL_MODULES = ("deepbox.ops._numba_kernels", "deepbox.ops._numba_elementwise")
-
-
-def _load():
-    """Import the compiled kernels once; None when numba is missing or broken."""
-    if _state["tried"]:
-        return _state["module"]
-    if os.environ.get("DEEPBOX_NUMBA", "1") == "0":
-        return None
-    if not _state["tried"]:
-        with _lock:
-            if not _state["tried"]:
-                try:
-                    import importlib
-                    import types
-
-                    ns = types.SimpleNamespace()
-                    for name in _KERNEL_MODULES:
-                        mod = importlib.import_module(name)
-                        for attr, obj in vars(mod).items():
-                            if not attr.startswith("_") and callable(obj) and hasattr(obj, "py_func"):
-                                setattr(ns, attr, obj)
-                    _state["module"] = ns
-                except ImportError:
-                    _state["module"] = None
-                except Exception as e:  # a numba that imports but cannot compile here: say so, use NumPy
-                    import warnings
-
-                    warnings.warn(f"deepbox: compiled kernels unavailable ({type(e).__name__}: {e}); "
-                                  f"using the NumPy path", RuntimeWarning, stacklevel=2)
-                    _state["module"] = None
-                _state["tried"] = True
-    return _state["module"]
-
-
-def available() -> bool:
-    """True when numba is importable and ``DEEPBOX_NUMBA`` is not ``0``."""
-    return os.environ.get("DEEPBOX_NUMBA", "1") != "0" and _load() is not None
-
-
-def enabled() -> bool:
-    """True when the ops use the compiled kernels now."""
-    return _state["enabled"] and _load() is not None
-
-
-def set_enabled(flag: bool) -> None:
-    """Switch the compiled kernels on or off for the whole process (no effect without numba)."""
-    _state["enabled"] = bool(flag)
-
-
-@contextlib.contextmanager
-def compiled(flag: bool = True):
-    """Run a block with the compiled kernels switched on or off; restores the previous setting."""
-    old = _state["enabled"]
-    _state["enabled"] = bool(flag)
-    try:
-        yield
-    finally:
-        _state["enabled"] = old
-
-
-def kernels():
-    """The compiled-kernel module when enabled and available, else None (use the NumPy path)."""
-    return _load() if _state["enabled"] else None
-
-
-def kernels_for(*arrays):
-    """The kernel module when enabled and every array (or tensor) is float32 or float64, else None.
-
-    This runs on every op call: the dtype test reads one character (``np.dtype.char``).
-    """
-    k = _state["module"] if _state["tried"] and _state["enabled"] else kernels()
-    if k is not None:
-        for a in arrays:
-            dt = a.dtype
-            if getattr(dt, "char", None) is None:
-                dt = dt.np          # a deepbox tensor's dtype wraps NumPy's
-            if dt.char not in "fd":
-                return None
-    return k
-
-
-# ----------------------------------------------------------------------------- threads
 
 def _default_threads() -> int:
     for var in ("DEEPBOX_NUM_THREADS", "OMP_NUM_THREADS"):
@@ -262,3 +164,12 @@ def parallel_gemms(fn, n: int, *args, work: int = 1 << 30, indexed: bool = False
         return parallel(fn, n, *args, work=work, indexed=indexed)
     fn(*(((0,) if indexed else ()) + (0, n) + args))
     return 1
+
+
+def split_work(n, ns_per_element):
+    """``parallel``'s ``work`` for a call over ``n`` elements that each cost ``ns_per_element``.
+
+    ``parallel`` keeps a call on one thread below ``work`` 32768; handing a chunk to another thread
+    costs tens of microseconds, so that threshold is put at about 100 us of estimated work.
+    """
+    return int(n * ns_per_element * 0.33)
