@@ -1,6 +1,7 @@
-"""Computer vision data: torchvision-style ``datasets`` and ``transforms``, and the IDX format."""
+"""Computer vision: torchvision-style ``datasets``, ``transforms``, ``utils`` (image grids, drawing) and ``io``
+(reading and writing images), and the IDX format."""
 from __future__ import annotations
 
-from deepbox.vision import datasets, idx, transforms  # noqa: F401
+from deepbox.vision import datasets, idx, io, transforms, utils  # noqa: F401
 
-__all__ = ["datasets", "idx", "transforms"]
+__all__ = ["datasets", "idx", "io", "transforms", "utils"]
