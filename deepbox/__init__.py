@@ -13,8 +13,10 @@ from deepbox.backend import (  # noqa: F401
     Generator,
     default_generator,
     dtype,  # noqa: F401
+    finfo,
     get_default_dtype,
     get_rng_state,
+    iinfo,
     initial_seed,
     manual_seed,
     promote_types,

@@ -299,3 +299,41 @@ def set_rng_state(state: dict) -> None:
 def rng(generator: Generator | None = None) -> np.random.Generator:
     """The NumPy generator to draw from: ``generator``'s or the default one."""
     return (generator or default_generator).rng
+
+
+class finfo:  # noqa: N801 - PyTorch's name
+    """Machine limits of a floating-point dtype, as ``torch.finfo``: eps, max, min, tiny, resolution, bits."""
+
+    def __init__(self, type=None):  # noqa: A002 - PyTorch's argument name
+        nd = to_numpy_dtype(type)
+        if nd.kind != "f":
+            raise TypeError(f"finfo expects a floating point dtype, got {from_numpy_dtype(nd)!r}")
+        info = np.finfo(nd)
+        self.dtype = from_numpy_dtype(nd).name
+        self.bits = int(info.bits)
+        self.eps = float(info.eps)
+        self.max = float(info.max)
+        self.min = float(info.min)
+        self.tiny = self.smallest_normal = float(info.tiny)
+        self.resolution = float(info.resolution)
+
+    def __repr__(self) -> str:
+        return (f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, eps={self.eps:g}, "
+                f"smallest_normal={self.tiny:g}, tiny={self.tiny:g}, dtype={self.dtype})")
+
+
+class iinfo:  # noqa: N801 - PyTorch's name
+    """Limits of an integer dtype, as ``torch.iinfo``: min, max, bits."""
+
+    def __init__(self, type):  # noqa: A002 - PyTorch's argument name
+        nd = to_numpy_dtype(type)
+        if nd.kind not in "iub":
+            raise TypeError(f"iinfo expects an integer dtype, got {from_numpy_dtype(nd)!r}")
+        info = np.iinfo(nd) if nd.kind != "b" else None
+        self.dtype = from_numpy_dtype(nd).name
+        self.bits = 8 if info is None else int(info.bits)
+        self.min = 0 if info is None else int(info.min)
+        self.max = 1 if info is None else int(info.max)
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"

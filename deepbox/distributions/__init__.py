@@ -1,0 +1,27 @@
+"""``deepbox.distributions``: probability distributions with PyTorch's API.
+
+What VAEs, policy gradients and Bayesian examples use: ``sample``/``rsample`` (reparameterised,
+so gradients flow through a sample), ``log_prob``, ``entropy``, moments, ``cdf``/``icdf``, and
+``kl_divergence`` with a registry of closed forms. Every density is written with deepbox's
+differentiable ops, so gradients with respect to parameters come from autograd.
+
+    >>> import deepbox as torch
+    >>> from deepbox.distributions import Normal, kl_divergence
+    >>> kl_divergence(Normal(0.0, 1.0), Normal(1.0, 1.0))
+    tensor(0.5000)
+"""
+from deepbox.distributions import constraints
+from deepbox.distributions.bernoulli import Bernoulli
+from deepbox.distributions.categorical import Categorical, OneHotCategorical
+from deepbox.distributions.distribution import Distribution
+from deepbox.distributions.exponential import Exponential, Laplace, Poisson
+from deepbox.distributions.gamma import Beta, Dirichlet, Gamma
+from deepbox.distributions.independent import Independent
+from deepbox.distributions.kl import kl_divergence, register_kl
+from deepbox.distributions.multivariate_normal import MultivariateNormal
+from deepbox.distributions.normal import Normal
+from deepbox.distributions.uniform import Uniform
+
+__all__ = ["Bernoulli", "Beta", "Categorical", "Dirichlet", "Distribution", "Exponential", "Gamma", "Independent",
+           "Laplace", "MultivariateNormal", "Normal", "OneHotCategorical", "Poisson", "Uniform", "constraints",
+           "kl_divergence", "register_kl"]
