@@ -84,6 +84,7 @@ pi = _math.pi
 e = _math.e
 
 _SUBMODULES = {"nn", "optim", "utils", "data", "vision", "models", "train", "io", "viz", "linalg", "ml", "tune",
+               "distributed",
                "cuda", "backends", "cli", "autograd", "ops", "special", "distributions", "onnx", "fft"}
 
 

@@ -6,6 +6,7 @@ Sub-commands::
     deepbox eval RUN [--data NAME|PATH]                                 (deepbox/cli/evaluate.py)
     deepbox predict RUN IMAGE... [--top-k K] [--invert]                 (deepbox/cli/evaluate.py)
     deepbox models | datasets | info                                    (deepbox/cli/listings.py)
+    deepbox launch --nproc N SCRIPT [ARGS]                              (deepbox/cli/launch_cmd.py)
 
 Each module in ``COMMANDS`` has ``add_parsers(sub, common)``, which adds its sub-parsers to
 ``sub`` (with ``parents=[common]`` for ``--debug``) and sets ``func`` on each to the function
@@ -32,6 +33,7 @@ COMMANDS = (
     "deepbox.cli.train",
     "deepbox.cli.evaluate",
     "deepbox.cli.listings",
+    "deepbox.cli.launch_cmd",
 )
 
 
