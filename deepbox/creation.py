@@ -129,6 +129,7 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
     start, end, step = vals
     if step == 0:
         raise RuntimeError("arange: step must be nonzero")
+    _no_bool(dtype, "arange")
     if (end - start) * step < 0:
         raise RuntimeError(f"arange: upper bound and larger bound inconsistent with step sign (start={start}, "
                            f"end={end}, step={step})")
@@ -152,10 +153,17 @@ def range_(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     if steps < 0:
         raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
+    _no_bool(dtype, "linspace")
     return _finish(xp.linspace(start, end, int(steps)).astype(_float_dtype(dtype)), requires_grad, device)
 
 
+def _no_bool(dtype, name):
+    if dtype is not None and backend.to_numpy_dtype(dtype).kind == "b":
+        raise NotImplementedError(f'"{name}_cpu" not implemented for \'Bool\': a range of booleans is not defined')
+
+
 def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    _no_bool(dtype, "logspace")
     return _finish((base ** xp.linspace(start, end, int(steps))).astype(_float_dtype(dtype)), requires_grad, device)
 
 

@@ -445,9 +445,13 @@ _new = object.__new__
 
 
 def _make(arr) -> Tensor:
-    """Wrap an array in a new leaf tensor that does not require grad (the fast path)."""
+    """Wrap an array in a new leaf tensor that does not require grad (the fast path).
+
+    A NumPy scalar (what NumPy returns for an op on 0-d arrays) becomes a 0-d array: a tensor's data
+    is always an ndarray, so that in-place updates (``zero_()``, an optimiser's buffers) work on it.
+    """
     t = _new(Tensor)
-    t._data = arr
+    t._data = arr if type(arr) is _ndarray else xp.asarray(arr)
     t._grad = None
     t.requires_grad = False
     t._ctx = None
@@ -483,7 +487,7 @@ def _to_array(data, dtype=None, copy=False):
         nd = backend.to_numpy_dtype(dtype)
         if arr.dtype != nd:
             return arr.astype(nd)
-    elif not isinstance(data, (Tensor, _ndarray)):
+    elif not isinstance(data, (Tensor, _ndarray, xp.generic)):  # a NumPy scalar keeps its dtype, as in PyTorch
         k = arr.dtype.kind
         if k == "f" and arr.dtype != backend.default_float_np():
             return arr.astype(backend.default_float_np())

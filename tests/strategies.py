@@ -41,3 +41,110 @@ def layouts(draw, arr):
         first = arr[:1]
         return np.broadcast_to(first, arr.shape) if np.all(arr == first) else arr
     return arr
+
+
+# ----------------------------------------------------------------------------- edges: the shapes and arguments
+# that silent wrong results hid in (issue 20): zero-size dimensions, 0-d tensors, cropping pads, mixed indexing
+
+# shapes with zero-size dimensions and 0-d tensors among the ordinary ones
+edge_shapes = st.lists(st.integers(0, 4), min_size=0, max_size=4).map(tuple)
+
+# every integer dtype that PyTorch computes with (uint16/32/64 are storage types there: see tests/test_edges.py)
+INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8")
+int_dtypes = st.sampled_from(INT_DTYPES)
+
+
+@st.composite
+def int_arrays(draw, shape, dtype):
+    """Integers that fit ``dtype`` (non-negative for uint8), small enough that products do not overflow."""
+    seed = draw(st.integers(0, 2**31 - 1))
+    lo = 0 if dtype.startswith("u") else -9
+    return np.random.default_rng(seed).integers(lo, 10, shape).astype(dtype)
+
+
+@st.composite
+def pads(draw, shape, mode):
+    """``F.pad`` widths for ``shape`` and ``mode``, negative (cropping) ones included.
+
+    Non-constant modes pad the last 1-3 dimensions of a (batch,) channel, spatial... input and keep
+    every output size >= 1; reflect keeps each width below its dimension's size; circular keeps each
+    positive width within the cropped size, as PyTorch requires.
+    """
+    nd = len(shape)
+    if mode == "constant":
+        k = draw(st.integers(1, nd))
+    else:  # the last 1-3 dimensions of an input with one or two more (channel, or batch and channel)
+        k = draw(st.sampled_from([j for j in (nd - 1, nd - 2) if 1 <= j <= 3]))
+    out = []
+    for ax in range(nd - 1, nd - 1 - k, -1):
+        n = shape[ax]
+        if mode == "constant":
+            lo = draw(st.integers(-n, 3))
+            hi = draw(st.integers(-(n - max(-lo, 0)), 3))
+        elif mode == "circular":
+            lo = draw(st.integers(-n, n))
+            hi = draw(st.integers(-(n - max(-lo, 0)), n))
+            m = n - max(-lo, 0) - max(-hi, 0)
+            lo, hi = min(lo, m), min(hi, m)
+        else:
+            top = n - 1 if mode == "reflect" else n + 2
+            lo = draw(st.integers(-(n - 1), top))
+            hi = draw(st.integers(max(-(n - 1), 1 - n - lo), top))
+        out += [lo, hi]
+    return tuple(out)
+
+
+@st.composite
+def index_specs(draw, shape):
+    """A mixed basic/advanced index for ``shape`` as a list of parts, built per framework by ``make_index``.
+
+    Parts: ("int", i) with negatives, ("slice", (start, stop, step)) with steps and start > stop,
+    ("tensor", int array) with negative and repeated entries, ("mask", bool array), ("none",), ("ellipsis",).
+    """
+    parts = []
+    ax = 0
+    used_ellipsis = False
+    while ax < len(shape) and draw(st.integers(0, 4)):
+        n = shape[ax]
+        kind = draw(st.sampled_from(["int", "slice", "tensor", "tensor", "mask", "none", "ellipsis"]))
+        if kind == "int" and n:
+            parts.append(("int", draw(st.integers(-n, n - 1))))
+        elif kind == "tensor" and n:
+            ishape = draw(st.sampled_from([(), (1,), (2,), (1, 2), (2, 1), (0,)]))
+            seed = draw(st.integers(0, 2**31 - 1))
+            parts.append(("tensor", np.random.default_rng(seed).integers(-n, n, ishape)))
+        elif kind == "mask":
+            seed = draw(st.integers(0, 2**31 - 1))
+            parts.append(("mask", np.random.default_rng(seed).random(n) < 0.5))
+        elif kind == "none":
+            parts.append(("none",))
+            continue
+        elif kind == "ellipsis" and not used_ellipsis:
+            used_ellipsis = True
+            parts.append(("ellipsis",))
+            ax = len(shape) - draw(st.integers(0, len(shape) - ax))
+            continue
+        else:
+            start = draw(st.integers(-n - 1, n + 1) | st.none())
+            stop = draw(st.integers(-n - 1, n + 1) | st.none())
+            parts.append(("slice", (start, stop, draw(st.integers(1, 3)))))
+        ax += 1
+    return parts
+
+
+def make_index(parts, tensor):
+    """The index tuple that ``parts`` (from ``index_specs``) describes, with ``tensor`` making the tensors."""
+    key = []
+    for p in parts:
+        kind = p[0]
+        if kind == "int":
+            key.append(p[1])
+        elif kind in ("tensor", "mask"):
+            key.append(tensor(p[1]))
+        elif kind == "slice":
+            key.append(slice(*p[1]))
+        elif kind == "none":
+            key.append(None)
+        else:
+            key.append(Ellipsis)
+    return tuple(key)

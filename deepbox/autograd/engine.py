@@ -25,11 +25,18 @@ def unbroadcast(grad, shape):
     if nd < 0:
         return xp.broadcast_to(grad, shape).copy()
     if nd:
-        grad = grad.sum(axis=tuple(range(nd)))
+        grad = xp.asarray(grad.sum(axis=tuple(range(nd))))  # a 0-d array, never a NumPy scalar
     stretched = tuple(i for i, s in enumerate(shape) if s == 1 and grad.shape[i] != 1)
     if stretched:
         grad = grad.sum(axis=stretched, keepdims=True)
     return grad
+
+
+def _sum(a, b):
+    """``a + b`` as an array: NumPy returns a scalar for two 0-d arrays, and a gradient must stay an ndarray
+    (a scalar cannot be updated in place: ``p.grad.zero_()``, an optimiser's momentum buffer)."""
+    r = a + b
+    return r if type(r) is _ndarray else xp.asarray(r)
 
 
 def _freed_error(node):
@@ -183,7 +190,7 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
                     grads[p] = pg
                     push(heap, (-p._seq, p))
                 else:
-                    grads[p] = old + pg
+                    grads[p] = _sum(old, pg)
             else:
                 _add_node_grad(grads, heap, p, idx, pg)
 
@@ -223,13 +230,13 @@ def _add_node_grad(grads, heap, node, idx, g):
             grads[node] = g
             heapq.heappush(heap, (-node._seq, node))
         else:
-            grads[node] = old + g
+            grads[node] = _sum(old, g)
         return
     lst = grads.get(node)
     if lst is None:
         lst = grads[node] = [None] * node._n_out
         heapq.heappush(heap, (-node._seq, node))
-    lst[idx] = g if lst[idx] is None else lst[idx] + g
+    lst[idx] = g if lst[idx] is None else _sum(lst[idx], g)
 
 
 def _node_extras(node, gl, capture, captured_nodes, captured):
@@ -245,7 +252,7 @@ def _node_extras(node, gl, capture, captured_nodes, captured):
                 if t._grad is None:
                     t._grad = _make(g.copy())
                 else:
-                    t._grad._data = t._grad._data + g
+                    t._grad._data = _sum(t._grad._data, g)
     if captured_nodes and node in captured_nodes:
         for i, k in captured_nodes[node]:
             captured[k] = gl[i]
@@ -256,5 +263,5 @@ def _add_leaf(leaf_grads, t, g, owned):
     if e is None:
         leaf_grads[id(t)] = [t, g, owned]
     else:
-        e[1] = e[1] + g
+        e[1] = _sum(e[1], g)
         e[2] = True

@@ -209,6 +209,8 @@ class Remainder(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
+        if xp.asarray(a).dtype.kind in "iub":
+            _check_int_divisor(a, b)
         return xp.remainder(a, b)
 
     @staticmethod
@@ -257,18 +259,56 @@ multiply = mul
 def div(input, other, *, rounding_mode=None, out=None):
     if rounding_mode is None:
         return _binary(Div, input, other, "div", true_div=True)
-    a, b = _prepare(input, other)
-    ad, bd = _data(a), _data(b)
-    if rounding_mode == "floor":
-        r = xp.floor_divide(ad, bd) if xp.asarray(ad).dtype.kind in "iu" else xp.floor(ad / bd)
-    elif rounding_mode == "trunc":
-        r = xp.trunc(ad / bd)
-        if xp.asarray(ad).dtype.kind in "iu":
-            r = r.astype(xp.asarray(ad).dtype)
-    else:
+    if rounding_mode not in ("floor", "trunc"):
         raise ValueError(
             f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}")
+    a, b = _prepare(input, other)
+    ad, bd = _data(a), _data(b)
+    integer = xp.asarray(ad).dtype.kind in "iub"
+    if integer:
+        _check_int_divisor(ad, bd)
+        r = xp.floor_divide(ad, bd)
+        if rounding_mode == "trunc":  # floor rounds down; trunc rounds toward zero (exact, no float round trip)
+            r = r + ((r * bd != ad) & ((xp.asarray(ad) < 0) != (xp.asarray(bd) < 0)))
+    else:
+        return RoundedDiv.apply(a, b, rounding_mode)
     return _make(xp.asarray(r))
+
+
+class RoundedDiv(Function):
+    """Float division rounded down or toward zero: piecewise constant, so its gradient is zero."""
+
+    @staticmethod
+    def forward(ctx, a, b, mode):
+        q = a / b
+        return xp.floor(q) if mode == "floor" else xp.trunc(q)
+
+    @staticmethod
+    def backward(ctx, grad):
+        z = xp.zeros_like(grad)
+        return z, z
+
+
+class Fmod(Function):
+    """a - trunc(a / b) * b: gradient 1 for a and -trunc(a / b) for b."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return xp.fmod(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        gb = -grad * xp.trunc(a / b) if ctx.needs_input_grad[1] else None
+        return grad, gb
+
+
+def _check_int_divisor(a, b):
+    """Integer division by zero has no value: PyTorch raises where NumPy would give 0 with a warning."""
+    b = xp.asarray(b)
+    if b.dtype.kind in "iub" and b.size and xp.asarray(a).size and not b.all():
+        raise RuntimeError("ZeroDivisionError: integer division or remainder by zero")
 
 
 divide = div
@@ -276,7 +316,10 @@ true_divide = div
 
 
 def floor_divide(input, other):
-    return div(input, other, rounding_mode="floor")
+    r = div(input, other, rounding_mode="floor")
+    if r.requires_grad:  # PyTorch has no derivative for floor_divide (div(rounding_mode="floor") has one)
+        r = r.detach()
+    return r
 
 
 def remainder(input, other):
@@ -285,7 +328,10 @@ def remainder(input, other):
 
 def fmod(input, other):
     a, b = _prepare(input, other)
-    return _make(xp.asarray(xp.fmod(_data(a), _data(b))))
+    if xp.asarray(_data(a)).dtype.kind in "iub":
+        _check_int_divisor(_data(a), _data(b))
+        return _make(xp.asarray(xp.fmod(_data(a), _data(b))))
+    return Fmod.apply(a, b)
 
 
 def pow(input, exponent):  # noqa: A001
@@ -797,7 +843,24 @@ def clamp(input, min=None, max=None):  # noqa: A002
         return x
     if x._data.dtype.kind in "iu" and (isinstance(min, float) or isinstance(max, float)):
         x = cast(x, backend.default_float_np())
+    if x._data.dtype.kind in "iu":
+        min, max = _int_bound(x, min), _int_bound(x, max)
     return Clamp.apply(x, min, max)
+
+
+def _int_bound(x, v):
+    """A clamp bound in an integer tensor's dtype, converted as PyTorch does: too large raises, and a
+    negative bound of an unsigned tensor wraps around (uint8: -3 -> 253)."""
+    if v is None or isinstance(v, Tensor):
+        return v
+    info = xp.iinfo(x._data.dtype)
+    if info.min == 0 and v < 0:
+        return v % (info.max + 1)
+    if not info.min <= v <= info.max:
+        if x._data.size == 0:
+            return info.max if v > 0 else info.min
+        raise RuntimeError(f"clamp: value {v} cannot be converted to type {x.dtype.name} without overflow")
+    return v
 
 
 clip = clamp
@@ -834,10 +897,13 @@ def where(condition, input=None, other=None):
     ``where(cond)`` alone gives ``nonzero(cond, as_tuple=True)``.
     """
     cond = _as_tensor(condition)
-    if cond._data.dtype != xp.bool_:
-        raise TypeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype {cond.dtype}")
     if input is None and other is None:
-        return tuple(_make(i) for i in xp.nonzero(cond._data))
+        from deepbox.ops.indexing import nonzero
+
+        return nonzero(cond, as_tuple=True)
+    if cond._data.dtype != xp.bool_:
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+                           f"{cond.dtype}")
     a, b = _prepare(input, other)
     if not isinstance(a, Tensor):
         a = _make(xp.asarray(a, dtype=b._data.dtype if isinstance(b, Tensor) else None))
@@ -905,7 +971,7 @@ def _bitwise(ufunc, name):
     def op(input, other):
         a, b = _prepare(input, other)
         if xp.asarray(_data(a)).dtype.kind == "f":
-            raise TypeError(f"{name} is only supported for integer and boolean tensors")
+            raise NotImplementedError(f"{name} is only supported for integer and boolean tensors")
         return _make(xp.asarray(ufunc(_data(a), _data(b))))
 
     op.__name__ = name
@@ -920,7 +986,7 @@ bitwise_xor = _bitwise(xp.bitwise_xor, "bitwise_xor")
 def bitwise_not(input):
     a = _as_tensor(input)._data
     if a.dtype.kind == "f":
-        raise TypeError("bitwise_not is only supported for integer and boolean tensors")
+        raise NotImplementedError("bitwise_not is only supported for integer and boolean tensors")
     return _make(xp.invert(a))
 
 
@@ -944,8 +1010,25 @@ def isneginf(input):
     return _make(xp.isneginf(_as_tensor(input)._data))
 
 
+class NanToNum(Function):
+    """NaN and infinities replaced by numbers: gradient 1 where the input was finite, 0 where replaced."""
+
+    @staticmethod
+    def forward(ctx, a, nan, posinf, neginf):
+        ctx.save_for_backward(a)
+        return xp.nan_to_num(a, nan=nan, posinf=posinf, neginf=neginf)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return xp.where(xp.isfinite(a), grad, xp.zeros((), grad.dtype))
+
+
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
-    return _make(xp.nan_to_num(_as_tensor(input)._data, nan=nan, posinf=posinf, neginf=neginf))
+    x = _as_tensor(input)
+    if x._data.dtype.kind != "f":
+        return x.clone()
+    return NanToNum.apply(x, nan, posinf, neginf)
 
 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):

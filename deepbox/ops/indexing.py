@@ -39,6 +39,50 @@ def _convert_key(key):
     return tuple(out), basic
 
 
+def drop_empty_ellipsis(key, ndim):
+    """Remove a ``...`` that stands for no dimension: PyTorch then sees the indices on its two sides as
+    adjacent (``x[m, ..., m]`` of a 2-D ``x``), where NumPy would still count them as separated."""
+    if not any(k is Ellipsis for k in key):
+        return key
+    used = 0
+    for k in key:
+        if isinstance(k, backend.ndarray) and k.dtype == xp.bool_:
+            used += max(k.ndim, 1) if k.ndim else 0
+        elif k is not None and k is not Ellipsis:
+            used += 1
+    return tuple(k for k in key if k is not Ellipsis) if used == ndim else key
+
+
+def split_key(key):
+    """PyTorch's order for a key that mixes integers with tensor indices, as two NumPy keys.
+
+    PyTorch applies integers as basic indexing (``select``) first and the tensor indices after,
+    so only the tensors decide where the broadcast index dimensions go: in place when the tensors
+    are adjacent, first otherwise. NumPy counts an integer as one more advanced index, which moves
+    the index dimensions to the front in ``x[1, :, idx]``. Returns (basic key, advanced key) with
+    ``x[key] == x[basic][advanced]`` in PyTorch's layout, or None when NumPy's order already agrees.
+    """
+    if not any(type(k) is int for k in key) or not any(isinstance(k, backend.ndarray) for k in key):
+        return None
+    basic, advanced = [], []
+    for k in key:
+        if isinstance(k, backend.ndarray):
+            basic.extend([slice(None)] * (k.ndim if k.dtype == xp.bool_ else 1))
+            advanced.append(k)
+        elif type(k) is int:
+            basic.append(k)
+        elif k is None:
+            basic.append(None)
+            advanced.append(slice(None))
+        elif k is Ellipsis:
+            basic.append(k)
+            advanced.append(k)
+        else:
+            basic.append(k)
+            advanced.append(slice(None))
+    return tuple(basic), tuple(advanced)
+
+
 def index_add_rows(n_rows, idx, src):
     """Sum the rows of ``src`` (N, ...) into an (n_rows, ...) array at row ``idx`` (N,), repeats accumulating.
 
@@ -83,6 +127,11 @@ def getitem(input, key):
     x = _as_tensor(input)
     key, basic = _convert_key(key)
     try:
+        if not basic:
+            key = drop_empty_ellipsis(key, x.ndim)
+            split = split_key(key)
+            if split is not None:
+                return GetItem.apply(_GetItemView.apply(x, split[0], True), split[1], False)
         return (_GetItemView if basic else GetItem).apply(x, key, basic)
     except IndexError as e:
         raise _index_error(e, x._data.shape, key) from None
@@ -95,10 +144,11 @@ class IndexPut(Function):
     def forward(ctx, a, v, key, accumulate):
         ctx.key, ctx.accumulate, ctx.vshape = key, accumulate, xp.shape(v)
         out = a.copy()
+        basic, key = _target(out, key)
         if accumulate:
-            xp.add.at(out, key, v)
+            xp.add.at(basic, key, v)
         else:
-            out[key] = v
+            basic[key] = v
         return out
 
     @staticmethod
@@ -109,15 +159,27 @@ class IndexPut(Function):
                 ga = grad
             else:
                 ga = grad.copy()
-                ga[ctx.key] = 0
+                basic, key = _target(ga, ctx.key)
+                basic[key] = 0
         if ctx.needs_input_grad[1]:
-            gv = grad[ctx.key]
+            basic, key = _target(grad, ctx.key)
+            gv = basic[key]
         return ga, gv
+
+
+def _target(a, key):
+    """(array, key) such that ``array[key]`` is ``a[key]`` in PyTorch's layout and writes go into ``a``."""
+    split = split_key(key) if isinstance(key, tuple) else None
+    if split is None:
+        return a, key
+    return a[split[0]], split[1]
 
 
 def index_put(input, indices, values, accumulate=False):
     x = _as_tensor(input)
-    key, _ = _convert_key(tuple(indices))
+    key, basic = _convert_key(tuple(indices))
+    if not basic:
+        key = drop_empty_ellipsis(key, x.ndim)
     v = values if isinstance(values, Tensor) else _make(xp.asarray(values, dtype=x._data.dtype))
     if v._data.dtype != x._data.dtype:
         from deepbox.ops.elementwise import cast
@@ -149,13 +211,26 @@ class Gather(Function):
         return _scatter_add_array(xp.zeros(ctx.shape, grad.dtype), idx, grad, ctx.axis)
 
 
+def _scatter_grid(idx, axis):
+    """The full index of the elements that scatter/gather along ``axis`` touch: ``idx`` along ``axis``,
+    each element's own position along the other dimensions (only the index's extent counts)."""
+    grids = list(xp.indices(idx.shape, sparse=True))
+    grids[axis] = idx
+    return tuple(grids)
+
+
 def _scatter_add_array(out, idx, src, axis):
     """out[..., idx[...], ...] += src along ``axis`` with repeated indices accumulating (in place)."""
     src = src[tuple(slice(0, n) for n in idx.shape)]
-    grids = list(xp.indices(idx.shape, sparse=True))
-    grids[axis] = idx
-    xp.add.at(out, tuple(grids), src)
+    xp.add.at(out, _scatter_grid(idx, axis), src)
     return out
+
+
+def _src_grad(grad, idx, axis, src_shape):
+    """The gradient of scatter's ``src``: the output gradient at each scattered position, 0 beyond the index."""
+    g = xp.zeros(src_shape, grad.dtype)
+    g[tuple(slice(0, n) for n in idx.shape)] = grad[_scatter_grid(idx, axis)]
+    return g
 
 
 def _check_index(index, name, ndim):
@@ -172,6 +247,10 @@ def gather(input, dim, index, *, sparse_grad=False):
     x = _as_tensor(input)
     axis = _one_axis(dim, x.ndim)
     idx = _check_index(index, "gather", x.ndim)
+    for d in range(idx.ndim):
+        if d != axis and idx.shape[d] > x._data.shape[d]:
+            raise RuntimeError(f"Size does not match at dimension {d} expected index {list(idx.shape)} to be no "
+                               f"larger than self {list(x._data.shape)} apart from dimension {axis}")
     n = x._data.shape[axis] if x.ndim else 1
     if idx.size and (idx.min() < -n or idx.max() >= n):
         raise RuntimeError(f"gather(): index {int(idx.max()) if idx.max() >= n else int(idx.min())} is out of bounds "
@@ -183,13 +262,13 @@ class ScatterAdd(Function):
     @staticmethod
     def forward(ctx, a, src, idx, axis):
         ctx.save_for_backward(idx)
-        ctx.axis = axis
+        ctx.axis, ctx.src_shape = axis, src.shape
         return _scatter_add_array(a.copy(), idx, src, axis)
 
     @staticmethod
     def backward(ctx, grad):
         (idx,) = ctx.saved_tensors
-        gs = xp.take_along_axis(grad, idx, axis=ctx.axis) if ctx.needs_input_grad[1] else None
+        gs = _src_grad(grad, idx, ctx.axis, ctx.src_shape) if ctx.needs_input_grad[1] else None
         return grad, gs
 
 
@@ -197,29 +276,50 @@ class Scatter(Function):
     @staticmethod
     def forward(ctx, a, src, idx, axis):
         ctx.save_for_backward(idx)
-        ctx.axis = axis
+        ctx.axis, ctx.src_shape = axis, xp.shape(src)
         out = a.copy()
         if xp.ndim(src) == 0:
             src = xp.broadcast_to(xp.asarray(src, a.dtype), idx.shape)
         else:
             src = src[tuple(slice(0, n) for n in idx.shape)]
-        xp.put_along_axis(out, idx, src, axis=axis)
+        out[_scatter_grid(idx, axis)] = src
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (idx,) = ctx.saved_tensors
         ga = grad.copy()
-        xp.put_along_axis(ga, idx, 0, axis=ctx.axis)
-        gs = xp.take_along_axis(grad, idx, axis=ctx.axis) if ctx.needs_input_grad[1] else None
+        ga[_scatter_grid(idx, ctx.axis)] = 0
+        gs = _src_grad(grad, idx, ctx.axis, ctx.src_shape) if ctx.needs_input_grad[1] else None
         return ga, gs
+
+
+def _check_scatter(name, x, axis, idx, src):
+    """PyTorch's checks on scatter's index and src: same number of dimensions, the index no larger than
+    ``src`` anywhere and no larger than ``self`` outside ``dim``, every index within ``self``'s size."""
+    if isinstance(src, Tensor) and src.ndim != idx.ndim:
+        raise RuntimeError(f"{name}(): Index tensor must have the same number of dimensions as src tensor "
+                           f"(got {idx.ndim} and {src.ndim})")
+    shape = x._data.shape
+    sshape = src._data.shape if isinstance(src, Tensor) else None
+    for d in range(idx.ndim):
+        if (d != axis and idx.shape[d] > shape[d]) or (sshape is not None and idx.shape[d] > sshape[d]):
+            raise RuntimeError(f"{name}(): Expected index {list(idx.shape)} to be no larger than self {list(shape)} "
+                               f"apart from dimension {axis} and to be no larger size than src "
+                               f"{list(sshape) if sshape is not None else []}")
+    n = shape[axis] if x.ndim else 1
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = int(idx.max()) if idx.max() >= n else int(idx.min())
+        raise RuntimeError(f"{name}(): index {bad} is out of bounds for dimension {axis} with size {n}")
 
 
 def scatter_add(input, dim, index, src):
     x = _as_tensor(input)
     axis = _one_axis(dim, x.ndim)
     idx = _check_index(index, "scatter_add", x.ndim)
-    return ScatterAdd.apply(x, _as_tensor(src), idx, axis)
+    src = _as_tensor(src)
+    _check_scatter("scatter_add", x, axis, idx, src)
+    return ScatterAdd.apply(x, src, idx, axis)
 
 
 def scatter(input, dim, index, src=None, *, value=None, reduce=None):
@@ -230,8 +330,7 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
         return scatter_add(x, dim, index, src)
     if src is None:
         src = value
-    if isinstance(src, Tensor):
-        return Scatter.apply(x, src, idx, axis)
+    _check_scatter("scatter", x, axis, idx, src)
     return Scatter.apply(x, src, idx, axis)
 
 
@@ -273,6 +372,12 @@ def take(input, index):
 
     x = reshape(_as_tensor(input), (-1,))
     idx = index._data if isinstance(index, Tensor) else xp.asarray(index)
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"take(): Expected a long tensor for index, but got {idx.dtype}")
+    n = x._data.shape[0]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = int(idx.max()) if idx.max() >= n else int(idx.min())
+        raise IndexError(f"out of range: tried to access index {bad} on a tensor of {n} elements.")
     return getitem(x, (_make(idx),))
 
 
@@ -309,6 +414,8 @@ def masked_fill(input, mask, value):
 def masked_select(input, mask):
     x = _as_tensor(input)
     m = mask._data if isinstance(mask, Tensor) else xp.asarray(mask)
+    if m.dtype != xp.bool_:
+        raise RuntimeError(f"masked_select: expected BoolTensor for mask, got {m.dtype}")
     from deepbox.ops.movement import expand
 
     shape = xp.broadcast_shapes(m.shape, x._data.shape)
@@ -318,6 +425,10 @@ def masked_select(input, mask):
 
 def nonzero(input, *, as_tuple=False):
     a = _as_tensor(input)._data
+    if a.ndim == 0:  # a 0-d tensor is one element with no coordinates: (1, 0) or (0, 0)
+        if as_tuple:
+            return (_make(xp.zeros(int(a != 0), xp.int64)),)
+        return _make(xp.zeros((int(a != 0), 0), xp.int64))
     nz = xp.nonzero(a)
     if as_tuple:
         return tuple(_make(i) for i in nz)

@@ -16,11 +16,27 @@ xp = backend.xp
 
 
 def _check_leaf(t: Tensor):
-    if t.requires_grad and t._ctx is None and _grad_state.enabled:
+    if not (t.requires_grad and _grad_state.enabled):
+        return
+    if t._ctx is None:
         raise RuntimeError(
             "a leaf Variable that requires grad is being used in an in-place operation. Wrap the update in "
             "`with deepbox.no_grad():` (as an optimiser does) or use an out-of-place operation."
         )
+    # a view (x[1:], w[0], x.t(), ...) shares its base's memory and version counter: writing into it would
+    # change the leaf behind autograd's back
+    ctx = t._ctx
+    while type(ctx)._is_view:
+        base = ctx.parents[0]
+        if isinstance(base, Tensor):
+            if base._version is t._version:
+                raise RuntimeError(
+                    "a view of a leaf Variable that requires grad is being used in an in-place operation. "
+                    "Change the leaf under `with deepbox.no_grad():` or work on a .clone() of the view.")
+            return
+        if base is None:
+            return
+        ctx = base
 
 
 def inplace(t: Tensor, fn, *others):

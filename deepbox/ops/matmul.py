@@ -85,8 +85,20 @@ def bmm(input, mat2):
     return matmul(a, b)
 
 
+def _no_dims(*ts):
+    for t in ts:
+        if t.ndim == 0:
+            raise IndexError("Dimension specified as 0 but tensor has no dimensions")
+
+
 def mv(input, vec):
-    return matmul(input, vec)
+    a, b = _as_tensor(input), _as_tensor(vec)
+    _no_dims(a, b)
+    if a.ndim != 2 or b.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got matrix of {a.ndim} and vector of {b.ndim} dims")
+    if a.shape[1] != b.shape[0]:
+        raise RuntimeError(f"size mismatch, got mat ({a.shape[0]}x{a.shape[1]}), vec ({b.shape[0]})")
+    return matmul(a, b)
 
 
 def dot(input, other):
@@ -96,15 +108,31 @@ def dot(input, other):
     return matmul(a, b)
 
 
-inner = dot
 vdot = dot
+
+
+def inner(input, other):
+    """Sum over the last dimension of both (a product when either is 0-d)."""
+    a, b = _as_tensor(input), _as_tensor(other)
+    if a.ndim == 0 or b.ndim == 0:
+        from deepbox.ops.elementwise import mul
+
+        return mul(a, b)
+    if a.shape[-1] != b.shape[-1]:
+        raise RuntimeError(f"inner() the last dimension must match on both input tensors but got shapes "
+                           f"{list(a.shape)} and {list(b.shape)}")
+    return tensordot(a, b, ([a.ndim - 1], [b.ndim - 1]))
 
 
 def outer(input, vec2):
     from deepbox.ops.elementwise import mul
     from deepbox.ops.movement import unsqueeze
 
-    return mul(unsqueeze(_as_tensor(input), 1), unsqueeze(_as_tensor(vec2), 0))
+    a, b = _as_tensor(input), _as_tensor(vec2)
+    for name, t in (("self", a), ("vec2", b)):
+        if t.ndim != 1:
+            raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {t.ndim}-D")
+    return mul(unsqueeze(a, 1), unsqueeze(b, 0))
 
 
 ger = outer
@@ -113,6 +141,9 @@ ger = outer
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     from deepbox.ops.elementwise import add, mul
 
+    for name, t in (("mat1", mat1), ("mat2", mat2)):
+        if _as_tensor(t).ndim != 2:
+            raise RuntimeError(f"{name} must be a matrix, got {_as_tensor(t).ndim}-D tensor")
     prod = matmul(mat1, mat2)
     if alpha != 1:
         prod = mul(prod, alpha)
@@ -120,7 +151,14 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
 
 
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
-    return addmm(input, batch1, batch2, beta=beta, alpha=alpha)
+    from deepbox.ops.elementwise import add, mul
+
+    b1, b2 = _as_tensor(batch1), _as_tensor(batch2)
+    _no_dims(b1, b2)
+    prod = bmm(b1, b2)
+    if alpha != 1:
+        prod = mul(prod, alpha)
+    return add(mul(input, beta) if beta != 1 else input, prod)
 
 
 # ----------------------------------------------------------------------------- einsum
@@ -203,6 +241,9 @@ def einsum(equation, *operands):
 def tensordot(a, b, dims=2):
     a, b = _as_tensor(a), _as_tensor(b)
     if isinstance(dims, int):
+        if dims < 0 or dims > a.ndim or dims > b.ndim:
+            raise RuntimeError(f"tensordot expects dims < ndim_a or ndim_b, but got dims={dims} (tensors of "
+                               f"{a.ndim} and {b.ndim} dims)")
         da = list(range(a.ndim - dims, a.ndim))
         db = list(range(dims))
     else:

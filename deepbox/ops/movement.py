@@ -67,10 +67,8 @@ def reshape(input, *shape):
 def view(input, *shape):
     """Like ``reshape`` but, as in PyTorch, refuses when the result could not share the input's memory."""
     x = _as_tensor(input)
-    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
-        from deepbox.ops.elementwise import cast
-
-        return cast(x, backend.to_numpy_dtype(shape[0]))  # view(dtype): same-size reinterpretation only
+    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)) and not hasattr(shape[0], "__index__"):
+        return _view_dtype(x, backend.to_numpy_dtype(shape[0]))
     shape = _infer_shape(_shape_arg(shape), x._data.size, x._data.shape)
     a = x._data
     if a.size and not a.flags.c_contiguous:
@@ -83,6 +81,34 @@ def view(input, *shape):
                 "one dimension spans across two contiguous subspaces. Use .reshape(...) instead."
             ) from None
     return Reshape.apply(x, shape)
+
+
+def _view_dtype(x, nd):
+    """``view(dtype)``: the same bytes read as another dtype, outside the graph (as in PyTorch).
+
+    With a different element size the last dimension shrinks or grows by the size ratio; it must
+    then be contiguous (stride 1) and, when growing the element, divisible by the ratio.
+    """
+    a = x._data
+    src = backend.from_numpy_dtype(a.dtype).name.capitalize()
+    dst = backend.from_numpy_dtype(nd).name.capitalize()
+    if nd.itemsize != a.itemsize:
+        what = f"to view {src} as {dst} (different element sizes)"
+        if a.ndim == 0:
+            raise RuntimeError(f"self.dim() cannot be 0 {what}")
+        if a.shape[-1] != 1 and a.strides[-1] != a.itemsize:
+            raise RuntimeError(f"self.stride(-1) must be 1 {what}, but got {a.strides[-1] // a.itemsize}")
+        if nd.itemsize > a.itemsize and (a.shape[-1] * a.itemsize) % nd.itemsize:
+            raise RuntimeError(f"self.size(-1) must be divisible by {nd.itemsize // a.itemsize} {what}, but got "
+                               f"{a.shape[-1]}")
+        if a.shape[-1] == 1 and a.strides[-1] != a.itemsize:
+            a = a[..., 0:1].copy() if not a.size else xp.lib.stride_tricks.as_strided(
+                a, a.shape, a.strides[:-1] + (a.itemsize,))
+    v = a.view(nd) if a.size else xp.empty(a.shape[:-1] + (a.shape[-1] * a.itemsize // nd.itemsize,)
+                                           if a.ndim else (), nd)
+    t = _make(v)
+    t._version = x._version
+    return t
 
 
 def flatten(input, start_dim=0, end_dim=-1):
@@ -127,7 +153,7 @@ def squeeze(input, dim=None):
         new = tuple(s for s in sh if s != 1)
     else:
         dims = dim if isinstance(dim, (tuple, list)) else (dim,)
-        axes = {_one_axis(d, x.ndim) for d in dims} if x.ndim else set()
+        axes = {_one_axis(d, x.ndim) for d in dims}
         new = tuple(s for i, s in enumerate(sh) if not (i in axes and s == 1))
     return reshape(x, new)
 
@@ -266,6 +292,10 @@ def broadcast_tensors(*tensors):
 def broadcast_shapes(*shapes):
     from deepbox.tensor import Size
 
+    for s in shapes:
+        if not isinstance(s, (int, tuple, list)) or (not isinstance(s, int) and not all(isinstance(v, int)
+                                                                                        for v in s)):
+            raise RuntimeError(f"Input shapes should be of type ints, a tuple of ints, or a list of ints, got {s!r}")
     return Size(xp.broadcast_shapes(*shapes))
 
 
@@ -304,8 +334,12 @@ def tile(input, dims):
     return Repeat.apply(x, dims)
 
 
-def repeat_interleave(input, repeats, dim=None):
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     x = _as_tensor(input)
+    if repeats is None:  # repeat_interleave(repeats): each index i repeated repeats[i] times
+        if x._data.dtype.kind not in "iu":
+            raise NotImplementedError(f"repeat_interleave of repeats of dtype {x.dtype}: repeats must be integers")
+        return _make(xp.repeat(xp.arange(x._data.size), x._data.reshape(-1)))
     if dim is None:
         x = reshape(x, (-1,))
         dim = 0
@@ -448,8 +482,19 @@ class Split(Function):
         return xp.concatenate(grads, axis=ctx.axis)
 
 
+def _int_arg(v, name):
+    """An int given as a Python int or a one-element integer tensor; anything else is PyTorch's RuntimeError."""
+    if isinstance(v, Tensor):
+        if v._data.dtype.kind not in "iu" or v._data.size != 1:
+            raise RuntimeError(f"{name} must be an int or a sequence of ints, got a {v.dtype} tensor of shape "
+                               f"{list(v.shape)}")
+        return int(v.item())
+    return v
+
+
 def split(tensor, split_size_or_sections, dim=0):
     x = _as_tensor(tensor)
+    split_size_or_sections = _int_arg(split_size_or_sections, "split_size")
     axis = _one_axis(dim, x.ndim)
     n = x._data.shape[axis]
     if isinstance(split_size_or_sections, int):
@@ -479,6 +524,12 @@ def chunk(input, chunks, dim=0):
 
 def tensor_split(input, indices_or_sections, dim=0):
     x = _as_tensor(input)
+    if isinstance(indices_or_sections, Tensor):
+        if indices_or_sections._data.dtype.kind not in "iu":
+            raise RuntimeError(f"tensor_split expected tensor_indices_or_sections to have an integer dtype, got "
+                               f"{indices_or_sections.dtype}")
+        v = indices_or_sections._data
+        indices_or_sections = int(v) if v.ndim == 0 else v.tolist()
     axis = _one_axis(dim, x.ndim)
     n = x._data.shape[axis]
     if isinstance(indices_or_sections, int):
@@ -493,6 +544,8 @@ def tensor_split(input, indices_or_sections, dim=0):
 
 def unbind(input, dim=0):
     x = _as_tensor(input)
+    if x.ndim == 0:
+        raise _no_dims_error(x, dim)
     axis = _one_axis(dim, x.ndim)
     parts = split(x, 1, axis)
     return tuple(squeeze(p, axis) for p in parts)
@@ -514,14 +567,22 @@ class Flip(Function):
 def flip(input, dims):
     x = _as_tensor(input)
     dims = dims if isinstance(dims, (tuple, list)) else (dims,)
-    return Flip.apply(x, tuple(_one_axis(d, x.ndim) for d in dims))
+    axes = tuple(_one_axis(d, x.ndim) for d in dims)
+    for i, a in enumerate(axes):
+        if a in axes[:i]:
+            raise RuntimeError(f"dim {a} appears multiple times in the list of dims")
+    return Flip.apply(x, tuple(a for a in axes if a is not None))
 
 
 def fliplr(input):
+    if _as_tensor(input).ndim < 2:
+        raise RuntimeError("Input must be >= 2-d.")
     return flip(input, (1,))
 
 
 def flipud(input):
+    if _as_tensor(input).ndim < 1:
+        raise RuntimeError("Input must be >= 1-d.")
     return flip(input, (0,))
 
 
@@ -537,40 +598,41 @@ class Roll(Function):
         return xp.roll(grad, neg, ctx.axes)
 
 
+def _no_dims_error(x, dim):
+    return IndexError(f"Dimension specified as {dim} but tensor has no dimensions")
+
+
 def roll(input, shifts, dims=None):
     x = _as_tensor(input)
-    if dims is None:
+    sh = tuple(int(v) for v in shifts) if isinstance(shifts, (tuple, list)) else (int(shifts),)
+    ds = None if dims is None else (tuple(dims) if isinstance(dims, (tuple, list)) else (dims,))
+    if ds is None and len(sh) == 1:
         flat = reshape(x, (-1,))
-        return reshape(Roll.apply(flat, shifts, 0), tuple(x.shape))
-    if isinstance(shifts, (tuple, list)):
-        shifts = tuple(shifts)
-        dims = tuple(_one_axis(d, x.ndim) for d in dims)
-    else:
-        dims = _one_axis(dims, x.ndim) if not isinstance(dims, (tuple, list)) else tuple(dims)
-    return Roll.apply(x, shifts, dims)
+        return reshape(Roll.apply(flat, sh[0], 0), tuple(x.shape))
+    if x._data.size == 0 and x.ndim:
+        return clone(x)  # PyTorch returns an empty input as it is, whatever the dims
+    if ds is None or len(sh) != len(ds):
+        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(sh)}, dims:{0 if ds is None else len(ds)}")
+    if x.ndim == 0:
+        raise _no_dims_error(x, ds[0])
+    return Roll.apply(x, sh, tuple(_one_axis(d, x.ndim) for d in ds))
 
 
 class Pad(Function):
+    """``F.pad`` with constant fill: negative widths crop, positive ones add ``value``."""
+
     @staticmethod
-    def forward(ctx, a, widths, mode, value):
-        ctx.widths, ctx.mode, ctx.shape = widths, mode, a.shape
-        # negative widths crop
+    def forward(ctx, a, widths, value):
+        ctx.widths, ctx.shape = widths, a.shape
         crop = tuple(slice(max(-lo, 0), s - max(-hi, 0)) for (lo, hi), s in zip(widths, a.shape))
-        a = a[crop]
         pos = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
-        if mode == "constant":
-            return xp.pad(a, pos, mode="constant", constant_values=value)
-        np_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
-        return xp.pad(a, pos, mode=np_mode)
+        return xp.pad(a[crop], pos, mode="constant", constant_values=value)
 
     @staticmethod
     def backward(ctx, grad):
         widths, shape = ctx.widths, ctx.shape
         inner = tuple(s - max(-lo, 0) - max(-hi, 0) for (lo, hi), s in zip(widths, shape))
-        if ctx.mode == "constant":
-            g = grad[tuple(slice(max(lo, 0), max(lo, 0) + n) for (lo, _), n in zip(widths, inner))]
-        else:
-            g = _pad_backward_nonconst(grad, [(max(lo, 0), max(hi, 0)) for lo, hi in widths], inner, ctx.mode)
+        g = grad[tuple(slice(max(lo, 0), max(lo, 0) + n) for (lo, _), n in zip(widths, inner))]
         if any(lo < 0 or hi < 0 for lo, hi in widths):
             full = xp.zeros(shape, grad.dtype)
             full[tuple(slice(max(-lo, 0), s - max(-hi, 0)) for (lo, hi), s in zip(widths, shape))] = g
@@ -578,46 +640,100 @@ class Pad(Function):
         return g
 
 
-def _pad_backward_nonconst(grad, pos, inner, mode):
-    """Fold the padded border back onto the elements it copied, one axis at a time."""
-    g = grad
-    for ax, ((lo, hi), n) in enumerate(zip(pos, inner)):
-        if lo == 0 and hi == 0:
-            continue
-        g = xp.moveaxis(g, ax, 0)
-        core = g[lo:lo + n].copy()
-        for k in range(lo):  # padded position k copies source index src
-            src = {"reflect": lo - k, "replicate": 0, "circular": (n - lo + k) % n}[mode]
-            core[src] += g[k]
-        for k in range(hi):
-            src = {"reflect": n - 2 - k, "replicate": n - 1, "circular": k % n}[mode]
-            core[src] += g[lo + n + k]
-        g = xp.moveaxis(core, 0, ax)
-    return g
+def pad_source_index(n, lo, hi, mode):
+    """For each position of a dimension of size ``n`` padded by (lo, hi), the input index it copies.
+
+    Position j of the output is position ``j - lo`` of the input extended without end: reflected at
+    the borders (without repeating the edge), clamped to the edge (replicate) or wrapped (circular).
+    A negative width crops that extension, so a crop on one side and a pad on the other both refer
+    to the original input, as PyTorch's reflect and replicate do.
+    """
+    i = xp.arange(-lo, n + hi)
+    if mode == "reflect":
+        period = 2 * (n - 1)
+        i = xp.abs(i) % period if period else xp.zeros_like(i)
+        return xp.where(i >= n, period - i, i)
+    if mode == "replicate":
+        return xp.clip(i, 0, n - 1)
+    return i % n
+
+
+class IndexPad(Function):
+    """Reflect/replicate/circular pad: one gather per padded dimension; backward adds each copy back."""
+
+    @staticmethod
+    def forward(ctx, a, sources):
+        ctx.shape, ctx.sources = a.shape, sources
+        for ax, src in sources:
+            a = xp.take(a, src, axis=ax)
+        return a
+
+    @staticmethod
+    def backward(ctx, grad):
+        from deepbox.ops.indexing import index_add_rows
+
+        for ax, src in reversed(ctx.sources):
+            g = index_add_rows(ctx.shape[ax], src, xp.moveaxis(grad, ax, 0))
+            grad = xp.moveaxis(g, 0, ax)
+        return grad
 
 
 def pad(input, pad, mode="constant", value=None):
-    """``F.pad``: ``pad`` lists (left, right) widths from the last dimension backwards."""
+    """``F.pad``: ``pad`` lists (left, right) widths from the last dimension backwards; negative widths crop."""
     x = _as_tensor(input)
     pad = tuple(int(p) for p in pad)
-    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+    k = len(pad) // 2
+    if len(pad) % 2 or k > x.ndim:
         raise RuntimeError(
             f"Padding length must be divisible by 2 and at most twice the number of dimensions of the input "
             f"(input has {x.ndim} dims, got pad of length {len(pad)})"
         )
     if mode not in ("constant", "reflect", "replicate", "circular"):
         raise NotImplementedError(f"pad mode {mode!r} is not supported; use constant, reflect, replicate or circular")
+    shape = x._data.shape
     widths = [(0, 0)] * x.ndim
-    for i in range(len(pad) // 2):
+    for i in range(k):
         widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
-    if mode == "reflect":
-        for (lo, hi), s in zip(widths, x._data.shape):
-            if lo >= s or hi >= s:
+    if mode == "constant":
+        for (lo, hi), s in zip(widths, shape):
+            if s - max(-lo, 0) - max(-hi, 0) < 0:
+                raise RuntimeError(f"narrow(): length must be non-negative (padding ({lo}, {hi}) crops more than "
+                                   f"the dimension's size {s})")
+        return Pad.apply(x, tuple(widths), 0 if value is None else value)
+    if value is not None and value != 0:
+        raise RuntimeError(f"Padding mode \"{mode}\" doesn't take in value argument")
+    if not 1 <= k <= 3 or x.ndim not in (k + 1, k + 2):
+        raise NotImplementedError(
+            f"Padding size {len(pad)} is not supported for {x.ndim}D input tensor. Supported combinations for "
+            "non-constant padding: 2D or 3D input with padding size 2, 3D or 4D with 4, 4D or 5D with 6")
+    if mode != "circular" and 0 in shape[x.ndim - k - 1 if x.ndim == k + 2 else 0:]:
+        raise RuntimeError(f"Expected {k + 1}D or {k + 2}D (batch mode) tensor with possibly 0 batch size and other "
+                           f"non-zero dimensions for input, but got: {list(shape)}")
+    sources = []
+    for ax in range(x.ndim - k, x.ndim):
+        lo, hi = widths[ax]
+        n = shape[ax]
+        if mode == "circular":
+            m = n - max(-lo, 0) - max(-hi, 0)  # PyTorch wraps around the cropped dimension
+            if m < 0:
+                raise RuntimeError(f"Negative padding value is resulting in an empty dimension: padding ({lo}, {hi}) "
+                                   f"of a dimension of size {n}")
+            if lo > m or hi > m:
+                raise RuntimeError(f"Padding value causes wrapping around more than once: padding ({lo}, {hi}) "
+                                   f"of a dimension of size {m}")
+            src = max(-lo, 0) + pad_source_index(m, max(lo, 0), max(hi, 0), mode)
+        else:
+            if mode == "reflect" and (lo >= n or hi >= n):
                 raise RuntimeError(
                     f"Argument #4: Padding size should be less than the corresponding input dimension, but got: "
-                    f"padding ({lo}, {hi}) at dimension of input of size {s}"
-                )
-    return Pad.apply(x, tuple(widths), mode, 0 if value is None else value)
+                    f"padding ({lo}, {hi}) at dimension of input of size {n}")
+            if n + lo + hi < 1:
+                raise RuntimeError(f"input (size {n}) is too small for padding ({lo}, {hi}). Calculated output "
+                                   f"size: {n + lo + hi}")
+            src = pad_source_index(n, lo, hi, mode)
+        if lo or hi:
+            sources.append((ax, src))
+    return IndexPad.apply(x, tuple(sources))
 
 
 class Tril(Function):
@@ -631,12 +747,18 @@ class Tril(Function):
         return xp.triu(grad, ctx.k) if ctx.upper else xp.tril(grad, ctx.k)
 
 
+def _matrices(x, name):
+    if x.ndim < 2:
+        raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions, got shape {list(x.shape)}")
+    return x
+
+
 def tril(input, diagonal=0):
-    return Tril.apply(_as_tensor(input), diagonal, False)
+    return Tril.apply(_matrices(_as_tensor(input), "tril"), diagonal, False)
 
 
 def triu(input, diagonal=0):
-    return Tril.apply(_as_tensor(input), diagonal, True)
+    return Tril.apply(_matrices(_as_tensor(input), "triu"), diagonal, True)
 
 
 class Diagonal(Function):

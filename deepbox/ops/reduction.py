@@ -67,7 +67,7 @@ def _broadcast_grad(g, shape):
         for s in shape:
             n *= s
         if n <= 4096:
-            return xp.full(shape, g.reshape(()), g.dtype) if n > 1 else g.reshape(shape)
+            return xp.full(shape, g.reshape(()), g.dtype) if n != 1 else g.reshape(shape)
     return xp.broadcast_to(g, shape)
 
 
@@ -76,7 +76,7 @@ class Sum(Function):
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
         if axes is None:
-            return a.sum()
+            return a.sum().reshape((1,) * a.ndim) if keepdim else a.sum()
         return a.sum(axis=_np_axis(axes), keepdims=keepdim)
 
     @staticmethod
@@ -139,22 +139,67 @@ def nanmean(input, dim=None, keepdim=False):
 
 
 class Var(Function):
+    """Variance with ``correction``; at ``N - correction <= 0`` the divisor is 0 (NaN or inf), as in PyTorch."""
+
     @staticmethod
     def forward(ctx, a, axes, correction, keepdim):
         ax = _np_axis(axes)
-        m = a.mean(axis=ax, keepdims=True)
-        d = a - m
-        n = a.size // _bmax(m.size, 1)
-        out = (d * d).sum(axis=ax, keepdims=keepdim) / _bmax(n - correction, 0)
+        n = _count(a.shape, axes)
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            m = a.mean(axis=ax, keepdims=True) if a.size else xp.full(_keep_shape(a.shape, axes), xp.nan, a.dtype)
+            d = a - m
+            out = (d * d).sum(axis=ax, keepdims=keepdim) / a.dtype.type(_bmax(n - correction, 0))
         ctx.save_for_backward(d)
-        ctx.shape, ctx.axes, ctx.keepdim, ctx.denom = a.shape, axes, keepdim, n - correction
+        ctx.shape, ctx.axes, ctx.keepdim, ctx.dof = a.shape, axes, keepdim, n - correction
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        (d,) = ctx.saved_tensors
+        d = ctx.saved_tensors[0]
         g = _expand_grad(grad, ctx.shape, ctx.axes, ctx.keepdim)
-        return g * d * (2.0 / ctx.denom)
+        dof = ctx.dof
+        if dof <= 0 and (ctx.axes is None or not d.ndim):
+            # PyTorch's rule for a full reduction: 2 / dof taken as infinite, so inf where x differs from the
+            # mean and inf * 0 = NaN where it does not
+            return g * xp.where(d == 0, xp.nan, xp.inf).astype(d.dtype)
+        # along dims PyTorch uses the formula as it stands: 2 / 0 = inf, and a negative dof flips the sign
+        with xp.errstate(invalid="ignore"):
+            return g * d * d.dtype.type(xp.inf if dof == 0 else 2.0 / dof)
+
+
+class Std(Function):
+    """sqrt(var); the gradient is 0 where the std is 0 (a constant input), as in PyTorch, not 0/0."""
+
+    @staticmethod
+    def forward(ctx, a, axes, correction, keepdim):
+        v = Var.forward(ctx, a, axes, correction, keepdim)
+        out = xp.sqrt(v)
+        ctx.save_for_backward(ctx.saved_tensors[0], out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = ctx.saved_tensors[1]
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            gv = xp.where(out == 0, xp.zeros((), grad.dtype), grad / (2 * out))
+        return Var.backward(ctx, gv)
+
+
+def _count(shape, axes):
+    """How many elements each output element of a reduction over ``axes`` summarises."""
+    n = 1
+    for i, s in enumerate(shape):
+        if axes is None or i in axes:
+            n *= s
+    return n
+
+
+def _dof_warning(name, x, axes, correction):
+    if _count(x._data.shape, axes) - correction <= 0:
+        import warnings
+
+        warnings.warn(f"{name}(): degrees of freedom is <= 0. Correction should be strictly less than the reduction "
+                      "factor (input numel divided by output numel).", UserWarning, stacklevel=3)
 
 
 def _correction(unbiased, correction):
@@ -169,13 +214,25 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     x = _as_tensor(input)
     if isinstance(dim, bool):  # var(x, False): the old positional `unbiased`
         unbiased, dim = dim, None
-    return Var.apply(x, _axes(dim, x.ndim), _correction(unbiased, correction), keepdim)
+    _float_only(x, "var")
+    axes, c = _axes(dim, x.ndim), _correction(unbiased, correction)
+    _dof_warning("var", x, axes, c)
+    return Var.apply(x, axes, c, keepdim)
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    from deepbox.ops.elementwise import sqrt
+    x = _as_tensor(input)
+    if isinstance(dim, bool):
+        unbiased, dim = dim, None
+    _float_only(x, "std")
+    axes, c = _axes(dim, x.ndim), _correction(unbiased, correction)
+    _dof_warning("std", x, axes, c)
+    return Std.apply(x, axes, c, keepdim)
 
-    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+
+def _float_only(x, name):
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"std and var only support floating point and complex dtypes ({name}() got {x.dtype})")
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -197,7 +254,7 @@ class Prod(Function):
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
         axis = ctx.axis
-        if axis is None:
+        if axis is None or a.ndim == 0:
             flat = a.reshape(-1)
             others = _prod_others(flat, 0).reshape(a.shape)
             return grad * others
@@ -208,6 +265,8 @@ class Prod(Function):
 def _prod_others(a, axis):
     """Product of all other elements along ``axis`` without dividing (exact with zeros)."""
     n = a.shape[axis]
+    if n == 0:
+        return xp.zeros(a.shape, a.dtype)
     ones_shape = list(a.shape)
     ones_shape[axis] = 1
     one = xp.ones(ones_shape, a.dtype)
@@ -267,8 +326,16 @@ def amin(input, dim=(), keepdim=False):
 
 
 def _check_nonempty(x, dim, name):
-    if x._data.size == 0:
-        raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
+    """PyTorch's refusals of a max-like reduction with no identity over an empty range."""
+    if x._data.size != 0:
+        return
+    axes = _axes(dim, x.ndim)
+    if axes is None:
+        raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
+                           "reduction dim with the 'dim' argument.")
+    for a in axes:
+        if a is not None and x._data.shape[a] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {a} to have non-zero size.")
 
 
 class MaxDim(Function):
@@ -295,15 +362,15 @@ def _max_min(input, dim, keepdim, is_min, other):
         from deepbox.ops.elementwise import maximum, minimum
 
         return (minimum if is_min else maximum)(x, dim if other is None else other)
+    name = "min" if is_min else "max"
     if dim is None:
-        _check_nonempty(x, None, "max")
+        _check_nonempty(x, None, name)
         return Amax.apply(x, None, False, is_min)
     axis = _one_axis(dim, x.ndim)
     result = min_result if is_min else max_result
     if x.ndim == 0:
         return result(Amax.apply(x, None, False, is_min), _make(xp.asarray(0)))
-    if x._data.shape[axis] == 0:
-        raise IndexError(f"max(): Expected reduction dim {dim} to have non-zero size.")
+    _check_nonempty(x, dim, name)
     idx = (xp.argmin if is_min else xp.argmax)(x._data, axis=axis, keepdims=True)
     vals = MaxDim.apply(x, idx, axis, keepdim)
     return result(vals, _make(idx if keepdim else idx.squeeze(axis)))
@@ -318,27 +385,34 @@ def min(input, dim=None, keepdim=False, *, other=None):  # noqa: A001
     return _max_min(input, dim, keepdim, True, other)
 
 
-def argmax(input, dim=None, keepdim=False):
+def _arg_extreme(input, dim, keepdim, fn, name):
     x = _as_tensor(input)._data
+    if x.size == 0:
+        if dim is None:
+            raise IndexError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0.")
+        axis = _one_axis(dim, x.ndim)
+        if x.shape[axis] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
+        return _make(fn(x, axis=axis, keepdims=keepdim).astype(xp.int64))
     if dim is None:
-        r = xp.argmax(x)
-        return _make(xp.asarray(r).reshape((1,) * x.ndim) if keepdim else xp.asarray(r))
-    return _make(xp.asarray(xp.argmax(x, axis=_one_axis(dim, x.ndim), keepdims=keepdim)))
+        r = xp.asarray(fn(x), dtype=xp.int64)
+        return _make(r.reshape((1,) * x.ndim) if keepdim else r)
+    return _make(xp.asarray(fn(x, axis=_one_axis(dim, x.ndim), keepdims=keepdim), dtype=xp.int64))
+
+
+def argmax(input, dim=None, keepdim=False):
+    return _arg_extreme(input, dim, keepdim, xp.argmax, "argmax")
 
 
 def argmin(input, dim=None, keepdim=False):
-    x = _as_tensor(input)._data
-    if dim is None:
-        r = xp.argmin(x)
-        return _make(xp.asarray(r).reshape((1,) * x.ndim) if keepdim else xp.asarray(r))
-    return _make(xp.asarray(xp.argmin(x, axis=_one_axis(dim, x.ndim), keepdims=keepdim)))
+    return _arg_extreme(input, dim, keepdim, xp.argmin, "argmin")
 
 
 class LogSumExp(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ax = _np_axis(axes)
-        m = a.max(axis=ax, keepdims=True)
+        m = a.max(axis=ax, keepdims=True, initial=-xp.inf)
         m = xp.where(xp.isfinite(m), m, 0)
         out = xp.log(xp.exp(a - m).sum(axis=ax, keepdims=True)) + m
         ctx.save_for_backward(a, out)
@@ -351,17 +425,17 @@ class LogSumExp(Function):
         return grad.reshape(out.shape) * xp.exp(a - out)
 
 
-def logsumexp(input, dim=None, keepdim=False):
+def logsumexp(input, dim, keepdim=False):
     x = _as_tensor(input)
     if x._data.dtype.kind != "f":
         x = cast(x, backend.default_float_np())
-    return LogSumExp.apply(x, _axes(dim, x.ndim) if dim is not None else None, keepdim)
+    return LogSumExp.apply(x, _axes(dim, x.ndim), keepdim)
 
 
 class Softmax(Function):
     @staticmethod
     def forward(ctx, a, axis):
-        e = xp.exp(a - a.max(axis=axis, keepdims=True))
+        e = xp.exp(a - a.max(axis=axis, keepdims=True, initial=-xp.inf))
         e /= e.sum(axis=axis, keepdims=True)
         ctx.save_for_backward(e)
         ctx.axis = axis
@@ -378,7 +452,7 @@ class Softmax(Function):
 class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, a, axis):
-        s = a - a.max(axis=axis, keepdims=True)
+        s = a - a.max(axis=axis, keepdims=True, initial=-xp.inf)
         s -= xp.log(xp.exp(s).sum(axis=axis, keepdims=True))
         ctx.save_for_backward(s)
         ctx.axis = axis
@@ -398,7 +472,7 @@ def _softmax_dim(x, dim, name):
         warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include dim=X "
                       "as an argument.", stacklevel=3)
         dim = 0 if x.ndim in (0, 1, 3) else 1
-    return _one_axis(dim, x.ndim) if x.ndim else None
+    return _one_axis(dim, x.ndim)
 
 
 def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
@@ -406,7 +480,8 @@ def softmax(input, dim=None, dtype=None, *, _stacklevel=3):
     if dtype is not None:
         x = cast(x, backend.to_numpy_dtype(dtype))
     elif x._data.dtype.kind != "f":
-        x = cast(x, backend.default_float_np())
+        raise NotImplementedError(f"softmax is not implemented for {x.dtype} tensors: pass dtype=deepbox.float32 or "
+                                  "call .float() first")
     return Softmax.apply(x, _softmax_dim(x, dim, "softmax"))
 
 
@@ -415,7 +490,8 @@ def log_softmax(input, dim=None, dtype=None, *, _stacklevel=3):
     if dtype is not None:
         x = cast(x, backend.to_numpy_dtype(dtype))
     elif x._data.dtype.kind != "f":
-        x = cast(x, backend.default_float_np())
+        raise NotImplementedError(f"log_softmax is not implemented for {x.dtype} tensors: pass "
+                                  "dtype=deepbox.float32 or call .float() first")
     return LogSoftmax.apply(x, _softmax_dim(x, dim, "log_softmax"))
 
 
@@ -437,9 +513,12 @@ def cumsum(input, dim, *, dtype=None):
         x = cast(x, backend.to_numpy_dtype(dtype))
     elif x._data.dtype.kind in "bu" or x._data.dtype in (xp.int8, xp.int16, xp.int32):
         x = cast(x, xp.int64)
+    axis = _one_axis(dim, x.ndim)
     if x.ndim == 0:
-        return x.clone()
-    return Cumsum.apply(x, _one_axis(dim, x.ndim))
+        from deepbox.ops.movement import clone
+
+        return clone(x)
+    return Cumsum.apply(x, axis)
 
 
 class Cumprod(Function):
@@ -463,7 +542,14 @@ def cumprod(input, dim, *, dtype=None):
     x = _as_tensor(input)
     if dtype is not None:
         x = cast(x, backend.to_numpy_dtype(dtype))
-    return Cumprod.apply(x, _one_axis(dim, x.ndim))
+    elif x._data.dtype.kind in "bu" or x._data.dtype in (xp.int8, xp.int16, xp.int32):
+        x = cast(x, xp.int64)
+    axis = _one_axis(dim, x.ndim)
+    if x.ndim == 0:
+        from deepbox.ops.movement import clone
+
+        return clone(x)
+    return Cumprod.apply(x, axis)
 
 
 class Norm(Function):
@@ -552,9 +638,9 @@ class TakeAlong(Function):
 
 def sort(input, dim=-1, descending=False, stable=False):
     x = _as_tensor(input)
+    axis = _one_axis(dim, x.ndim)
     if x.ndim == 0:
         return sort_result(x, _make(xp.asarray(0)))
-    axis = _one_axis(dim, x.ndim)
     a = x._data
     idx = xp.argsort(-a if descending and a.dtype.kind != "b" else a, axis=axis, kind="stable")
     return sort_result(TakeAlong.apply(x, idx, axis), _make(idx))
@@ -567,6 +653,10 @@ def argsort(input, dim=-1, descending=False, stable=False):
 def topk(input, k, dim=-1, largest=True, sorted=True):  # noqa: A002
     x = _as_tensor(input)
     axis = _one_axis(dim, x.ndim)
+    if x.ndim == 0:
+        if k not in (0, 1):
+            raise RuntimeError(f"selected index k out of range: k = {k} for a 0-d tensor")
+        return topk_result(x, _make(xp.asarray(0)))  # as PyTorch, for k = 0 too
     n = x._data.shape[axis]
     if not 0 <= k <= n:
         raise RuntimeError(f"topk: k ({k}) is out of range for dimension {dim} of size {n}")
@@ -578,8 +668,17 @@ def topk(input, k, dim=-1, largest=True, sorted=True):  # noqa: A002
 
 def kthvalue(input, k, dim=-1, keepdim=False):
     x = _as_tensor(input)
-    s = sort(x, dim)
     axis = _one_axis(dim, x.ndim)
+    n = x._data.shape[axis] if x.ndim else 1
+    if n == 0:
+        raise IndexError(f"kthvalue(): Expected reduction dim {axis} to have non-zero size.")
+    if not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue(): selected number k = {k} out of range for dimension {dim} of size {n}")
+    if x.ndim == 0:
+        from deepbox.ops.movement import clone
+
+        return values_indices(clone(x), _make(xp.asarray(0)))
+    s = sort(x, dim)
     from deepbox.ops.movement import select
 
     v = select(s.values, axis, k - 1)
@@ -600,8 +699,13 @@ def median(input, dim=None, keepdim=False):
 
         flat = reshape(x, (-1,))
         n = flat.shape[0]
-        return kthvalue(flat, (n + 1) // 2, 0).values
-    n = x.shape[dim]
+        if n == 0:
+            return Sum.apply(x, None, False) + xp.nan  # NaN, with an (empty) gradient as in PyTorch
+        return reshape(kthvalue(flat, (n + 1) // 2, 0).values, ())
+    axis = _one_axis(dim, x.ndim)
+    n = x._data.shape[axis] if x.ndim else 1
+    if n == 0:
+        raise IndexError(f"median(): Expected reduction dim {axis} to have non-zero size.")
     return kthvalue(x, (n + 1) // 2, dim, keepdim)
 
 
@@ -619,7 +723,7 @@ def all(input, dim=None, keepdim=False):  # noqa: A001
 
 def count_nonzero(input, dim=None):
     a = _as_tensor(input)._data
-    ax = None if dim is None else _axes(dim, a.ndim)
+    ax = None if dim is None else _np_axis(_axes(dim, a.ndim))
     return _make(xp.asarray(xp.count_nonzero(a, axis=ax), dtype=xp.int64))
 
 

@@ -75,7 +75,7 @@ class SGD(Optimizer):
                     state = self.state[p]
                     buf = state.get("momentum_buffer")
                     if buf is None:
-                        state["momentum_buffer"] = _make(g.copy())
+                        state["momentum_buffer"] = _make(xp.array(g))  # an ndarray even for a 0-d parameter
                         b = state["momentum_buffer"]._data
                     else:
                         b = buf._data
