@@ -57,6 +57,7 @@ from deepbox.creation import (  # noqa: F401
     zeros_like,
 )
 from deepbox.creation import range_ as range  # noqa: F401,A004
+from deepbox.kernels import families as _kernel_families  # noqa: F401  (fast twins register for kernels.choose)
 from deepbox.ops import *  # noqa: F401,F403
 from deepbox.tensor import Size, Tensor, device  # noqa: F401
 

@@ -10,9 +10,12 @@ NumPy twins, split over a thread pool, with large temporaries reused from one wo
 * ``workspace``: the one pool of reusable large buffers;
 * ``_numba_kernels``, ``_numba_elementwise``: the compiled loops, loaded only through ``switch``.
 
-A public wrapper picks one Function per call with ``choose(ReferenceFn, KernelFn, *conditions)``;
-a Function records what it did in forward and never reads the switch again in backward. Every fast
-Function is tested against its reference twin and PyTorch (``tests/conv``, ``tests/nn/test_*kernels.py``,
+A fast Function names its reference with ``@fast_twin(ReferenceFn)`` and says which calls it
+takes in ``accepts(*arrays, **params)``; a public wrapper then picks one Function per call with
+``kernels.choose(ReferenceFn, *arrays, **params)``. A Function records what it did in forward and
+never reads the switch again in backward. ``deepbox/__init__.py`` imports ``kernels.families``,
+which imports every family so that each twin is registered. Every fast Function is tested
+against its reference twin and PyTorch (``tests/conv``, ``tests/nn/test_*kernels.py``,
 ``tests/test_kernels.py``).
 """
 from __future__ import annotations
@@ -21,19 +24,35 @@ from deepbox.kernels import switch, threads
 from deepbox.kernels.switch import active, available, compiled, enabled, kernels, kernels_for, set_enabled
 from deepbox.kernels.threads import num_threads, set_num_threads
 
-__all__ = ["choose", "available", "enabled", "active", "set_enabled", "compiled", "kernels", "kernels_for",
-           "num_threads", "set_num_threads", "switch", "threads"]
+__all__ = ["choose", "fast_twin", "twin_of", "available", "enabled", "active", "set_enabled", "compiled", "kernels",
+           "kernels_for", "num_threads", "set_num_threads", "switch", "threads"]
 
 
-def choose(reference, fast, *conditions):
-    """``fast`` when the fast layer is switched on and every condition holds, else ``reference``.
+_TWINS: dict = {}
 
-    The conditions are the fast Function's own requirements, evaluated by the caller (for example
-    ``kernels_for(x) is not None``: numba loaded and a float32/64 input).
+
+def fast_twin(reference):
+    """Class (or function) decorator: register the decorated fast path as ``reference``'s twin."""
+    def register(fast):
+        _TWINS[reference] = fast
+        fast.reference = reference
+        return fast
+    return register
+
+
+def twin_of(reference):
+    """The fast twin registered for ``reference``, or None."""
+    return _TWINS.get(reference)
+
+
+def choose(reference, *args, **params):
+    """``reference``'s fast twin when the fast layer is on and the twin ``accepts`` this call, else ``reference``.
+
+    ``args``/``params`` are what the twin's ``accepts`` checks (typically the input arrays: float32/64
+    for the compiled loops, a layout the loop handles).
     """
     if switch._state["enabled"]:
-        for c in conditions:
-            if not c:
-                return reference
-        return fast
+        fast = _TWINS.get(reference)
+        if fast is not None and fast.accepts(*args, **params):
+            return fast
     return reference

@@ -25,7 +25,8 @@ import threading
 
 __all__ = ["available", "enabled", "active", "set_enabled", "compiled", "kernels", "kernels_for"]
 
-_state = {"enabled": os.environ.get("DEEPBOX_NUMBA", "1") != "0", "module": None, "tried": False}
+# "enabled": the fast layer's switch (compiled()); numba itself loads on first use unless DEEPBOX_NUMBA=0
+_state = {"enabled": True, "module": None, "tried": False}
 _lock = threading.Lock()
 
 
@@ -38,6 +39,7 @@ def _load():
     if _state["tried"]:
         return _state["module"]
     if os.environ.get("DEEPBOX_NUMBA", "1") == "0":
+        _state["tried"] = True
         return None
     if not _state["tried"]:
         with _lock:
@@ -81,13 +83,13 @@ def active() -> bool:
 
 
 def set_enabled(flag: bool) -> None:
-    """Switch the compiled kernels on or off for the whole process (no effect without numba)."""
+    """Switch the fast layer on or off for the whole process (off: the reference Functions run)."""
     _state["enabled"] = bool(flag)
 
 
 @contextlib.contextmanager
 def compiled(flag: bool = True):
-    """Run a block with the compiled kernels switched on or off; restores the previous setting."""
+    """Run a block with the fast layer switched on or off; restores the previous setting."""
     old = _state["enabled"]
     _state["enabled"] = bool(flag)
     try:

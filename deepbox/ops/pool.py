@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import math
 
+from deepbox import kernels
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
-from deepbox.kernels import switch as _switch
-from deepbox.kernels import threads as _threads
 from deepbox.ops.conv import _ntuple, _positive  # noqa: F401  (re-used by the pooling modules)
 
 __all__ = [
@@ -172,81 +171,6 @@ def _tap_masks(arg, g: _PoolGeom):
         yield sl, arg == t
 
 
-def _nhwc_view(x):
-    """An (N, C, H, W) array as a channels-last ``(N', H, W, C')`` kernel view, or None.
-
-    Channels-last memory gives ``(N, H, W, C)`` itself; contiguous channels-first memory is
-    ``(N*C, H, W, 1)``: every channel an image of one channel.
-    """
-    v = x.transpose(0, 2, 3, 1)
-    if v.flags.c_contiguous:
-        return v
-    if x.flags.c_contiguous:
-        n, c, h, w = x.shape
-        return x.reshape(n * c, h, w, 1)
-    return None
-
-
-def _from_nhwc(v, shape):
-    """Inverse of ``_nhwc_view`` for a kernel output of (N, C) = ``shape[:2]``."""
-    n, c = shape[:2]
-    if v.shape[3] == c and v.shape[0] == n:
-        return v.transpose(0, 3, 1, 2)
-    return v.reshape(n, c, v.shape[1], v.shape[2])
-
-
-def _as_layout(a, like):
-    """``a`` (N, C, H, W) as a kernel view with the same kind of layout as the view ``like``."""
-    n, c = a.shape[:2]
-    if like.shape[3] == c and like.shape[0] == n and c > 1:
-        v = a.transpose(0, 2, 3, 1)
-        return v if v.flags.c_contiguous else xp.ascontiguousarray(v)
-    return xp.ascontiguousarray(a).reshape(n * c, a.shape[2], a.shape[3], 1)
-
-
-class MaxPool2dKernelFn(Function):
-    """Max pooling on the compiled kernels (``deepbox.ops.accel``): one pass that keeps the
-    maximum and its position, and a backward that adds each gradient at that position.
-
-    The twin of ``MaxPool2dFn`` (same values; the gradient goes to the first maximum; a NaN
-    wins as in PyTorch). Measured on (128, 32, 28, 28), 2 threads: forward 0.8 ms and backward
-    0.5 ms against 2.7 and 9.5 ms for the NumPy path.
-    """
-
-    @staticmethod
-    def forward(ctx, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), ceil_mode=False,
-                return_indices=False):
-        K = _switch.kernels()
-        g = _PoolGeom(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
-        v = _nhwc_view(x)
-        if v is None:
-            v = _nhwc_view(xp.ascontiguousarray(x))
-        ho, wo = g.out
-        out = xp.empty((v.shape[0], ho, wo, v.shape[3]), dtype=x.dtype)
-        arg = xp.empty(out.shape, dtype=xp.int32)
-        if g.tiles and g.k == (2, 2) and v.flags.c_contiguous:
-            _threads.parallel(K.maxpool2x2, v.shape[0], v, out, arg, work=v.size)
-        else:
-            _threads.parallel(K.maxpool, v.shape[0], v, out, arg, *g.k, *g.s, *g.d, *g.p, work=v.size)
-        ctx.geom, ctx.view_shape = g, v.shape
-        ctx.arg = arg
-        res = _from_nhwc(out, x.shape)
-        if return_indices:
-            return res, _from_nhwc(arg, x.shape).astype(xp.int64)
-        return res
-
-    @staticmethod
-    def backward(ctx, grad, *_):
-        K = _switch.kernels()
-        g = ctx.geom
-        arg = ctx.arg
-        n1, h, w, c1 = ctx.view_shape
-        gv = _as_layout(grad, arg)
-        dx = xp.empty((n1, h, w, c1), dtype=grad.dtype)
-        _threads.parallel(K.maxpool_backward, n1, gv, arg, dx.reshape(n1, h * w, c1), work=dx.size)
-        return (_from_nhwc(dx, g.shape),)
-
-
 def _first_max_masks(src, out, g: _PoolGeom):
     """Yield (tap slices, mask of the outputs whose first maximum is this tap)."""
     taken = None
@@ -326,9 +250,9 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_i
         if _pool_out(size, kk, ss, pp, dd, ceil_mode) < 1:
             raise RuntimeError(f"{name}: input {tuple(input.shape)} is too small for kernel {k} "
                                f"(padding {p}, dilation {d})")
-    fn = MaxPool2dKernelFn if _switch.kernels_for(x) is not None else MaxPool2dFn
+    fn = kernels.choose(MaxPool2dFn, x)
     res = fn.apply(x, kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=bool(ceil_mode),
-                            return_indices=bool(return_indices))
+                   return_indices=bool(return_indices))
     if return_indices:
         out, idx = res
         return _from_4d(out, nd, unbatched), _from_4d(idx, nd, unbatched)
