@@ -265,8 +265,9 @@ def build_trainer(cfg: TrainConfig, prep: PreparedData, out: str, verbose: int):
 def _resume(trainer, cfg: TrainConfig, out: str) -> None:
     try:
         trainer.load_checkpoint(os.path.join(out, CHECKPOINT_NAME))
-    except (ValueError, KeyError, RuntimeError) as e:
-        raise CLIError(f"cannot resume from {out}: {e}") from None
+    except (ValueError, KeyError, RuntimeError, TypeError, AttributeError, IndexError) as e:
+        # a checkpoint that reads but does not hold what this run needs (CheckpointError is a ValueError)
+        raise CLIError(f"cannot resume from {out}: {type(e).__name__}: {e}") from None
     if cfg.epochs <= trainer.epoch:
         raise CLIError(f"the run in {out} has already trained {trainer.epoch} epochs; pass --epochs N with "
                        f"N > {trainer.epoch} to train further")

@@ -19,21 +19,27 @@ state), either with ``"type": "OrderedDict"|"Counter"`` when not a plain dict,
 Tensors that share memory (tied weights) are stored once and load as one array again.
 
 Writing goes to a temporary file in the destination's folder, which is flushed, fsynced and then
-renamed over the destination with ``os.replace``: a crash leaves either the old file or the new
-one, never a half-written one. The safetensors package writes and reads the file when it is
-installed; otherwise a small reader and writer of the format here do, so deepbox needs only NumPy.
+renamed over the destination with ``os.replace`` (``deepbox/io/atomic.py``): a crash leaves either
+the old file or the new one, never a half-written one, and the temporary files of killed writers
+are removed by the next save of the same file. The safetensors package writes the file when it is
+installed, otherwise a small writer here does. Reading is always done here: the file is opened
+once, read whole through that handle, and its header checked exactly as the safetensors package
+checks it (tensors tiling the data without gaps or overlaps, integer shapes, a string-to-string
+``__metadata__``); then every malformation of deepbox's own metadata raises ``CheckpointError``
+naming the file.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import struct
-import tempfile
 import zlib
 from collections import Counter, OrderedDict
 
 from deepbox import backend
+from deepbox.io.atomic import write_atomically
 from deepbox.tensor import Tensor, _make, device
 
 xp = backend.xp
@@ -166,6 +172,10 @@ class _Decoder:
                 "does not hold"
             ) from None
 
+    def _bad(self, node, expected: str):
+        return CheckpointError(f"{self.source}: corrupt checkpoint structure: {node!r:.80} where {expected} was "
+                               "expected")
+
     def decode(self, node):
         if node is None or isinstance(node, (bool, str, int, float)):
             return node
@@ -174,11 +184,14 @@ class _Decoder:
         if not isinstance(node, dict) or not node:
             raise CheckpointError(f"{self.source}: corrupt checkpoint structure: unexpected node {node!r:.80}")
         tag = next(iter(node))
+        value = node[tag]
+        if tag in ("$tensor", "$ndarray", "$npscalar") and not isinstance(value, str):
+            raise self._bad(node, "a tensor name (a string)")
         if tag == "$tensor":
-            key = (node["$tensor"], node.get("requires_grad", False), node.get("parameter", False))
+            key = (value, node.get("requires_grad", False) is True, node.get("parameter", False) is True)
             t = self._objs.get(key)
             if t is None:
-                t = _make(self._array(node["$tensor"]))
+                t = _make(self._array(value))
                 if key[2]:
                     from deepbox.nn.parameter import Parameter
 
@@ -188,26 +201,45 @@ class _Decoder:
                 self._objs[key] = t
             return t
         if tag == "$ndarray":
-            return self._array(node["$ndarray"])
+            return self._array(value)
         if tag == "$npscalar":
-            return self._array(node["$npscalar"])[()]
+            return self._array(value)[()]
         if tag == "$float":
-            return float(node["$float"])
+            if value not in ("inf", "-inf", "nan"):
+                raise self._bad(node, "'inf', '-inf' or 'nan'")
+            return float(value)
         if tag == "$dtype":
-            return backend._dtype_by_name(node["$dtype"])
+            if not isinstance(value, str):
+                raise self._bad(node, "a dtype name")
+            return backend._dtype_by_name(value)
         if tag == "$tuple":
-            return tuple(self.decode(v) for v in node["$tuple"])
+            if not isinstance(value, list):
+                raise self._bad(node, "a list of items")
+            return tuple(self.decode(v) for v in value)
         if tag == "$map":
-            d = {k: self.decode(v) for k, v in node["$map"].items()}
+            if not isinstance(value, dict):
+                raise self._bad(node, "a map of strings to items")
+            d = {k: self.decode(v) for k, v in value.items()}
         elif tag == "$dict":
-            d = {self.decode(k): self.decode(v) for k, v in node["$dict"]}
+            if not isinstance(value, list) or not all(isinstance(kv, list) and len(kv) == 2 for kv in value):
+                raise self._bad(node, "a list of [key, value] pairs")
+            d = {}
+            for k, v in value:
+                key = self.decode(k)
+                try:
+                    hash(key)
+                except TypeError:
+                    raise self._bad(k, "a hashable dict key") from None
+                d[key] = self.decode(v)
         else:
-            raise CheckpointError(f"{self.source}: corrupt checkpoint structure: unknown tag {tag!r}")
+            raise CheckpointError(f"{self.source}: corrupt checkpoint structure: unknown tag {tag!r:.80}")
         kind = node.get("type")
         if kind == "OrderedDict":
             return OrderedDict(d)
         if kind == "Counter":
             return Counter(d)
+        if kind is not None:
+            raise self._bad(node.get("type"), "'OrderedDict' or 'Counter'")
         return d
 
 
@@ -252,59 +284,18 @@ def _own_write(f, arrays: dict, metadata: dict) -> None:
 def _write_to_path(tmp_path: str, arrays: dict, metadata: dict) -> None:
     if _USE_PACKAGE:
         _st_numpy.save_file(arrays, tmp_path, metadata=metadata)
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
     else:
         with open(tmp_path, "wb") as f:
             _own_write(f, arrays, metadata)
-            f.flush()
-            os.fsync(f.fileno())
 
 
 def _atomic_write(path: str, arrays: dict, metadata: dict) -> None:
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"deepbox.save: {path} is a directory, expected a file path")
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"deepbox.save: the folder {folder} does not exist (saving to {path})")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    os.close(fd)
     try:
-        _write_to_path(tmp, arrays, metadata)
-        os.chmod(tmp, _file_mode(path))
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_folder(folder)
-
-
-def _file_mode(path: str) -> int:
-    # mkstemp makes a private file; give the checkpoint the permissions a plain open() would
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask
-
-
-def _fsync_folder(folder: str) -> None:
-    # make the rename itself durable; not every platform can open a directory
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        write_atomically(path, lambda tmp: _write_to_path(tmp, arrays, metadata))
+    except (IsADirectoryError, FileNotFoundError) as e:
+        if e.filename is not None:  # raised by the file system, not by the path checks
+            raise
+        raise type(e)(f"deepbox.save: {e}") from None
 
 
 def _contiguous(arr):
@@ -363,27 +354,23 @@ def _parse_header(buf, total: int, source: str):
         )
     try:
         header = json.loads(bytes(buf[8:8 + n]).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise CheckpointError(f"{source}: corrupt checkpoint: its header is not valid JSON ({e})") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{source}: corrupt checkpoint: its header is not a JSON object")
     metadata = header.pop("__metadata__", None) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise CheckpointError(f"{source}: corrupt checkpoint: its __metadata__ is not a map of strings to strings")
+    entries = {name: _tensor_entry(name, info, source) for name, info in header.items()}
+    # as the safetensors package requires: the tensors, in offset order, tile the data exactly (no gaps, no
+    # overlaps, nothing after the last one), each taking the bytes its dtype and shape need
     data_size = total - 8 - n
     end = 0
-    for name, info in header.items():
-        try:
-            dtype = _ST_TO_NP[info["dtype"]]
-            shape = tuple(int(s) for s in info["shape"])
-            begin, stop = (int(x) for x in info["data_offsets"])
-        except (KeyError, TypeError, ValueError):
-            raise CheckpointError(
-                f"{source}: corrupt checkpoint: the header entry of tensor {name!r} is malformed or has an "
-                f"unsupported dtype: {info!r:.120}"
-            ) from None
+    for name, (dtype, shape, begin, stop) in sorted(entries.items(), key=lambda kv: (kv[1][2], kv[1][3])):
         nbytes = dtype.itemsize * math.prod(shape)
-        if min(shape, default=0) < 0 or stop - begin != nbytes or begin < 0:
+        if stop - begin != nbytes:
             raise CheckpointError(
-                f"{source}: corrupt checkpoint: tensor {name!r} of shape {list(shape)} and dtype {info['dtype']} "
+                f"{source}: corrupt checkpoint: tensor {name!r} of shape {list(shape)} and dtype {dtype.name} "
                 f"needs {nbytes} bytes, but its data offsets are [{begin}, {stop}]"
             )
         if stop > data_size:
@@ -391,14 +378,42 @@ def _parse_header(buf, total: int, source: str):
                 f"{source}: truncated checkpoint: tensor {name!r} ends at byte {8 + n + stop} but the file is only "
                 f"{total} bytes long"
             )
-        header[name] = (dtype, shape, begin, stop)
-        end = max(end, stop)
+        if begin != end:
+            what = "overlaps the tensor before it" if begin < end else "leaves a gap after the tensor before it"
+            raise CheckpointError(
+                f"{source}: corrupt checkpoint: tensor {name!r} starts at data offset {begin}, where {end} was "
+                f"expected (it {what}); a safetensors file lays its tensors end to end"
+            )
+        end = stop
     if end != data_size:
         raise CheckpointError(
             f"{source}: corrupt checkpoint: the tensors fill {end} bytes but the file holds {data_size} bytes of "
             "tensor data"
         )
-    return n, header, metadata
+    return n, entries, metadata
+
+
+def _is_count(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def _tensor_entry(name: str, info, source: str) -> tuple:
+    """(dtype, shape, begin, end) of one header entry, typed as the safetensors package requires."""
+    ok = (isinstance(info, dict) and isinstance(info.get("dtype"), str) and isinstance(info.get("shape"), list)
+          and all(_is_count(s) for s in info["shape"]) and isinstance(info.get("data_offsets"), list)
+          and len(info["data_offsets"]) == 2 and all(_is_count(x) for x in info["data_offsets"])
+          and info["data_offsets"][0] <= info["data_offsets"][1])
+    if not ok:
+        raise CheckpointError(
+            f"{source}: corrupt checkpoint: the header entry of tensor {name!r} is malformed: {info!r:.120}; expected "
+            "{'dtype': str, 'shape': [non-negative ints], 'data_offsets': [begin, end]}"
+        )
+    if info["dtype"] not in _ST_TO_NP:
+        raise CheckpointError(
+            f"{source}: tensor {name!r} has dtype {info['dtype']!r}, which deepbox does not read; expected one of "
+            f"{', '.join(_ST_TO_NP)}"
+        )
+    return _ST_TO_NP[info["dtype"]], tuple(info["shape"]), info["data_offsets"][0], info["data_offsets"][1]
 
 
 def _arrays_from_buffer(buf, header_len: int, entries: dict) -> dict:
@@ -407,36 +422,76 @@ def _arrays_from_buffer(buf, header_len: int, entries: dict) -> dict:
     for name, (dtype, shape, begin, stop) in entries.items():
         arr = xp.frombuffer(buf, dtype=dtype, count=(stop - begin) // dtype.itemsize, offset=start + begin)
         arr = arr.reshape(shape)
+        if (start + begin) % dtype.itemsize:  # a header length not a multiple of 8, written elsewhere
+            arr = arr.copy()
         if not dtype.isnative:
             arr = arr.astype(dtype.newbyteorder("="))
         out[name] = arr
     return out
 
 
-def _read(f, source: str, path: str | None):
-    """Return (arrays by name, metadata) of a safetensors file, checking it on the way."""
-    if path is not None and _USE_PACKAGE:
-        total = os.fstat(f.fileno()).st_size
-        head = f.read(8)
-        n = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
-        buf = head + (f.read(min(n, _MAX_HEADER)) if len(head) == 8 and n <= _MAX_HEADER else b"")
-        _, entries, metadata = _parse_header(buf, total, source)
-        try:
-            arrays = _st_numpy.load_file(path)
-        except Exception as e:  # the header checks above should have caught it; name the file anyway
-            raise CheckpointError(f"{source}: unreadable checkpoint: {e}") from None
-        arrays = {name: arrays[name] for name in entries}
-        return arrays, metadata
-    data = f.read()
-    buf = bytearray(data) if not isinstance(data, bytearray) else data
+def _read_all(f) -> bytearray:
+    """Every byte of an open binary file, read through that one handle (a file replaced on disk meanwhile
+    does not mix into what is read)."""
+    try:
+        size = os.fstat(f.fileno()).st_size - f.tell()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        data = f.read()
+        return data if isinstance(data, bytearray) else bytearray(data)
+    buf = bytearray(size)
+    got = f.readinto(buf) if size else 0
+    rest = f.read()  # the file grew after fstat: take what is there now
+    if got < size:
+        del buf[got:]
+    if rest:
+        buf += rest
+    return buf
+
+
+def _read(f, source: str):
+    """Return (arrays by name, metadata) of a safetensors file, checking it on the way.
+
+    One reader for every file, whether or not the safetensors package is installed: the header is
+    checked as the package checks it (``_parse_header``), then each tensor is a view of the bytes read.
+    """
+    buf = _read_all(f)
     n, entries, metadata = _parse_header(buf, len(buf), source)
-    if _USE_PACKAGE:
-        try:
-            loaded = _st_numpy.load(bytes(buf))
-        except Exception as e:
-            raise CheckpointError(f"{source}: unreadable checkpoint: {e}") from None
-        return {name: loaded[name] for name in entries}, metadata
     return _arrays_from_buffer(buf, n, entries), metadata
+
+
+def _decode(arrays: dict, metadata: dict, source: str):
+    """The object a checkpoint's metadata describes, or CheckpointError naming ``source`` for any malformation."""
+    if _KEY_FORMAT not in metadata:
+        # a safetensors file from elsewhere: its tensors by name, in file order
+        return {name: _make(a) for name, a in arrays.items()}
+    version = metadata[_KEY_FORMAT]
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{source}: checkpoint format version {version!r} is not supported by this deepbox "
+            f"(it reads version {FORMAT_VERSION})"
+        )
+    try:
+        structure = json.loads(metadata[_KEY_STRUCTURE])
+        crcs = json.loads(metadata.get(_KEY_CRC, "{}"))
+    except (KeyError, json.JSONDecodeError, RecursionError) as e:
+        what = "is too deeply nested" if isinstance(e, RecursionError) else f"is unreadable ({e})"
+        raise CheckpointError(f"{source}: corrupt checkpoint: its structure metadata {what}") from None
+    if not isinstance(crcs, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in crcs.values()):
+        raise CheckpointError(f"{source}: corrupt checkpoint: its checksums ({_KEY_CRC}) are not a map of tensor "
+                              "names to integers")
+    for name, a in arrays.items():
+        if name in crcs and _crc(a) != crcs[name]:
+            raise CheckpointError(
+                f"{source}: corrupt checkpoint: the data of tensor {name!r} does not match its checksum"
+            )
+    try:
+        return _Decoder(arrays, source).decode(structure)
+    except CheckpointError:
+        raise
+    except RecursionError:
+        raise CheckpointError(f"{source}: corrupt checkpoint structure: nested too deeply to read") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise CheckpointError(f"{source}: corrupt checkpoint structure ({type(e).__name__}: {e})") from None
 
 
 # ---------------------------------------------------------------------------------------------- API
@@ -496,27 +551,34 @@ def _save_format(f, format, obj) -> str:
     return format
 
 
-def _load_torch_file(f, source: str):
-    """Read a PyTorch zip file if ``f`` is one (restricted unpickling); None otherwise."""
+def _load_torch_file(f, source: str, legacy_check: bool):
+    """Read a PyTorch zip file if the open file ``f`` is one (restricted unpickling); None otherwise."""
     from deepbox.io import torch_format
 
-    if hasattr(f, "read"):
-        if not (hasattr(f, "seek") and hasattr(f, "tell")):
-            return None
-        pos = f.tell()
-        head = f.read(4)
-        f.seek(pos)
-    else:
-        with open(f, "rb") as fh:
-            head = fh.read(4)
-    if torch_format.is_torch_zip(head):
+    if not (hasattr(f, "seek") and hasattr(f, "tell")):
+        return None
+    pos = f.tell()
+    head = f.read(64)
+    f.seek(pos)
+    if torch_format.is_torch_zip(head[:4]):
         return (torch_format.load(f, source),)
-    if len(head) >= 2 and head[0] == 0x80 and head[1] in (2, 3, 4, 5) and not hasattr(f, "read"):
-        with open(f, "rb") as fh:
-            start = fh.read(64)
-        if b"\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19" in start:  # torch's legacy magic number (a pickled long)
+    if legacy_check and len(head) >= 2 and head[0] == 0x80 and head[1] in (2, 3, 4, 5):
+        if b"\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19" in head:  # torch's legacy magic number (a pickled long)
             raise torch_format.legacy_error(source)
     return None
+
+
+def _load_open_file(f, source: str, is_path: bool):
+    torch_file = _load_torch_file(f, source, legacy_check=is_path)
+    if torch_file is not None:
+        return torch_file[0]
+    arrays, metadata = _read(f, source)
+    if _KEY_FORMAT not in metadata:
+        # a safetensors file from elsewhere: its tensors by name, in file order
+        return {name: _make(a) for name, a in arrays.items()}
+    from deepbox.io import module_state
+
+    return module_state.decode(_decode(arrays, metadata, source), source)
 
 
 def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None = None, mmap: bool | None = None):
@@ -536,47 +598,11 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool | None 
     """
     if isinstance(map_location, (str, device)):
         device(map_location)  # refuses anything but the CPU, with deepbox's message
-    from deepbox.io import module_state
-
-    source = os.fspath(f) if isinstance(f, (str, os.PathLike)) else str(getattr(f, "name", None) or
-                                                                        f"<{type(f).__name__}>")
-    torch_file = _load_torch_file(f, source) if isinstance(f, (str, os.PathLike)) or hasattr(f, "read") else None
-    if torch_file is not None:
-        return torch_file[0]
     if isinstance(f, (str, os.PathLike)):
-        path = os.fspath(f)
-        source = path
-        with open(path, "rb") as fh:
-            arrays, metadata = _read(fh, source, path)
-    elif hasattr(f, "read"):
-        source = getattr(f, "name", None) or f"<{type(f).__name__}>"
-        arrays, metadata = _read(f, str(source), None)
-    else:
-        raise TypeError(f"deepbox.load expects a path or a binary file object, got {type(f).__name__}")
-
-    if _KEY_FORMAT not in metadata:
-        # a safetensors file from elsewhere: its tensors by name, in file order
-        return {name: _make(a) for name, a in arrays.items()}
-    version = metadata[_KEY_FORMAT]
-    if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{source}: checkpoint format version {version!r} is not supported by this deepbox "
-            f"(it reads version {FORMAT_VERSION})"
-        )
-    try:
-        structure = json.loads(metadata[_KEY_STRUCTURE])
-        crcs = json.loads(metadata.get(_KEY_CRC, "{}"))
-    except (KeyError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{source}: corrupt checkpoint: its structure metadata is unreadable ({e})") from None
-    for name, a in arrays.items():
-        if name in crcs and _crc(a) != crcs[name]:
-            raise CheckpointError(
-                f"{source}: corrupt checkpoint: the data of tensor {name!r} does not match its checksum"
-            )
-    try:
-        result = _Decoder(arrays, source).decode(structure)
-    except (KeyError, TypeError, ValueError) as e:
-        if isinstance(e, CheckpointError):
-            raise
-        raise CheckpointError(f"{source}: corrupt checkpoint structure ({type(e).__name__}: {e})") from None
-    return module_state.decode(result, source)
+        source = os.fspath(f)
+        # opened once: every read below goes through this handle, so a file replaced meanwhile cannot mix in
+        with open(source, "rb") as fh:
+            return _load_open_file(fh, source, is_path=True)
+    if hasattr(f, "read"):
+        return _load_open_file(f, str(getattr(f, "name", None) or f"<{type(f).__name__}>"), is_path=False)
+    raise TypeError(f"deepbox.load expects a path or a binary file object, got {type(f).__name__}")

@@ -32,7 +32,6 @@ import os
 import pickletools
 import re
 import struct
-import tempfile
 import zipfile
 from collections import OrderedDict
 
@@ -699,28 +698,16 @@ def save(obj, f) -> None:
 
 
 def _atomic_write_bytes(path: str, data: bytes) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"deepbox.save: {path} is a directory, expected a file path")
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"deepbox.save: the folder {folder} does not exist (saving to {path})")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    """Write ``data`` through deepbox's one atomic writer (``deepbox/io/atomic.py``)."""
+    from deepbox.io.atomic import write_atomically
+
+    def fill(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:  # keep the permissions of the file replaced, else those a plain open() would give
-            mode = os.stat(path).st_mode & 0o777
-        except OSError:
-            mask = os.umask(0)
-            os.umask(mask)
-            mode = 0o666 & ~mask
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+
+    try:
+        write_atomically(path, fill)
+    except (IsADirectoryError, FileNotFoundError) as e:
+        if e.filename is not None:  # raised by the file system, not by the path checks
+            raise
+        raise type(e)(f"deepbox.save: {e}") from None

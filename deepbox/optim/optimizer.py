@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from itertools import chain
@@ -51,6 +52,21 @@ def _check_lr(lr) -> None:
         raise ValueError("Tensor lr must be 1-element")
     if not 0.0 <= _to_scalar(lr):
         raise ValueError(f"Invalid learning rate: {_to_scalar(lr)}")
+
+
+def _check_finite_options(group: dict) -> None:
+    """Refuse an infinite (or NaN) lr, momentum or weight_decay: the first step would turn the weights to
+    NaN. PyTorch accepts infinities here and fails later; deepbox raises at once, with PyTorch's type."""
+    for name in ("lr", "momentum", "weight_decay"):
+        value = group.get(name)
+        if value is None or value is required or isinstance(value, bool):
+            continue
+        try:
+            v = float(_to_scalar(value))
+        except (TypeError, ValueError):
+            continue  # a type the optimiser's own checks speak about
+        if not math.isfinite(v):
+            raise ValueError(f"Invalid {name} value: {v}; expected a finite number")
 
 
 def _check_nonneg(value, what: str) -> None:
@@ -230,6 +246,7 @@ class Optimizer:
             if default is required and name not in param_group:
                 raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
             param_group.setdefault(name, default)
+        _check_finite_options(param_group)
         ids = [id(p) for p in tensors]
         if len(ids) != len(set(ids)):
             import warnings

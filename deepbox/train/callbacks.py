@@ -18,7 +18,6 @@ import io
 import json
 import math
 import os
-import tempfile
 
 import numpy as np
 
@@ -44,17 +43,11 @@ def _monitored(logs: dict, monitor: str, who: str) -> float:
 
 
 def _write_atomic(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``text`` to ``path`` atomically (``deepbox.io.atomic``), creating its folder if needed."""
+    from deepbox.io.atomic import write_text_atomically
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_text_atomically(path, text)
 
 
 class Callback:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import pickle
@@ -399,7 +400,7 @@ def test_corrupt_header_raises(tmp_path, good_file, backend):
         deepbox.load(bad)
     data = good_file.read_bytes().replace(b'"F32"', b'"X32"', 1)
     bad.write_bytes(data)
-    with pytest.raises(CheckpointError, match="malformed or has an unsupported dtype"):
+    with pytest.raises(CheckpointError, match="tensor 'b' has dtype 'X32', which deepbox does not read"):
         deepbox.load(bad)
 
 
@@ -463,3 +464,215 @@ def test_save_into_missing_folder_or_onto_a_folder(tmp_path):
         deepbox.save({"a": 1}, tmp_path / "no" / "such" / "m.ckpt")
     with pytest.raises(IsADirectoryError, match="is a directory"):
         deepbox.save({"a": 1}, tmp_path)
+
+
+# ------------------------------------------------------------------------------- malformed files (issue 14, item 7)
+def _file_with(path, metadata: dict, arrays=None):
+    """A safetensors file with these metadata strings, written by deepbox's own writer (no checks on purpose)."""
+    arrays = {"w": np.arange(4, dtype=np.float32)} if arrays is None else arrays
+    with open(path, "wb") as f:
+        C._own_write(f, arrays, metadata)
+    return path
+
+
+def _deepbox_meta(structure, crcs=None) -> dict:
+    return {"deepbox.format": "1", "deepbox.structure": structure if isinstance(structure, str) else
+            json.dumps(structure), "deepbox.crc32": crcs if crcs is not None else json.dumps({})}
+
+
+@pytest.mark.parametrize("structure, crcs", [
+    ("[" * 100_000 + "]" * 100_000, None),                      # RecursionError in json before
+    ({"$map": [1, 2]}, None),                                     # AttributeError before
+    ({"$tensor": 5}, None),
+    ({"$tensor": ["w"]}, None),                                   # unhashable name: TypeError before
+    ({"$dict": 3}, None),
+    ({"$dict": [[[1, 2], "list key"]]}, None),                    # a list as a dict key
+    ({"$tuple": 7}, None),
+    ({"$float": "1e9"}, None),
+    ({"$dtype": 5}, None),
+    ({"$dtype": "float128"}, None),
+    ({"$map": {}, "type": "defaultdict"}, None),
+    ({"$npscalar": "missing"}, None),
+    ({"a": 1}, None),                                             # unknown tag
+    ({"$tensor": "w"}, "[1, 2]"),                                 # checksums not a map
+    ({"$tensor": "w"}, "5"),
+    ({"$tensor": "w"}, '{"w": "abc"}'),
+    ({"$tensor": "w"}, "{not json"),
+    ({"$tensor": "w"}, "[" * 100_000),
+], ids=lambda v: repr(v)[:24])
+def test_every_malformed_structure_raises_checkpoint_error_naming_the_file(tmp_path, structure, crcs):
+    path = _file_with(tmp_path / "m.ckpt", _deepbox_meta(structure, crcs))
+    with pytest.raises(CheckpointError) as e:
+        deepbox.load(path)
+    assert str(path) in str(e.value)
+
+
+def test_a_deeply_nested_header_raises_checkpoint_error(tmp_path):
+    raw = ('{"x":' + "[" * 100_000 + "]" * 100_000 + "}").encode()
+    raw += b" " * (-len(raw) % 8)
+    path = tmp_path / "deep.ckpt"
+    path.write_bytes(len(raw).to_bytes(8, "little") + raw)
+    with pytest.raises(CheckpointError, match="deep.ckpt"):
+        deepbox.load(path)
+
+
+def _raw_file(path, header: dict, data: bytes):
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    path.write_bytes(len(raw).to_bytes(8, "little") + raw + data)
+    return path
+
+
+_F32x4 = np.arange(4, dtype=np.float32).tobytes()
+_HEADERS = {
+    "two tensors": {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                    "b": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}},
+    "out of order": {"b": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]},
+                     "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}},
+    "a gap": {"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+              "b": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}},
+    "an overlap": {"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 12]},
+                   "b": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}},
+    "one range twice": {"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
+                        "b": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}},
+    "a float dim": {"a": {"dtype": "F32", "shape": [4.0], "data_offsets": [0, 16]}},
+    "a bool dim": {"a": {"dtype": "F32", "shape": [True, 4], "data_offsets": [0, 16]}},
+    "a string dim": {"a": {"dtype": "F32", "shape": ["4"], "data_offsets": [0, 16]}},
+    "a negative dim": {"a": {"dtype": "F32", "shape": [-4], "data_offsets": [0, 16]}},
+    "three offsets": {"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16, 16]}},
+    "a float offset": {"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16.0]}},
+    "an entry that is a list": {"a": [1]},
+    "metadata with a number": {"__metadata__": {"k": 1}, "a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}},
+    "metadata as a list": {"__metadata__": [1], "a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}},
+    "null metadata": {"__metadata__": None, "a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}},
+    "an empty tensor inside": {"a": {"dtype": "F32", "shape": [0], "data_offsets": [4, 4]},
+                               "b": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}},
+    "an empty tensor at the end": {"a": {"dtype": "F32", "shape": [0], "data_offsets": [16, 16]},
+                                   "b": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}},
+}
+
+
+@pytest.mark.parametrize("case", list(_HEADERS))
+def test_deepbox_accepts_exactly_what_the_safetensors_package_accepts(tmp_path, case, backend):
+    path = _raw_file(tmp_path / "f.safetensors", _HEADERS[case], _F32x4)
+    try:
+        expected = safetensors.numpy.load_file(str(path))
+    except Exception:
+        expected = None
+    if expected is None:
+        with pytest.raises(CheckpointError, match="f.safetensors"):
+            deepbox.load(path)
+    else:
+        got = deepbox.load(path)
+        assert sorted(got) == sorted(expected)
+        for k in expected:
+            np.testing.assert_array_equal(got[k]._data, expected[k])
+
+
+def test_load_reads_through_one_handle_while_the_file_is_replaced(tmp_path, monkeypatch):
+    path = tmp_path / "m.ckpt"
+    old = {"w": deepbox.randn(64, 32), "step": 1}
+    deepbox.save(old, path)
+    real = C._read_all
+
+    def replaced_meanwhile(f):
+        deepbox.save({"w": deepbox.randn(8), "other": deepbox.zeros(3), "step": 2}, path)  # another process saves
+        return real(f)
+
+    monkeypatch.setattr(C, "_read_all", replaced_meanwhile)
+    assert_same(deepbox.load(path), old)  # the file that was opened, whole and consistent
+
+
+def test_the_cli_exits_2_on_a_malformed_checkpoint(tmp_path, capsys):
+    from deepbox.cli.main import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    _file_with(run / "checkpoint.safetensors", _deepbox_meta("[" * 100_000 + "]" * 100_000))
+    for argv in (["eval", str(run)], ["train", "--resume", str(run)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "checkpoint.safetensors" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------- fault injection in a real process
+_KILLED_WRITER = """
+import sys, time
+import deepbox
+from deepbox.io import checkpoint as C
+
+C._USE_PACKAGE = False           # deepbox's own writer, so that the write can stop between two tensors
+real = C._write_array_bytes
+
+def stall(f, arr):
+    real(f, arr)
+    f.flush()
+    open(sys.argv[2], "w").close()   # tell the test that the temporary file is half written
+    time.sleep(120)
+
+C._write_array_bytes = stall
+deepbox.save({"w": deepbox.randn(256, 256), "b": deepbox.randn(256), "epoch": 2}, sys.argv[1])
+"""
+
+
+def test_sigkill_during_save_keeps_the_old_file_and_the_next_save_removes_the_debris(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path, marker = tmp_path / "m.ckpt", tmp_path / "half-written"
+    old = {"w": deepbox.randn(256, 256), "b": deepbox.randn(256), "epoch": 1}
+    deepbox.save(old, path)
+    before = path.read_bytes()
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=repo + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(path), str(marker)], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None, "the writer ended before it was killed"
+            assert time.monotonic() < deadline, "the writer never started writing"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert path.read_bytes() == before                      # the old checkpoint, untouched
+    assert_same(deepbox.load(path), old)
+    debris = [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+    assert len(debris) == 1 and debris[0].startswith(".m.ckpt.")
+    new = {"w": deepbox.zeros(3), "epoch": 3}
+    deepbox.save(new, path)                                 # the next save of the same file cleans up
+    assert sorted(os.listdir(tmp_path)) == ["half-written", "m.ckpt"]
+    assert_same(deepbox.load(path), new)
+
+
+def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
+    from deepbox.io.atomic import remove_stale_temporaries
+
+    path = tmp_path / "m.ckpt"
+    mine = tmp_path / f".m.ckpt.{os.getpid()}.abc123.tmp"     # this process is alive: maybe saving right now
+    parent = tmp_path / f".m.ckpt.{os.getppid()}.def456.tmp"
+    other_file = tmp_path / f".n.ckpt.{2**22 + 7}.x.tmp"      # another file's temporary
+    for p in (mine, parent, other_file):
+        p.write_bytes(b"partial")
+    deepbox.save({"a": 1}, path)
+    assert mine.exists() and parent.exists() and other_file.exists()
+    assert remove_stale_temporaries(str(path)) == []
+
+
+def test_new_files_follow_the_umask_like_open(tmp_path):
+    from deepbox.train.callbacks import _write_atomic
+
+    old = os.umask(0o027)
+    try:
+        deepbox.save({"a": 1}, tmp_path / "c.ckpt")
+        _write_atomic(str(tmp_path / "history.json"), "{}\n")
+        with open(tmp_path / "plain.txt", "w") as f:
+            f.write("x")
+    finally:
+        os.umask(old)
+    modes = {n: os.stat(tmp_path / n).st_mode & 0o777 for n in ("c.ckpt", "history.json", "plain.txt")}
+    assert modes == {"c.ckpt": 0o640, "history.json": 0o640, "plain.txt": 0o640}, modes

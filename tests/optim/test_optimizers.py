@@ -554,3 +554,39 @@ def test_adam_large_parameters_on_both_paths_follow_torch(compiled, name, kw, dt
     tol = dict(rtol=1e-6, atol=1e-7) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
     for t, d in zip(tps, dps):
         np.testing.assert_allclose(d.detach().numpy(), t.detach().numpy(), **tol)
+
+
+# ------------------------------------------------------------------------- invalid options (issue 14, item 9)
+_INF, _NAN = float("inf"), float("nan")
+_BAD_OPTIONS = [
+    ("SGD", {"lr": -1}), ("SGD", {"lr": 0.1, "momentum": -1}), ("SGD", {"lr": 0.1, "weight_decay": -1}),
+    ("SGD", {"lr": 0.1, "nesterov": True}), ("SGD", {"lr": 0.1, "momentum": 0.9, "dampening": 0.5, "nesterov": True}),
+    ("Adam", {"lr": -1}), ("Adam", {"lr": _NAN}), ("Adam", {"eps": -1}), ("Adam", {"betas": (1.0, 0.9)}),
+    ("Adam", {"betas": (0.9, -0.1)}), ("Adam", {"weight_decay": -1}), ("Adam", {"weight_decay": _NAN}),
+    ("AdamW", {"lr": -1}), ("AdamW", {"betas": (1.0, 0.9)}), ("AdamW", {"weight_decay": -1}),
+    ("RMSprop", {"lr": -1}), ("RMSprop", {"momentum": -1}), ("RMSprop", {"momentum": _NAN}), ("RMSprop", {"alpha": -1}),
+    ("RMSprop", {"weight_decay": -1}), ("Adagrad", {"lr": -1}), ("Adagrad", {"lr_decay": -1}),
+    ("Adagrad", {"initial_accumulator_value": -1}), ("Adadelta", {"rho": 1.5}), ("Adadelta", {"eps": -1}),
+]
+
+
+@pytest.mark.parametrize("name, kwargs", _BAD_OPTIONS, ids=lambda v: str(v))
+def test_invalid_options_raise_where_pytorch_raises(name, kwargs):
+    with pytest.raises(ValueError):
+        getattr(torch.optim, name)([torch.nn.Parameter(torch.ones(2))], **kwargs)
+    with pytest.raises(ValueError):
+        getattr(deepbox.optim, name)([deepbox.nn.Parameter(deepbox.ones(2))], **kwargs)
+
+
+@pytest.mark.parametrize("name, option", [("SGD", "lr"), ("SGD", "momentum"), ("SGD", "weight_decay"), ("Adam", "lr"),
+                                          ("Adam", "weight_decay"), ("AdamW", "lr"), ("RMSprop", "momentum"),
+                                          ("Adagrad", "weight_decay"), ("Adadelta", "lr")])
+@pytest.mark.parametrize("value", [_INF, -_INF])
+def test_infinite_options_are_refused_before_the_first_step(name, option, value):
+    # PyTorch accepts these and turns the weights to NaN at the first step; deepbox refuses them at once
+    kwargs = {"lr": 0.1, option: value}
+    with pytest.raises(ValueError, match="Invalid"):
+        getattr(deepbox.optim, name)([deepbox.nn.Parameter(deepbox.ones(2))], **kwargs)
+    opt = getattr(deepbox.optim, name)([deepbox.nn.Parameter(deepbox.ones(2))], lr=0.1)
+    with pytest.raises(ValueError, match="Invalid"):
+        opt.add_param_group({"params": [deepbox.nn.Parameter(deepbox.ones(1))], option: value})
