@@ -455,7 +455,8 @@ class Optimizer:
 
 # state entries that always have their parameter's shape
 _PARAM_SHAPED = frozenset(
-    ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "square_avg", "grad_avg", "sum", "acc_delta")
+    ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "square_avg", "grad_avg", "sum", "acc_delta",
+     "exp_inf", "prev", "step_size", "ax")
 )
 
 

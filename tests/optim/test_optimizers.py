@@ -91,7 +91,23 @@ CASES = [
     ("Adadelta", dict()),
     ("Adadelta", dict(lr=0.5, rho=0.8, weight_decay=0.1)),
     ("Adadelta", dict(lr=0.5, maximize=True)),
+    ("NAdam", dict(lr=0.02)),
+    ("NAdam", dict(lr=0.02, betas=(0.8, 0.99), weight_decay=0.1, momentum_decay=0.01)),
+    ("NAdam", dict(lr=0.02, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+    ("RAdam", dict(lr=0.02)),
+    ("RAdam", dict(lr=0.02, betas=(0.8, 0.9), weight_decay=0.1)),
+    ("RAdam", dict(lr=0.02, weight_decay=0.1, decoupled_weight_decay=True, maximize=True)),
+    ("Adamax", dict(lr=0.02)),
+    ("Adamax", dict(lr=0.02, betas=(0.8, 0.99), weight_decay=0.1, eps=1e-4)),
+    ("Adamax", dict(lr=0.02, maximize=True)),
+    ("Rprop", dict()),
+    ("Rprop", dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2))),
+    ("Rprop", dict(lr=0.01, maximize=True)),
+    ("ASGD", dict(lr=0.05)),
+    ("ASGD", dict(lr=0.05, lambd=0.01, alpha=0.6, t0=20, weight_decay=0.1)),
+    ("ASGD", dict(lr=0.05, t0=5, maximize=True)),
 ]
+NEW_IN_15 = ("NAdam", "RAdam", "Adamax", "Rprop", "ASGD")
 
 
 def _case_id(case):
@@ -109,7 +125,7 @@ def test_trajectory_matches_torch(case, grouped):
     _assert_same(tp, dp)
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", *NEW_IN_15])
 def test_float32_stays_float32_and_matches_torch(name):
     kw = {"lr": 0.01} if name != "SGD" else {"lr": 0.01, "momentum": 0.9}
     tp, dp, _, do = _run(name, kw, dtype=np.float32, steps=30)
@@ -121,8 +137,8 @@ def test_float32_stays_float32_and_matches_torch(name):
                 assert v._data.dtype == np.float32, f"state {key} was upcast to {v._data.dtype}"
 
 
-@pytest.mark.parametrize("case", [CASES[2], CASES[7], CASES[10], CASES[15], CASES[17], CASES[20]],
-                         ids=lambda c: _case_id(c))
+@pytest.mark.parametrize("case", [CASES[2], CASES[7], CASES[10], CASES[15], CASES[17], CASES[20]]
+                         + [c for c in CASES if c[0] in NEW_IN_15][1::3], ids=lambda c: _case_id(c))
 def test_state_dict_layout_matches_torch(case):
     name, kw = case
     _, _, to, do = _run(name, kw, groups=TWO_GROUPS, steps=10)
