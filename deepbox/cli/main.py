@@ -7,6 +7,7 @@ Sub-commands::
     deepbox predict RUN IMAGE... [--top-k K] [--invert]                 (deepbox/cli/evaluate.py)
     deepbox models | datasets | info                                    (deepbox/cli/listings.py)
     deepbox launch --nproc N SCRIPT [ARGS]                              (deepbox/cli/launch_cmd.py)
+    deepbox exercise list|start|check|solution|show [NAME]          (deepbox/cli/exercise_cmd.py)
 
 Each module in ``COMMANDS`` has ``add_parsers(sub, common)``, which adds its sub-parsers to
 ``sub`` (with ``parents=[common]`` for ``--debug``) and sets ``func`` on each to the function
@@ -34,6 +35,7 @@ COMMANDS = (
     "deepbox.cli.evaluate",
     "deepbox.cli.listings",
     "deepbox.cli.launch_cmd",
+    "deepbox.cli.exercise_cmd",
 )
 
 
