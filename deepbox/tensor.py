@@ -346,6 +346,9 @@ class Tensor:
             raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
         if self._post_accumulate_hooks is None:
             self._post_accumulate_hooks = []
+        from deepbox.autograd import engine
+
+        engine.eager_leaf_hooks[0] = True
         self._post_accumulate_hooks.append(hook)
         return _RemovableHandle(self._post_accumulate_hooks, hook)
 

@@ -117,6 +117,9 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
     pop = heapq.heappop
     push = heapq.heappush
     direct = capture is None
+    # leaves with post-accumulate hooks finish as soon as their last gradient arrives (PyTorch's
+    # AccumulateGrad), so a hook can start work (DDP's all-reduce) while backward goes on
+    pending = _hooked_leaf_edges(grads) if direct and eager_leaf_hooks[0] else None
     while heap:
         node = pop(heap)[1]
         g = grads.pop(node)
@@ -152,6 +155,8 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
             dup = len(set(ids)) < len(ids)
         for p, idx, pg in zip(node.parents, node.parent_idx, in_grads):
             if pg is None or p is None:
+                if pending and p is not None and id(p) in pending:
+                    _edge_done(pending, leaf_grads, p)
                 continue
             if type(pg) is not _ndarray:
                 pg = xp.asarray(pg)
@@ -178,6 +183,8 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
                         pgr._data += pg
                 else:
                     _add_leaf(leaf_grads, p, pg, owned)
+                    if pending and id(p) in pending:
+                        _edge_done(pending, leaf_grads, p)
                 continue
             shape, dtype = p.output_meta[idx]
             if pg.shape != shape:
@@ -206,21 +213,63 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None):
         return captured
 
     for t, g, owned in leaf_grads.values():
-        if t._hooks:
-            g = _run_hooks(t._hooks, g)
-            owned = False
-        if t._grad is None:
-            # one array may reach several inputs (add's backward passes it to both): copy unless fresh
-            t._grad = _make(g if owned else g.copy())
-        else:
-            gd = t._grad._data
-            if gd.shape != g.shape:
-                raise RuntimeError(
-                    f"existing .grad of shape {gd.shape} cannot accumulate a gradient of shape {g.shape}")
-            gd += g
-        for h in t._post_accumulate_hooks or ():
-            h(t)
+        _finish_leaf(t, g, owned)
     return None
+
+
+def _finish_leaf(t, g, owned):
+    """Run a leaf's tensor hooks on its summed gradient, add it to ``.grad``, then run its post-accumulate hooks."""
+    if t._hooks:
+        g = _run_hooks(t._hooks, g)
+        owned = False
+    if t._grad is None:
+        # one array may reach several inputs (add's backward passes it to both): copy unless fresh
+        t._grad = _make(g if owned else g.copy())
+    else:
+        gd = t._grad._data
+        if gd.shape != g.shape:
+            raise RuntimeError(
+                f"existing .grad of shape {gd.shape} cannot accumulate a gradient of shape {g.shape}")
+        gd += g
+    for h in t._post_accumulate_hooks or ():
+        h(t)
+
+
+# set once any tensor has a post-accumulate hook (Tensor.register_post_accumulate_grad_hook); until
+# then backward skips the count below
+eager_leaf_hooks = [False]
+
+
+def _hooked_leaf_edges(grads):
+    """{id(leaf): edges into it} for the leaves with post-accumulate hooks in the graph below ``grads``' nodes."""
+    count = {}
+    seen = set()
+    stack = list(grads)
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        for p in node.parents:
+            if p is None:
+                continue
+            if isinstance(p, Tensor):
+                if p._post_accumulate_hooks:
+                    count[id(p)] = count.get(id(p), 0) + 1
+            elif id(p) not in seen:
+                stack.append(p)
+    return count
+
+
+def _edge_done(pending, leaf_grads, leaf):
+    """One of ``leaf``'s incoming edges has delivered (or declined) its gradient; finish the leaf after the last."""
+    left = pending[id(leaf)] - 1
+    pending[id(leaf)] = left
+    if left == 0:
+        del pending[id(leaf)]
+        entry = leaf_grads.pop(id(leaf), None)
+        if entry is not None:
+            _finish_leaf(*entry)
 
 
 def _add_node_grad(grads, heap, node, idx, g):

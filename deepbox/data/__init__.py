@@ -13,6 +13,7 @@ from deepbox.data.dataset import (
     TensorDataset,
     random_split,
 )
+from deepbox.data.distributed import DistributedSampler
 from deepbox.data.sampler import (
     BatchSampler,
     RandomSampler,
@@ -28,6 +29,7 @@ __all__ = [
     "ConcatDataset",
     "DataLoader",
     "Dataset",
+    "DistributedSampler",
     "IterableDataset",
     "RandomSampler",
     "Sampler",

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 
 import deepbox.data as _data
-from deepbox.data import collate, dataloader, dataset, sampler  # noqa: F401  (registered below)
+from deepbox.data import collate, dataloader, dataset, distributed, sampler  # noqa: F401  (registered below)
 
-for _sub in ("collate", "dataloader", "dataset", "sampler"):
+for _sub in ("collate", "dataloader", "dataset", "distributed", "sampler"):
     sys.modules[f"{__name__}.{_sub}"] = sys.modules[f"deepbox.data.{_sub}"]
 sys.modules[__name__] = _data

@@ -33,8 +33,10 @@ def main() -> None:
     for name in names:
         deepbox.manual_seed(0)
         try:
-            getattr(mod, f"check_{name}")(rank, size)
+            metrics = getattr(mod, f"check_{name}")(rank, size)
             results[name] = "ok"
+            if metrics is not None:
+                results[f"{name}:metrics"] = metrics
         except Exception:   # noqa: BLE001
             results[name] = traceback.format_exc()
     os.makedirs(out_dir, exist_ok=True)

@@ -119,15 +119,72 @@ class BatchNorm3d(_BatchNorm):
 
 
 class SyncBatchNorm(_BatchNorm):
-    """Batch norm; on a single CPU process it is plain batch norm."""
+    """Batch norm whose training statistics are those of the global batch over ``process_group``'s ranks.
+
+    In training, with ``deepbox.distributed`` initialised and more than one rank, every rank
+    normalises by the mean and variance of all ranks' batches together (and backward is the whole
+    batch's gradient: ``deepbox/nn/parallel/sync_batchnorm.py``). In eval mode, or on one process,
+    it is plain batch norm. ``convert_sync_batchnorm`` swaps a model's batch norms for it.
+    """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  process_group=None, device=None, dtype=None, *, bias: bool = True) -> None:
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
+        self.process_group = process_group
 
     def _check_input_dim(self, input) -> None:
         if input.dim() < 2:
             raise ValueError(f"expected at least 2D input (got {input.dim()}D input)")
+
+    def forward(self, input):
+        if not self.training or not self._synced():
+            return super().forward(input)
+        from deepbox.distributed.process_group import _resolve
+        from deepbox.nn.parallel.sync_batchnorm import sync_batch_norm
+
+        self._check_input_dim(input)
+        if input.shape[1] != self.num_features:
+            raise ValueError(f"SyncBatchNorm: expected {self.num_features} channels on dim 1, "
+                             f"got input of shape {tuple(input.shape)}")
+        factor = 0.0 if self.momentum is None else self.momentum
+        track = self.track_running_stats and self.running_mean is not None
+        if track:
+            self.num_batches_tracked._data += 1
+            if self.momentum is None:
+                factor = 1.0 / float(self.num_batches_tracked._data)
+        return sync_batch_norm(input, self.running_mean if track else None, self.running_var if track else None,
+                               self.weight, self.bias, factor, self.eps, _resolve(self.process_group))
+
+    def _synced(self) -> bool:
+        import sys
+
+        dist = sys.modules.get("deepbox.distributed")   # not initialised unless already imported
+        if dist is None or not dist.is_initialized():
+            return False
+        from deepbox.distributed.process_group import ProcessGroup, _resolve
+
+        pg = _resolve(self.process_group)
+        return isinstance(pg, ProcessGroup) and pg.size() > 1
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module, process_group=None):
+        """Replace every ``BatchNorm*d`` in ``module`` by a ``SyncBatchNorm`` with the same parameters and buffers."""
+        out = module
+        if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
+            out = SyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
+                                module.track_running_stats, process_group,
+                                dtype=backend.from_numpy_dtype(module.running_mean._data.dtype)
+                                if module.running_mean is not None else None)
+            if module.affine:
+                out.weight = module.weight
+                out.bias = module.bias
+            out.running_mean = module.running_mean
+            out.running_var = module.running_var
+            out.num_batches_tracked = module.num_batches_tracked
+            out.training = module.training
+        for name, child in module.named_children():
+            out.add_module(name, cls.convert_sync_batchnorm(child, process_group))
+        return out
 
 
 class _InstanceNorm(_NormBase):
