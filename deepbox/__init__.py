@@ -86,7 +86,8 @@ e = _math.e
 
 _SUBMODULES = {"nn", "optim", "utils", "data", "vision", "models", "train", "io", "viz", "linalg", "ml", "tune",
                "distributed",
-               "cuda", "backends", "cli", "autograd", "ops", "special", "distributions", "onnx", "fft"}
+               "cuda", "backends", "cli", "autograd", "ops", "special", "distributions", "onnx", "fft",
+               "accelerator", "amp"}
 
 
 # torch's top-level names for linear algebra, served by deepbox.linalg
@@ -98,6 +99,10 @@ def __getattr__(name):
     # subpackages load on first use, so `import deepbox` stays light
     if name in _SUBMODULES:
         return _importlib.import_module(f"deepbox.{name}")
+    if name == "autocast":
+        from deepbox.amp import autocast
+
+        return autocast
     if name in ("save", "load"):
         from deepbox import io
 
@@ -158,6 +163,18 @@ def get_num_interop_threads() -> int:
 
 def set_num_interop_threads(n: int) -> None:
     pass
+
+
+def set_default_device(device) -> None:
+    """Accepted for ``"cpu"`` (and None); any other device is refused, since deepbox computes on the CPU."""
+    if device is not None:
+        from deepbox.tensor import _check_device
+
+        _check_device(device)
+
+
+def get_default_device() -> device:
+    return device("cpu")
 
 
 def compile(model=None, **kwargs):  # noqa: A001
