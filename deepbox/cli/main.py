@@ -8,6 +8,7 @@ Sub-commands::
     deepbox models | datasets | info                                    (deepbox/cli/listings.py)
     deepbox launch --nproc N SCRIPT [ARGS]                              (deepbox/cli/launch_cmd.py)
     deepbox exercise list|start|check|solution|show [NAME]          (deepbox/cli/exercise_cmd.py)
+    deepbox export RUN --format onnx [--out FILE]                       (deepbox/cli/export.py)
 
 Each module in ``COMMANDS`` has ``add_parsers(sub, common)``, which adds its sub-parsers to
 ``sub`` (with ``parents=[common]`` for ``--debug``) and sets ``func`` on each to the function
@@ -36,6 +37,7 @@ COMMANDS = (
     "deepbox.cli.listings",
     "deepbox.cli.launch_cmd",
     "deepbox.cli.exercise_cmd",
+    "deepbox.cli.export",
 )
 
 
