@@ -168,7 +168,8 @@ def _lookup(path: str, source: str):
                              f"import it first (deepbox.load imports nothing from a file's say-so)")
     obj = mod
     for part in qual.split("."):
-        obj = getattr(obj, part, None)
+        # the namespace itself, not getattr: a module's __getattr__ could import or run something
+        obj = vars(obj).get(part) if hasattr(obj, "__dict__") else None
         if obj is None:
             raise _error(source, f"the saved model needs {path}, which module {modname!r} does not define")
     return obj

@@ -876,3 +876,81 @@ def _gru(g, call):
 @exporter("RNNLayer")
 def _rnn(g, call):
     return _recurrent(g, call, "RNN")
+
+
+# ---------------------------------------------------------------------------------------------- rounding, scans, misc
+for _name in ("Floor", "Ceil", "Round", "Sign"):
+    EXPORTERS[_name] = _unary(_name)
+
+
+@exporter("Trunc")
+def _trunc(g, call):
+    x = _ins(g, call, 1)[0]
+    like = call.outputs[0]._data
+    if like.dtype.kind != "f":
+        return g.node("Identity", [x])
+    return g.node("Where", [g.node("Less", [x, g.scalar(0, like)]), g.node("Ceil", [x]), g.node("Floor", [x])])
+
+
+@exporter("Exp2")
+def _exp2(g, call):
+    return g.node("Pow", [g.scalar(2.0, call.outputs[0]._data), _ins(g, call, 1)[0]])
+
+
+@exporter("Remainder")
+def _remainder(g, call):
+    a, b = _ins(g, call, 2)
+    if _out_dtype(call).kind != "f":
+        return g.node("Mod", [a, b], fmod=0)  # the sign of the divisor, as Python's %
+    return g.node("Sub", [a, g.node("Mul", [g.node("Floor", [g.node("Div", [a, b])]), b])])
+
+
+@exporter("Cumsum")
+def _cumsum(g, call):
+    a, axis = call.args[:2]
+    return g.node("CumSum", [g.value(a, _out_dtype(call)), g.const(xp.asarray(int(axis), dtype=xp.int64))])
+
+
+@exporter("Prod")
+def _prod(g, call):
+    a, axis, keepdim = call.args[:3]
+    return _reduce(g, "ReduceProd", g.value(a, _out_dtype(call)), None if axis is None else [axis], keepdim)
+
+
+@exporter("Roll")
+def _roll(g, call):
+    a, shifts, axes = call.args[:3]
+    src = _arr(a)
+    x = g.value(a)
+    if axes is None:  # numpy rolls the flattened array
+        flat = g.node("Reshape", [x, g.i64([-1])])
+        return g.node("Reshape", [_roll_axis(g, flat, int(shifts), 0, src.size), g.i64(list(src.shape))])
+    shifts = shifts if isinstance(shifts, (tuple, list)) else (shifts,)
+    axes = axes if isinstance(axes, (tuple, list)) else (axes,)
+    for s, ax in zip(shifts, axes):
+        x = _roll_axis(g, x, int(s), int(ax), src.shape[int(ax)])
+    return x
+
+
+def _roll_axis(g, x, shift, axis, n):
+    shift %= max(n, 1)
+    if shift == 0:
+        return x
+    tail = g.node("Slice", [x, g.i64([n - shift]), g.i64([n]), g.i64([axis])])
+    head = g.node("Slice", [x, g.i64([0]), g.i64([n - shift]), g.i64([axis])])
+    return g.node("Concat", [tail, head], axis=axis)
+
+
+@exporter("Bilinear")
+def _bilinear(g, call):
+    x1, x2, w = call.args[:3]
+    b = call.args[3] if len(call.args) > 3 else None
+    dt = _out_dtype(call)
+    y = g.node("Einsum", [g.value(x1, dt), g.value(w, dt), g.value(x2, dt)], equation="...i,kij,...j->...k")
+    return g.node("Add", [y, g.value(b, dt)]) if b is not None else y
+
+
+@exporter("BackwardHook")
+def _backward_hook(g, call):
+    # the identity that reports gradients to a module's backward hooks
+    return [g.node("Identity", [g.value(a)]) for a in call.args]
