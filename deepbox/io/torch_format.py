@@ -368,6 +368,8 @@ class _Reader:
                                     "strings and allowed functions are)")
         except IndexError:
             raise self.fail("corrupt pickle: the stack ran empty") from None
+        except RecursionError:
+            raise self.fail("the pickle nests containers too deeply") from None
         except (ValueError, TypeError) as e:
             from deepbox.io.checkpoint import CheckpointError
 

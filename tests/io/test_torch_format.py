@@ -205,6 +205,7 @@ def _malicious_files(tmp_path):
         "storage size mismatch": _tensor_pickle((4,), (1,), numel=2 ** 50),
         "reduce of a dtype": b"\x80\x02ctorch\nfloat32\n)R.",
         "STACK_GLOBAL": b"\x80\x04\x8c\x02os\x8c\x06system\x93\x8c\x04true\x85R.",
+        "deep nesting": b"\x80\x02" + b"]" * 100_000 + b"a" * 99_999 + b".",
     }
     return marker, files
 
@@ -237,6 +238,7 @@ def test_malicious_pickles_are_refused_and_nothing_runs(tmp_path, monkeypatch):
     assert "negative" in reasons["negative shape"]
     assert "declares" in reasons["storage size mismatch"]
     assert "not a storage" in reasons["persid not a storage"]
+    assert "too deeply" in reasons["deep nesting"]
 
 
 def test_archive_level_refusals(tmp_path):
