@@ -278,3 +278,29 @@ def test_archive_level_refusals(tmp_path):
         zf.writestr("readme.txt", "hi")
     with pytest.raises(CheckpointError, match="data.pkl"):
         deepbox.load(tmp_path / "other.zip")
+
+
+def test_torchvision_layout_vgg_features_load_into_the_zoo_vgg(tmp_path):
+    """torchvision's VGG-11 'features' (conv 3x3 + ReLU, max pools) has the zoo VGG's layout without batch norm."""
+    from deepbox.models.registry import get_model
+
+    torch.manual_seed(0)
+    layers, c = [], 3
+    for v in (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"):
+        if v == "M":
+            layers.append(torch.nn.MaxPool2d(2, 2))
+        else:
+            layers += [torch.nn.Conv2d(c, v, 3, padding=1), torch.nn.ReLU(inplace=True)]
+            c = v
+    features = torch.nn.Sequential(*layers).eval()
+    sd = OrderedDict(("features." + k, v) for k, v in features.state_dict().items())  # torchvision's key names
+    torch.save(sd, tmp_path / "vgg11_features.pth")
+    model = get_model("vgg11", in_channels=3, num_classes=5, image_size=32, batch_norm=False).eval()
+    result = model.load_state_dict(deepbox.load(tmp_path / "vgg11_features.pth"), strict=False)
+    assert result.unexpected_keys == [] and set(result.missing_keys) == {"classifier.1.weight", "classifier.1.bias"}
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        want = features(x).numpy()
+    with deepbox.no_grad():
+        got = model.features(deepbox.tensor(x.numpy()))._data
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
