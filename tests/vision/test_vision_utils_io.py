@@ -118,3 +118,25 @@ def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path):
     np.testing.assert_array_equal(got[0], np.round(a16 / 257).astype(np.uint8))  # 0, 1, 128, 255, 4, 254
     rgb = vio.read_image(tmp_path / "d.png", vio.ImageReadMode.RGB)._data
     np.testing.assert_array_equal(rgb[2], got[0])
+
+
+def test_read_modes_palette_and_gray_alpha(tmp_path):
+    pal = Image.new("P", (3, 2))
+    pal.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * (256 * 3 - 9))
+    pal.putpixel((1, 0), 1)
+    pal.putpixel((2, 1), 2)
+    pal.save(tmp_path / "p.png")
+    rgb = vio.read_image(tmp_path / "p.png")._data          # a palette image comes back as RGB
+    assert rgb.shape == (3, 2, 3)
+    np.testing.assert_array_equal(rgb[:, 0, 1], [255, 0, 0])
+    np.testing.assert_array_equal(rgb[:, 1, 2], [0, 255, 0])
+    la = vio.read_image(tmp_path / "p.png", "GRAY_ALPHA")._data
+    assert la.shape == (2, 2, 3) and (la[1] == 255).all()
+    gray = deepbox.tensor(np.arange(12, dtype=np.uint8).reshape(1, 3, 4))
+    vio.write_png(gray, tmp_path / "g.png", compression_level=9)
+    np.testing.assert_array_equal(vio.read_image(tmp_path / "g.png")._data, gray._data)
+    np.testing.assert_array_equal(vio.read_image(tmp_path / "g.png", vio.ImageReadMode.RGB)._data[1], gray._data[0])
+    with pytest.raises(ValueError, match="mode"):
+        vio.read_image(tmp_path / "g.png", "CMYK")
+    with pytest.raises(RuntimeError, match="not a decodable image"):
+        vio.decode_image(deepbox.tensor(np.frombuffer(b"not an image", np.uint8).copy()))
