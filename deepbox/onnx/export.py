@@ -27,7 +27,8 @@ xp = backend.xp
 
 __all__ = ["export", "UnsupportedOperatorError", "OnnxExporterError"]
 
-IR_VERSION = 8  # the IR of opset 17; onnxruntime reads it, whatever IR the installed onnx writes by default
+# the IR version of each opset written (onnx writes its newest IR by default, which an older runtime may refuse)
+IR_VERSIONS = {17: 8, 18: 8, 19: 9, 20: 9}
 
 
 class OnnxExporterError(RuntimeError):
@@ -397,7 +398,7 @@ def export(model, args, f, export_params: bool = True, verbose: bool = False, tr
     initializers = [onnx.numpy_helper.from_array(a, name) for name, a in g.initializers.items() if name in used]
     graph = g.helper.make_graph(g.nodes, type(model).__name__, graph_inputs, graph_outputs, initializers)
     proto = g.helper.make_model(graph, opset_imports=[g.helper.make_opsetid("", opset)],
-                                producer_name="deepbox", ir_version=IR_VERSION)
+                                producer_name="deepbox", ir_version=IR_VERSIONS[opset])
     try:
         onnx.checker.check_model(proto, full_check=True)
     except Exception as e:  # noqa: BLE001 - onnx raises several types; say it is ours

@@ -210,3 +210,18 @@ def test_training_mode_is_restored_and_file_objects_work(tmp_path):
     deepbox.onnx.export(model, deepbox.randn(2, 1, 28, 28), buf)
     assert model.training and all(m.training for m in model.modules())
     onnx.checker.check_model(onnx.load_from_string(buf.getvalue()), full_check=True)
+
+
+def test_every_opset_written_runs(tmp_path):
+    model = get_model("char_gpt", vocab_size=20, d_model=16, n_layer=1, n_head=2, block_size=8).eval()
+    x = deepbox.randint(0, 20, (2, 8))
+    with deepbox.no_grad():
+        want = model(x)
+    for opset in (17, 18, 19, 20):
+        proto = deepbox.onnx.export(model, x, str(tmp_path / "m.onnx"), opset_version=opset)
+        assert proto.opset_import[0].version == opset
+        got = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(
+            None, {"input_0": x._data})[0]
+        np.testing.assert_allclose(got, want._data, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="opsets 17 to 20"):
+        deepbox.onnx.export(model, x, str(tmp_path / "m.onnx"), opset_version=11)
