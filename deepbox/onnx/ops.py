@@ -337,6 +337,11 @@ def _var(g, call):
     return g.node("Div", [ss, g.scalar(max(n - correction, 0), like)])
 
 
+@exporter("Std")
+def _std(g, call):
+    return g.node("Sqrt", [_var(g, call)])
+
+
 @exporter("Softmax", "LogSoftmax")
 def _softmax(g, call):
     a, axis = call.args[:2]
@@ -467,15 +472,19 @@ def _flip(g, call):
 
 @exporter("Pad")
 def _pad(g, call):
-    a, widths, mode, value = call.args[:4]
+    # constant padding; negative widths crop, which ONNX's Pad does too
+    a, widths = call.args[:2]
+    value = call.args[2] if len(call.args) > 2 else call.kwargs.get("value", 0)
+    mode = call.args[3] if len(call.args) > 3 else "constant"
+    if len(call.args) == 4 and not isinstance(call.args[2], str):  # an older (a, widths, mode, value) form
+        mode, value = call.args[2], call.args[3]
     nd = _arr(a).ndim
     widths = [tuple(int(v) for v in w) for w in widths]
     widths = [(0, 0)] * (nd - len(widths)) + widths
-    pads = [w[0] for w in widths] + [w[1] for w in widths]
     onnx_mode = {"constant": "constant", "reflect": "reflect", "edge": "edge", "replicate": "edge"}.get(mode)
     if onnx_mode is None:
         raise g.fail(f"padding mode {mode!r} has no ONNX counterpart in opset {g.opset}")
-    ins = [g.value(a), g.i64(pads)]
+    ins = [g.value(a), g.i64([w[0] for w in widths] + [w[1] for w in widths])]
     if onnx_mode == "constant":
         ins.append(g.scalar(value, _arr(a)))
     return g.node("Pad", ins, mode=onnx_mode)
@@ -484,6 +493,12 @@ def _pad(g, call):
 @exporter("IndexPad")
 def _index_pad(g, call):
     a = call.args[0]
+    x = g.value(a)
+    if "pads" not in call.kwargs and len(call.args) > 1:
+        # reflect/replicate/circular padding as one gather of constant source indices per padded axis
+        for ax, src in call.args[1]:
+            x = g.node("Gather", [x, g.const(xp.asarray(src, dtype=xp.int64), hint="pad_index")], axis=int(ax))
+        return x
     pads = call.kwargs.get("pads", ())
     mode = call.kwargs.get("mode", "reflect")
     nd = _arr(a).ndim
@@ -491,7 +506,7 @@ def _index_pad(g, call):
     onnx_mode = {"reflect": "reflect", "replicate": "edge", "circular": None}.get(mode)
     if onnx_mode is None:
         raise g.fail(f"padding mode {mode!r} has no ONNX counterpart in opset {g.opset}")
-    return g.node("Pad", [g.value(a), g.i64([w[0] for w in widths] + [w[1] for w in widths])], mode=onnx_mode)
+    return g.node("Pad", [x, g.i64([w[0] for w in widths] + [w[1] for w in widths])], mode=onnx_mode)
 
 
 @exporter("Tril")
@@ -954,3 +969,40 @@ def _bilinear(g, call):
 def _backward_hook(g, call):
     # the identity that reports gradients to a module's backward hooks
     return [g.node("Identity", [g.value(a)]) for a in call.args]
+
+
+@exporter("Fmod")
+def _fmod(g, call):
+    return g.node("Mod", _ins(g, call, 2), fmod=1)
+
+
+@exporter("Frac")
+def _frac(g, call):
+    x = _ins(g, call, 1)[0]
+    like = call.outputs[0]._data
+    t = g.node("Where", [g.node("Less", [x, g.scalar(0, like)]), g.node("Ceil", [x]), g.node("Floor", [x])])
+    return g.node("Sub", [x, t])
+
+
+@exporter("RoundedDiv")
+def _rounded_div(g, call):
+    a, b, mode = call.args[:3]
+    dt = _out_dtype(call)
+    q = g.node("Div", [g.value(a, dt), g.value(b, dt)])
+    if mode == "floor":
+        return g.node("Floor", [q])
+    like = call.outputs[0]._data
+    return g.node("Where", [g.node("Less", [q, g.scalar(0, like)]), g.node("Ceil", [q]), g.node("Floor", [q])])
+
+
+@exporter("NanToNum")
+def _nan_to_num(g, call):
+    a, nan, posinf, neginf = call.args[:4]
+    x = g.value(a)
+    like = _arr(a)
+    info = xp.finfo(like.dtype)
+    posinf = info.max if posinf is None else posinf
+    neginf = info.min if neginf is None else neginf
+    x = g.node("Where", [g.node("IsNaN", [x]), g.scalar(nan, like), x])
+    x = g.node("Where", [g.node("IsInf", [x], detect_negative=0), g.scalar(posinf, like), x])
+    return g.node("Where", [g.node("IsInf", [x], detect_positive=0), g.scalar(neginf, like), x])

@@ -147,7 +147,10 @@ class Ops(nn.Module):
         r = u.index_select(2, deepbox.tensor([0, 3, 5])) * 2               # (B, 2, 8, 3)
         q = deepbox.gather(u, 3, (u > 0).long()[..., :2] + 1)
         m = deepbox.roll(u, (1, -2), (1, 3)).cumsum(2) + (u * 3).floor() + u.ceil() + u.round() + u.trunc() \
-            + u.sign() + deepbox.remainder(u, 0.7) + u.prod(1, keepdim=True) + deepbox.exp2(u * 0.1)
+            + u.sign() + deepbox.remainder(u, 0.7) + u.prod(1, keepdim=True) + deepbox.exp2(u * 0.1) \
+            + deepbox.fmod(u, 0.3) + u.frac() + deepbox.div(u, 0.3, rounding_mode="floor") + u.std(-1, keepdim=True) \
+            + deepbox.div(u, 0.3, rounding_mode="trunc") + F.pad(u, (1, 1, 0, 0), mode="replicate")[..., 1:-1] \
+            + deepbox.nan_to_num(u.log())
         return v.float(), r.double().float(), q, (u.repeat(1, 1, 1, 2) + 1).max(dim=-1).values, m
 
 
