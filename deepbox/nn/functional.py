@@ -58,6 +58,10 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear: input's last dimension is {input.shape[-1]} but weight has shape {tuple(weight.shape)} "
             f"(expected input of shape (*, {weight.shape[-1]}))"
         )
+    for what, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.dtype != input.dtype:
+            raise RuntimeError(f"linear: mat1 and mat2 must have the same dtype, but got {input.dtype} (input) and "
+                               f"{t.dtype} ({what}); convert the input (x.float()) or the layer (.to({input.dtype}))")
     if bias is None:
         return _fz.LinearFn.apply(input, weight)
     return _fz.LinearFn.apply(input, weight, bias)

@@ -219,15 +219,20 @@ class Conv2dFn(Function):
         return dx, dw_, db
 
 
-def _check_conv_args(x, weight, groups, nd, name):
+def _check_conv_args(x, weight, groups, nd, name, bias=None):
+    # PyTorch raises RuntimeError for all of these
     if x.ndim not in (nd + 1, nd + 2):
-        raise ValueError(f"{name} expects a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
-                         f"got shape {tuple(x.shape)}")
+        raise RuntimeError(f"{name} expects a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
+                           f"got shape {tuple(x.shape)}")
     if weight.ndim != nd + 2:
-        raise ValueError(f"{name} expects a {nd + 2}-D weight, got shape {tuple(weight.shape)}")
+        raise RuntimeError(f"{name} expects a {nd + 2}-D weight, got shape {tuple(weight.shape)}")
+    for what, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.dtype != x.dtype:
+            raise RuntimeError(f"{name}: Input type ({x.dtype}) and {what} type ({t.dtype}) should be the same; "
+                               f"convert the input (x.float()) or the layer (.to({x.dtype}))")
     groups = int(groups)
     if groups < 1:
-        raise ValueError(f"groups must be a positive integer, got {groups}")
+        raise RuntimeError(f"non-positive groups is not supported (groups={groups})")
     return groups
 
 
@@ -247,7 +252,7 @@ def _resolve_padding(padding, k, s, d, nd, name):
 
 
 def _conv(input, weight, bias, stride, padding, dilation, groups, nd, name, padding_mode="zeros"):
-    groups = _check_conv_args(input, weight, groups, nd, name)
+    groups = _check_conv_args(input, weight, groups, nd, name, bias)
     unbatched = input.ndim == nd + 1
     if unbatched:
         input = input.unsqueeze(0)
@@ -400,7 +405,7 @@ class ConvTranspose2dFn(Function):
 
 
 def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, nd, name):
-    groups = _check_conv_args(input, weight, groups, nd, name)
+    groups = _check_conv_args(input, weight, groups, nd, name, bias)
     unbatched = input.ndim == nd + 1
     if unbatched:
         input = input.unsqueeze(0)

@@ -21,6 +21,7 @@ from deepbox import kernels
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
 from deepbox.ops.conv import _ntuple, _positive  # noqa: F401  (re-used by the pooling modules)
+from deepbox.tensor import _make
 
 __all__ = [
     "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
@@ -104,7 +105,8 @@ class MaxPool2dFn(Function):
     def forward(ctx, x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1), ceil_mode=False,
                 return_indices=False):
         g = _PoolGeom(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
-        src = x if g.tiles else _padded(x, padding[0], padding[1], g.buf[0], g.buf[1], -xp.inf)
+        lowest = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min  # integer images pad with their minimum
+        src = x if g.tiles else _padded(x, padding[0], padding[1], g.buf[0], g.buf[1], lowest)
         out = None
         for _, _, (hs, ws) in g.taps():
             v = src[:, :, hs, ws]
@@ -113,7 +115,8 @@ class MaxPool2dFn(Function):
             else:
                 xp.maximum(out, v, out=out)
         ctx.geom = g
-        ctx.arg = None if xp.isfinite(out).all() else _exact_argmax(src, g)
+        # integers: padding holds the dtype's minimum, which real values can equal, so track exactly
+        ctx.arg = None if x.dtype.kind == "f" and xp.isfinite(out).all() else _exact_argmax(src, g)
         ctx.save_for_backward(src, out)
         if return_indices:
             arg = ctx.arg if ctx.arg is not None else _first_max_tap(src, out, g)
@@ -151,7 +154,7 @@ def _exact_argmax(src, g: _PoolGeom):
     (sh, sw), (dh, dw), (ph, pw), (ho, wo) = g.s, g.d, g.p, g.out
     h, w = g.shape[2], g.shape[3]
     shape = src.shape[:2] + (ho, wo)
-    best = xp.full(shape, -xp.inf, dtype=src.dtype)
+    best = xp.full(shape, -xp.inf if src.dtype.kind == "f" else xp.iinfo(src.dtype).min, dtype=src.dtype)
     arg = xp.full(shape, -1, dtype=xp.int64)
     off = (0, 0) if g.tiles else (ph, pw)     # an unpadded src has no padding to skip
     for t, (i, j, (hs, ws)) in enumerate(g.taps()):
@@ -244,6 +247,8 @@ def _from_4d(y, nd, unbatched):
 def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd, name):
     k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, nd, name)
     x, unbatched = _as_4d(input, nd, name)
+    if nd == 1 and x._data.dtype.kind != "f":
+        raise NotImplementedError(f"{name} is not implemented for {x.dtype} tensors (max_pool2d is)")
     if nd == 1:
         k, s, p, d = (1,) + k, (1,) + s, (0,) + p, (1,) + d
     for size, kk, ss, pp, dd in zip(x.shape[2:], k, s, p, d):
@@ -391,12 +396,15 @@ def _adaptive_avg_matrix(size: int, out: int, dtype):
 
 
 class SeparableMapFn(Function):
-    """``out = A_h @ x @ A_w.T`` over the last two axes (or ``x @ A_w.T`` for one axis)."""
+    """``out = A_h @ x @ A_w.T`` over the last two axes (or ``x @ A_w.T`` for one axis); ``ad`` adds a
+    map of the depth axis (third from last) for 5-D inputs."""
 
     @staticmethod
-    def forward(ctx, x, ah=None, aw=None):
-        ctx.mats = (ah, aw)
+    def forward(ctx, x, ah=None, aw=None, ad=None):
+        ctx.mats = (ah, aw, ad)
         out = x
+        if ad is not None:
+            out = xp.moveaxis(xp.moveaxis(out, -3, -1) @ ad.T, -1, -3)
         if ah is not None:
             out = ah @ out
         if aw is not None:
@@ -405,12 +413,14 @@ class SeparableMapFn(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        ah, aw = ctx.mats
+        ah, aw, ad = ctx.mats
         g = grad
         if aw is not None:
             g = g @ aw
         if ah is not None:
             g = ah.T @ g
+        if ad is not None:
+            g = xp.moveaxis(xp.moveaxis(g, -3, -1) @ ad, -1, -3)
         return (g,)
 
 
@@ -530,7 +540,8 @@ def _scale(in_size: int, out_size: int, align_corners: bool, scale_factor, f32):
     return f32(in_size) / f32(out_size)
 
 
-def _nearest_matrix(in_size, out_size, scale_factor, exact, dtype):
+def _nearest_source(in_size, out_size, scale_factor, exact):
+    """The input index each output position copies in 'nearest' / 'nearest-exact' mode."""
     f32 = xp.float32
     scale = f32(1.0 / scale_factor) if scale_factor else f32(in_size) / f32(out_size)
     dst = xp.arange(out_size, dtype=f32)
@@ -538,7 +549,11 @@ def _nearest_matrix(in_size, out_size, scale_factor, exact, dtype):
         src = xp.floor((dst + f32(0.5)) * scale).astype(xp.int64)
     else:
         src = xp.floor(dst * scale).astype(xp.int64)
-    src = xp.minimum(src, in_size - 1)
+    return xp.minimum(src, in_size - 1)
+
+
+def _nearest_matrix(in_size, out_size, scale_factor, exact, dtype):
+    src = _nearest_source(in_size, out_size, scale_factor, exact)
     a = xp.zeros((out_size, in_size), dtype=dtype)
     a[xp.arange(out_size), src] = 1
     return a
@@ -567,17 +582,18 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                 recompute_scale_factor=None, antialias=False):
     """Resize by ``size`` or ``scale_factor``, as ``torch.nn.functional.interpolate``.
 
-    Modes: ``'nearest'``, ``'nearest-exact'``, ``'linear'`` (3-D input), ``'bilinear'`` (4-D input);
-    ``align_corners`` for the linear modes. Every mode here is a separable linear map.
+    Modes: ``'nearest'``, ``'nearest-exact'``, ``'linear'`` (3-D input), ``'bilinear'`` (4-D input),
+    ``'trilinear'`` (5-D input); ``align_corners`` for the linear modes. Every mode here is a separable
+    linear map. Integer inputs (images as uint8) are interpolated in float32 and rounded back, as PyTorch.
 
-    Shape: ``(N, C, L)`` or ``(N, C, H, W)`` → the same with resized spatial axes.
+    Shape: ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)`` → the same with resized spatial axes.
     """
     if antialias:
         raise NotImplementedError("deepbox's interpolate has no antialias option")
     nd = input.ndim - 2
-    if nd not in (1, 2):
-        raise NotImplementedError(f"interpolate supports 3-D and 4-D inputs, got shape {tuple(input.shape)}")
-    linear_modes = {"linear": 1, "bilinear": 2}
+    if nd not in (1, 2, 3):
+        raise NotImplementedError(f"interpolate supports 3-D, 4-D and 5-D inputs, got shape {tuple(input.shape)}")
+    linear_modes = {"linear": 1, "bilinear": 2, "trilinear": 3}
     if mode in linear_modes:
         if linear_modes[mode] != nd:
             raise ValueError(f"interpolate: mode {mode!r} expects a {linear_modes[mode] + 2}-D input, "
@@ -589,7 +605,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                              "linear | bilinear")
     else:
         raise NotImplementedError(f"interpolate mode {mode!r} is not supported by deepbox; supported: "
-                                  "'nearest', 'nearest-exact', 'linear', 'bilinear'")
+                                  "'nearest', 'nearest-exact', 'linear', 'bilinear', 'trilinear'")
     in_size = tuple(input.shape[2:])
     if (size is None) == (scale_factor is None):
         raise ValueError("interpolate: give exactly one of size and scale_factor")
@@ -605,16 +621,73 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         scales = (None,) * nd if recompute_scale_factor else sf
     if any(v < 1 for v in out_size):
         raise ValueError(f"interpolate: output size {out_size} must be positive")
+    # PyTorch's linear kernels, and its 2-D nearest one, leave an axis whose size does not change as it is,
+    # whatever the scale factor; its other nearest kernels apply the scale to it
+    if input._data.dtype.kind != "f" and (input._data.dtype != xp.uint8 or mode in ("linear", "trilinear")):
+        raise NotImplementedError(f"interpolate mode {mode!r} is not implemented for {input.dtype} tensors"
+                                  + ("" if input._data.dtype == xp.uint8 else "; only uint8 images can be resized "
+                                     "as integers"))
+    keep = mode in linear_modes or (mode == "nearest" and nd == 2)
+    identity = tuple(keep and s_in == s_out for s_in, s_out in zip(in_size, out_size))
+    if all(identity):
+        return input.clone()
     dt = input._data.dtype
+    if dt.kind != "f":
+        return _interpolate_integers(input, in_size, out_size, scales, mode, align_corners, identity)
     mats = []
-    for s_in, s_out, sc in zip(in_size, out_size, scales):
-        if mode in linear_modes:
+    for s_in, s_out, sc, same in zip(in_size, out_size, scales, identity):
+        if same:
+            mats.append(None)
+        elif mode in linear_modes:
             mats.append(_linear_matrix(s_in, s_out, align_corners, sc, dt))
         else:
             mats.append(_nearest_matrix(s_in, s_out, sc, mode == "nearest-exact", dt))
     if nd == 1:
         return SeparableMapFn.apply(input, aw=mats[0])
-    return SeparableMapFn.apply(input, ah=mats[0], aw=mats[1])
+    if nd == 2:
+        return SeparableMapFn.apply(input, ah=mats[0], aw=mats[1])
+    return SeparableMapFn.apply(input, ad=mats[0], ah=mats[1], aw=mats[2])
+
+
+def _interpolate_integers(input, in_size, out_size, scales, mode, align_corners, identity):
+    """uint8 images, PyTorch's way: nearest modes copy elements exactly; bilinear resamples each axis
+    in fixed point (Pillow's scheme, see ``_uint8_linear_weights``), width first, rounding to uint8 after
+    each pass. PyTorch implements no other integer cases."""
+    a = input._data
+    if mode in ("nearest", "nearest-exact"):
+        for k, (s_in, s_out, sc, same) in enumerate(zip(in_size, out_size, scales, identity)):
+            if not same:
+                a = xp.take(a, _nearest_source(s_in, s_out, sc, mode == "nearest-exact"), axis=2 + k)
+        return _make(a)
+    out = a.astype(xp.int64)
+    for axis in (-1, -2):
+        s_in, s_out, sc = in_size[axis], out_size[axis], scales[axis]
+        if identity[axis]:
+            continue
+        w, bits = _uint8_linear_weights(s_in, s_out, align_corners, sc)
+        out = xp.moveaxis((xp.moveaxis(out, axis, -1) @ w.T + (1 << (bits - 1))) >> bits, -1, axis)
+        out = xp.clip(out, 0, 255)
+    return _make(out.astype(xp.uint8))
+
+
+def _uint8_linear_weights(in_size, out_size, align_corners, scale_factor):
+    """The (out, in) bilinear weights of one axis as integers with ``bits`` fraction bits.
+
+    Each output's weights are the triangle filter around its source position, normalised to sum to
+    one, then scaled by 2**bits with the most fraction bits that keep the largest weight within int16.
+    """
+    if align_corners:
+        scale = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+    else:
+        scale = 1.0 / scale_factor if scale_factor else in_size / out_size
+    shift = 0.5 if align_corners else 0.0
+    src = scale * (xp.arange(out_size) + 0.5 - shift) - 0.5 + shift   # each output's source position
+    w = xp.clip(1 - xp.abs(xp.arange(in_size)[None, :] - src[:, None]), 0, None)
+    w /= w.sum(axis=1, keepdims=True)
+    bits = 0
+    while bits < 22 and int(0.5 + w.max() * (1 << (bits + 1))) < (1 << 15):
+        bits += 1
+    return xp.floor(w * (1 << bits) + 0.5).astype(xp.int64), bits
 
 
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
