@@ -100,13 +100,12 @@ def index_specs(draw, shape):
 
     Parts: ("int", i) with negatives, ("slice", (start, stop, step)) with steps and start > stop,
     ("tensor", int array) with negative and repeated entries, ("mask", bool array), ("none",), ("ellipsis",).
+    Each dimension gets a part in order (the last ones may be left out); a run of whole-dimension slices
+    may become one ``...``, and ``None`` goes anywhere.
     """
     parts = []
-    ax = 0
-    used_ellipsis = False
-    while ax < len(shape) and draw(st.integers(0, 4)):
-        n = shape[ax]
-        kind = draw(st.sampled_from(["int", "slice", "tensor", "tensor", "mask", "none", "ellipsis"]))
+    for n in shape[:draw(st.integers(0, len(shape)))]:
+        kind = draw(st.sampled_from(["int", "slice", "all", "tensor", "tensor", "mask"]))
         if kind == "int" and n:
             parts.append(("int", draw(st.integers(-n, n - 1))))
         elif kind == "tensor" and n:
@@ -116,19 +115,24 @@ def index_specs(draw, shape):
         elif kind == "mask":
             seed = draw(st.integers(0, 2**31 - 1))
             parts.append(("mask", np.random.default_rng(seed).random(n) < 0.5))
-        elif kind == "none":
-            parts.append(("none",))
-            continue
-        elif kind == "ellipsis" and not used_ellipsis:
-            used_ellipsis = True
-            parts.append(("ellipsis",))
-            ax = len(shape) - draw(st.integers(0, len(shape) - ax))
-            continue
+        elif kind == "all":
+            parts.append(("slice", (None, None, 1)))
         else:
             start = draw(st.integers(-n - 1, n + 1) | st.none())
             stop = draw(st.integers(-n - 1, n + 1) | st.none())
             parts.append(("slice", (start, stop, draw(st.integers(1, 3)))))
-        ax += 1
+    parts += [("slice", (None, None, 1))] * (len(shape) - len(parts))
+    if draw(st.booleans()):  # one `...` for a run (maybe empty) of whole-dimension slices
+        i = draw(st.integers(0, len(parts)))
+        j = i
+        while j < len(parts) and parts[j] == ("slice", (None, None, 1)) and draw(st.booleans()):
+            j += 1
+        parts[i:j] = [("ellipsis",)]
+    for _ in range(draw(st.integers(0, 2))):
+        parts.insert(draw(st.integers(0, len(parts))), ("none",))
+    if draw(st.booleans()):  # trailing whole-dimension slices may be left out
+        while parts and parts[-1] == ("slice", (None, None, 1)):
+            parts.pop()
     return parts
 
 

@@ -39,6 +39,23 @@ def _convert_key(key):
     return tuple(out), basic
 
 
+def check_masks(key, shape):
+    """Each boolean mask must match the dimensions it indexes (NumPy skips the check on empty arrays)."""
+    used = sum((k.ndim if k.dtype == xp.bool_ else 1) if isinstance(k, backend.ndarray) else
+               (0 if k is None or k is Ellipsis else 1) for k in key)
+    axis = 0
+    for k in key:
+        if k is Ellipsis:
+            axis += len(shape) - used
+        elif isinstance(k, backend.ndarray) and k.dtype == xp.bool_:
+            if k.ndim and tuple(k.shape) != tuple(shape[axis:axis + k.ndim]):
+                raise IndexError(f"The shape of the mask {list(k.shape)} does not match the shape of the indexed "
+                                 f"tensor {list(shape)} at dimension {axis}")
+            axis += k.ndim
+        elif k is not None:
+            axis += 1
+
+
 def drop_empty_ellipsis(key, ndim):
     """Remove a ``...`` that stands for no dimension: PyTorch then sees the indices on its two sides as
     adjacent (``x[m, ..., m]`` of a 2-D ``x``), where NumPy would still count them as separated."""
@@ -128,6 +145,7 @@ def getitem(input, key):
     key, basic = _convert_key(key)
     try:
         if not basic:
+            check_masks(key, x._data.shape)
             key = drop_empty_ellipsis(key, x.ndim)
             split = split_key(key)
             if split is not None:
@@ -179,6 +197,7 @@ def index_put(input, indices, values, accumulate=False):
     x = _as_tensor(input)
     key, basic = _convert_key(tuple(indices))
     if not basic:
+        check_masks(key, x._data.shape)
         key = drop_empty_ellipsis(key, x.ndim)
     v = values if isinstance(values, Tensor) else _make(xp.asarray(values, dtype=x._data.dtype))
     if v._data.dtype != x._data.dtype:
