@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``deepbox`` command; returns the exit status (0 ok, 1 failure, 2 bad input)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)   # what 'deepbox train --nproc N' relaunches
     if args.command is None:
         parser.print_help()
         return 0

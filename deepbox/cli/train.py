@@ -78,10 +78,16 @@ def add_parsers(sub, common) -> None:
     t.add_argument("--out", help="the run folder (default runs/<date>-<time>-<model>)")
     t.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its checkpoint")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    t.add_argument("--nproc", type=int, help="train data-parallel on N processes (deepbox launch; one thread each): "
+                                             "the same run folder as one process, written by rank 0")
     t.set_defaults(func=cmd_train)
 
 
 def cmd_train(args) -> int:
+    if getattr(args, "nproc", None) is not None:
+        from deepbox.cli.train_dist import cmd_train_nproc
+
+        return cmd_train_nproc(args)
     cfg, resume_dir = train_config(args)
     task = model_entry(cfg.model)["task"]
     if task == "language-model":
@@ -297,6 +303,8 @@ def write_report(cfg: TrainConfig, prep: PreparedData, trainer, out: str, histor
     data = prep.data
     cm = ConfusionMatrix(len(data.classes))
     result = trainer.evaluate(prep.test_loader, metrics=[Accuracy(), cm])
+    if not getattr(trainer, "is_main_process", True):   # data-parallel: rank 0 writes the report
+        return
     prob = F.softmax(trainer.predict(prep.x_test[:32]), dim=1).numpy()
     results = {"test_loss": result["loss"], "test_accuracy": result["accuracy"], "test_size": len(data.x_test),
                "epochs": trainer.epoch, "train_seconds_this_session": train_s,

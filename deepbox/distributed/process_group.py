@@ -391,16 +391,26 @@ def _announce_failure(text: str) -> None:
 def _excepthook(exc_type, exc, tb) -> None:
     w = _state.world
     me = w.rank() if w is not None else "?"
+    if not isinstance(exc, _PeerFailed):
+        sys.stderr.write(f"[deepbox.distributed] rank {me} failed:\n")
+        sys.stderr.write("".join(traceback.format_exception(exc_type, exc, tb)))
+    abort_job(exc)
+
+
+def abort_job(exc: BaseException, code: int = 1) -> None:
+    """Stop the whole job because of ``exc`` on this rank: tell the other ranks (they raise an error naming
+    this one), then abort MPI, which ends every process. Never returns."""
+    w = _state.world
+    me = w.rank() if w is not None else "?"
     if isinstance(exc, _PeerFailed):
         sys.stderr.write(f"[deepbox.distributed] rank {me} stops: {exc}\n")
     else:
-        sys.stderr.write(f"[deepbox.distributed] rank {me} failed:\n")
-        sys.stderr.write("".join(traceback.format_exception(exc_type, exc, tb)))
-        _announce_failure(f"rank {me} failed with {exc_type.__name__}: {exc}")
+        _announce_failure(f"rank {me} failed with {type(exc).__name__}: {exc}")
     sys.stderr.write(f"[deepbox.distributed] rank {me} is aborting the job\n")
     sys.stderr.flush()
     sys.stdout.flush()
     try:
-        _mpi().COMM_WORLD.Abort(1)
+        if w is not None and w.size() > 1:
+            _mpi().COMM_WORLD.Abort(code)
     finally:
-        os._exit(1)
+        os._exit(code)

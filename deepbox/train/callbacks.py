@@ -50,6 +50,11 @@ def _write_atomic(path: str, text: str) -> None:
     write_text_atomically(path, text)
 
 
+def _writes(trainer) -> bool:
+    """Whether this process writes files: not on ranks other than 0 of a data-parallel Trainer."""
+    return getattr(trainer, "is_main_process", True)
+
+
 class Callback:
     """Base class; every hook does nothing."""
 
@@ -192,7 +197,8 @@ class ModelCheckpoint(Callback):
         return self._track.best
 
     def on_fit_begin(self, trainer) -> None:
-        os.makedirs(self.dirpath, exist_ok=True)
+        if _writes(trainer):
+            os.makedirs(self.dirpath, exist_ok=True)
 
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
         better = False
@@ -201,6 +207,8 @@ class ModelCheckpoint(Callback):
             better = self._track.improved(value)
             if better:
                 self._track.best, self.best_epoch = value, epoch
+        if not _writes(trainer):
+            return
         if better:
             trainer.save_checkpoint(self.best_path, extra=self.extra)
         if self.save_last:
@@ -277,6 +285,8 @@ class CSVLogger(Callback):
         self.path = os.fspath(path)
 
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
+        if not _writes(trainer):
+            return
         fields, rows = _table(trainer)
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
@@ -299,6 +309,8 @@ class JSONLogger(Callback):
         self.path = os.fspath(path)
 
     def on_epoch_end(self, trainer, epoch: int, logs: dict) -> None:
+        if not _writes(trainer):
+            return
         doc = {"epochs": trainer.epoch,
                "history": {k: [_json_safe(x) for x in v] for k, v in trainer.history.items()},
                "timing": {k: [_json_safe(x) for x in v] for k, v in trainer.timing.items()}}

@@ -52,6 +52,8 @@ class Metric:
     name = "metric"
     scalar = True
     higher_is_better = True
+    # the attributes that add up over batches (set by reset): a data-parallel Trainer sums them over ranks
+    counts: tuple[str, ...] | None = None
 
     def reset(self) -> None:
         raise NotImplementedError
@@ -80,6 +82,8 @@ class Accuracy(Metric):
         self.top_k = int(top_k)
         self.name = "accuracy" if self.top_k == 1 else f"top{self.top_k}_accuracy"
         self.reset()
+
+    counts = ("correct", "total")
 
     def reset(self) -> None:
         self.correct = 0
@@ -125,6 +129,8 @@ class ConfusionMatrix(Metric):
         self.num_classes = int(num_classes)
         self.reset()
 
+    counts = ("matrix",)
+
     def reset(self) -> None:
         self.matrix = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
 
@@ -157,6 +163,8 @@ class _FromConfusion(Metric):
         self.average = average
         self.name = f"{self._kind}_{average}"
         self.reset()
+
+    counts = ("matrix",)
 
     def reset(self) -> None:
         self.matrix = np.zeros((self.num_classes or 0,) * 2, dtype=np.int64)
@@ -237,6 +245,8 @@ class _MeanError(Metric):
 
     def __init__(self) -> None:
         self.reset()
+
+    counts = ("total", "count")
 
     def reset(self) -> None:
         self.total = 0.0

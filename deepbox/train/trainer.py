@@ -56,6 +56,59 @@ def _split_batch(batch):
     raise TypeError(f"the Trainer expects each batch to be a pair (inputs, targets); the loader gave {kind}")
 
 
+def _distributed_setup(distributed):
+    """(distributed, rank, world size) for ``Trainer(distributed=...)``; None detects an initialised group."""
+    import sys
+
+    dist = sys.modules.get("deepbox.distributed")   # never imported (nor MPI started) just to find out
+    active = dist is not None and dist.is_initialized() and dist.get_world_size() > 1
+    if distributed is None:
+        distributed = active
+    elif distributed and (dist is None or not dist.is_initialized()):
+        raise ValueError("Trainer(distributed=True) needs deepbox.distributed.init_process_group() first")
+    if not distributed:
+        return False, 0, 1
+    return True, dist.get_rank(), dist.get_world_size()
+
+
+def _reduce_over_ranks(loss_sum: float, n_total: int, metrics) -> tuple[float, int]:
+    """Sum the epoch's loss, sample count and every metric's counts over the ranks (in place for metrics)."""
+    import deepbox.distributed as dist
+
+    parts = [np.array([loss_sum, n_total], dtype=np.float64)]
+    for m in metrics:
+        names = getattr(m, "counts", None)
+        if names is None:
+            raise TypeError(f"metric {m.name!r} can't be combined across ranks: give its class a `counts` tuple "
+                            "naming the attributes that add up over batches")
+        parts += [np.asarray(getattr(m, k), dtype=np.float64).reshape(-1) for k in names]
+    flat = _make(np.concatenate(parts))
+    dist.all_reduce(flat)
+    total = flat._data
+    off = 2
+    for m in metrics:
+        for k in m.counts:
+            old = getattr(m, k)
+            size = np.size(old)
+            vals = total[off:off + size]
+            off += size
+            if isinstance(old, np.ndarray):
+                setattr(m, k, vals.reshape(old.shape).astype(old.dtype))
+            else:
+                setattr(m, k, type(old)(vals[0]))
+    return float(total[0]), int(round(total[1]))
+
+
+def _unwrapped(model):
+    """The model inside a DistributedDataParallel wrapper (checkpoints hold its state, without ``module.``)."""
+    import sys
+
+    par = sys.modules.get("deepbox.nn.parallel.distributed")
+    if par is not None and isinstance(model, par.DistributedDataParallel):
+        return model.module
+    return model
+
+
 def _batch_len(y) -> int:
     shape = getattr(y, "shape", None)
     return int(shape[0]) if shape else 1
@@ -80,6 +133,14 @@ class Trainer:
             before the optimiser step, so the weights stay finite), ``"stop"`` (end ``fit`` with
             ``stop_reason`` set), or ``"ignore"``.
         predict_batch_size: the chunk size ``predict`` and ``evaluate`` use for a tensor input.
+        distributed: True to train data-parallel over ``deepbox.distributed``'s default group, False
+            not to; None (default) detects an initialised group of more than one rank. Then the
+            loss and the metrics' counts are summed over the ranks (every rank sees the global
+            values), only rank 0 draws progress bars and prints, file-writing callbacks write on
+            rank 0 only (``is_main_process``), and a loader's ``DistributedSampler`` gets
+            ``set_epoch`` each epoch. Wrap the model in ``DistributedDataParallel`` yourself;
+            checkpoints hold the wrapped model's own state (no ``module.`` prefix), so a run resumes
+            on any number of processes.
 
     Attributes:
         history: dict of lists, one entry per epoch: ``loss``, each metric, ``val_loss`` and
@@ -92,7 +153,7 @@ class Trainer:
     def __init__(self, model, optimizer, loss_fn, *, metrics: Iterable | None = None, scheduler=None,
                  scheduler_interval: str = "epoch", callbacks: Iterable[Callback] | None = None, verbose: int = 1,
                  grad_clip_norm: float | None = None, on_nonfinite: str = "raise",
-                 predict_batch_size: int = 256) -> None:
+                 predict_batch_size: int = 256, distributed: bool | None = None) -> None:
         if on_nonfinite not in ("raise", "stop", "ignore"):
             raise ValueError(f"on_nonfinite must be 'raise', 'stop' or 'ignore', got {on_nonfinite!r}")
         if verbose not in (0, 1, 2):
@@ -127,6 +188,14 @@ class Trainer:
         self.stop_reason: str | None = None
         self._pending_loader_rng = None
         self._train_loader = None
+        self.distributed, self.rank, self.world_size = _distributed_setup(distributed)
+        if self.rank != 0:
+            self.verbose = 0
+
+    @property
+    def is_main_process(self) -> bool:
+        """True on rank 0, or when not distributed: the process that prints and writes files."""
+        return self.rank == 0
 
     # ------------------------------------------------------------------ fit
     def fit(self, train_loader, val_loader=None, epochs: int = 1) -> dict[str, list]:
@@ -155,6 +224,9 @@ class Trainer:
                 for cb in self.callbacks:
                     cb.on_epoch_begin(self, epoch)
                 lr = float(self.optimizer.param_groups[0]["lr"])
+                sampler = getattr(train_loader, "sampler", None)
+                if hasattr(sampler, "set_epoch"):       # DistributedSampler: a new shared order per epoch
+                    sampler.set_epoch(epoch)
                 t0 = time.perf_counter()
                 logs, n = self._train_epoch(train_loader, epoch, epochs, batch_cbs)
                 if logs is None:  # stopped on a non-finite loss
@@ -236,6 +308,8 @@ class Trainer:
                 del out, loss
         finally:
             bar.close()
+        if self.distributed:
+            loss_sum, n_total = _reduce_over_ranks(loss_sum, n_total, metrics)
         if n_total == 0:
             raise ValueError("the training loader gave no batches; expected at least one (is the dataset empty, "
                              "or drop_last=True with fewer samples than batch_size?)")
@@ -285,6 +359,8 @@ class Trainer:
         finally:
             bar.close()
             self.model.train(was_training)
+        if self.distributed:
+            loss_sum, n_total = _reduce_over_ranks(loss_sum, n_total, ms)
         if n_total == 0:
             raise ValueError("the evaluation data gave no batches; expected at least one")
         result = {"loss": loss_sum / n_total}
@@ -325,7 +401,7 @@ class Trainer:
             "global_step": self.global_step,
             "history": {k: list(v) for k, v in self.history.items()},
             "timing": {k: list(v) for k, v in self.timing.items()},
-            "model": self.model.state_dict(),
+            "model": _unwrapped(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "callbacks": [cb.state_dict() for cb in self.callbacks],
@@ -345,7 +421,7 @@ class Trainer:
         if (state.get("scheduler") is None) != (self.scheduler is None):
             raise ValueError("the checkpoint and this Trainer disagree on having a learning-rate scheduler; "
                              "build the Trainer as the saved run was built")
-        self.model.load_state_dict(state["model"])
+        _unwrapped(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])

@@ -283,3 +283,22 @@ def check_buckets_start_during_backward(rank, size):
     first = {id(p) for p in model[0].parameters()}
     later = sum(1 for b in ddp._buckets if not any(id(p) in first for p in b.params))
     assert later >= 2 and events.index("first layer") == later, events
+
+
+def check_trainer_sums_loss_and_metrics_over_ranks(rank, size):
+    from deepbox.train import Accuracy, ConfusionMatrix, Trainer
+
+    X, y = batch(40)
+    model = mlp(seed=1)
+    ref = Trainer(mlp(seed=1), deepbox.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(),
+                  metrics=[Accuracy()], verbose=0, distributed=False)
+    want = ref.evaluate((X, y), metrics=[Accuracy(), ConfusionMatrix(3)])
+    trainer = Trainer(DDP(model), deepbox.optim.SGD(model.parameters(), lr=0.1), nn.CrossEntropyLoss(),
+                      metrics=[Accuracy()], verbose=1)
+    assert trainer.distributed and trainer.rank == rank and trainer.world_size == size
+    assert trainer.verbose == (1 if rank == 0 else 0) and trainer.is_main_process == (rank == 0)
+    shard = slice(rank * 20, (rank + 1) * 20)
+    got = trainer.evaluate((X[shard], y[shard]), metrics=[Accuracy(), ConfusionMatrix(3)])
+    assert abs(got["loss"] - want["loss"]) < 1e-12 and got["accuracy"] == want["accuracy"]
+    np.testing.assert_array_equal(got["confusion_matrix"], want["confusion_matrix"])
+    assert "module." not in "".join(trainer.state_dict()["model"])

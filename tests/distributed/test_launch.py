@@ -68,3 +68,23 @@ def test_world_size_without_a_launcher_is_a_clear_error(monkeypatch):
     assert not dist.is_initialized()
     with pytest.raises(RuntimeError, match="CUDA"):
         dist.init_process_group("nccl")
+
+
+def test_pytorch_ddp_script_runs_under_deepbox_launch_with_only_its_imports_changed():
+    path = os.path.join(os.path.dirname(os.path.dirname(HERE)), "examples", "ddp_pytorch_script.py")
+    with open(path) as f:
+        src = f.read()
+    body = src[src.index("# ----------------------------------------------------------------------------------"
+                         "----------------------------"):]
+    assert "deepbox" not in body                 # below the import block it is PyTorch code, word for word
+    imports = [line for line in src.splitlines() if line.startswith(("import deepbox", "from deepbox"))]
+    assert imports == ["import deepbox as torch", "import deepbox.distributed as dist", "import deepbox.nn as nn",
+                       "import deepbox.nn.functional as F",
+                       "from deepbox.nn.parallel import DistributedDataParallel as DDP",
+                       "from deepbox.utils.data import DataLoader, TensorDataset",
+                       "from deepbox.utils.data.distributed import DistributedSampler"]
+    p, _ = launch([path, "--epochs", "2"])
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "epoch 2: loss" in p.stdout and "replicas identical on all 2 ranks: True" in p.stdout, p.stdout
+    acc = float(re.search(r"accuracy ([0-9.]+)", p.stdout).group(1))
+    assert acc > 0.9
