@@ -901,3 +901,4 @@ from deepbox.ops.conv import *  # noqa: F401,F403,E402,I001  conv1d, conv2d, con
 from deepbox.ops.pool import *  # noqa: F401,F403,E402  pooling, interpolate, pixel_shuffle
 from deepbox.ops.attention import *  # noqa: F401,F403,E402  scaled_dot_product_attention
 from deepbox.ops.movement import pad  # noqa: F401,E402  F.pad is the core pad op (constant/reflect/replicate/circular)
+from deepbox.ops.sampling import affine_grid, grid_sample  # noqa: F401,E402

@@ -9,6 +9,7 @@ from deepbox.nn.modules.linear import *  # noqa: F401,F403
 from deepbox.nn.modules.loss import *  # noqa: F401,F403
 from deepbox.nn.modules.module import *  # noqa: F401,F403
 from deepbox.nn.modules.normalization import *  # noqa: F401,F403
+from deepbox.nn.modules.padding import *  # noqa: F401,F403
 from deepbox.nn.modules.pooling import *  # noqa: F401,F403
 from deepbox.nn.modules.positional import *  # noqa: F401,F403
 from deepbox.nn.modules.rnn import *  # noqa: F401,F403
