@@ -1,6 +1,7 @@
-"""Utilities with PyTorch's ``torch.utils`` names: ``deepbox.utils.data`` is the data pipeline."""
+"""Utilities with PyTorch's ``torch.utils`` names: ``data`` (the data pipeline), ``checkpoint``
+(activation checkpointing) and ``benchmark`` (timing with medians)."""
 from __future__ import annotations
 
-from deepbox.utils import data  # noqa: F401
+from deepbox.utils import benchmark, checkpoint, data  # noqa: F401
 
-__all__ = ["data"]
+__all__ = ["benchmark", "checkpoint", "data"]
