@@ -1,14 +1,21 @@
-"""Fast elementwise passes: one compiled loop over flat views, split over the threads.
+"""Fast elementwise passes: same-shape add, ReLU and exact GELU as one compiled loop each way.
 
 NumPy runs an elementwise pass on one core; on large float arrays a compiled loop split in one chunk
 per thread does the same work on all of them. The arrays may be in any one dense memory order
 (a convolution's NCHW output is an NHWC array seen through a transpose): the loops run over flat
-views in that order.
+views in that order, and return that layout. Twins of ``Add`` and ``Relu``
+(``deepbox/ops/elementwise.py``) and ``GeluFn`` (``deepbox/ops/activation.py``).
 """
 from __future__ import annotations
 
+from deepbox import kernels
+from deepbox.autograd.function import Function
 from deepbox.backend import xp
 from deepbox.kernels import switch, threads
+from deepbox.ops.activation import GeluFn
+from deepbox.ops.elementwise import Add, Relu
+
+__all__ = ["AddKernelFn", "ReluKernelFn", "GeluKernelFn", "flat_views", "empty_like_flat", "run_flat"]
 
 # below this many elements a NumPy call costs less than handing an array to a compiled kernel
 KERNEL_MIN_SIZE = 16384
@@ -45,19 +52,91 @@ def empty_like_flat(a, dtype=None):
     return xp.empty_like(a, dtype=dtype or a.dtype)
 
 
-def elementwise_kernel(name, out, *arrays, ns=0.2):
-    """Run the compiled kernel ``name(lo, hi, *arrays, out)`` over flat views, split over the threads.
+def run_flat(K, name, out, *arrays, ns=0.2):
+    """Run the compiled kernel ``K.name(lo, hi, *arrays, out)`` over flat views, split over the threads.
 
-    ``out`` is written; returns it, or None when the kernels are off, a dtype is not float32/64 or the
-    arrays do not share a memory order (the caller then takes its NumPy path). ``ns``: the kernel's
-    cost per element in nanoseconds, which decides whether the call is worth splitting.
+    ``out`` is written; returns it, or None when the arrays do not share a memory order (the caller
+    then takes its NumPy path). ``ns``: the kernel's cost per element in nanoseconds, which decides
+    whether the call is worth splitting.
     """
-    K = switch.kernels_for(*arrays)
-    if K is None:
-        return None
     views = flat_views(*arrays, out)
     if views is None:
         return None
     n = out.size
     threads.parallel(getattr(K, name), n, *views, work=threads.split_work(n, ns))
     return out
+
+
+def _large_float(*arrays):
+    """The compiled loops when the arrays are large float32/64 arrays of one dense layout, else None."""
+    a = arrays[0]
+    if a.size < KERNEL_MIN_SIZE or flat_views(*arrays) is None:
+        return None
+    return switch.kernels_for(*arrays)
+
+
+@kernels.fast_twin(Add)
+class AddKernelFn(Function):
+    """``a + b`` for two same-shape, same-dtype large float arrays (the twin of ``Add``)."""
+
+    @staticmethod
+    def accepts(a, b):
+        return (type(a) is xp.ndarray and type(b) is xp.ndarray and a.shape == b.shape and a.dtype == b.dtype
+                and _large_float(a, b) is not None)
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return run_flat(switch.kernels(), "add_flat", empty_like_flat(a), a, b, ns=0.25)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad
+
+
+@kernels.fast_twin(Relu)
+class ReluKernelFn(Function):
+    """``max(x, 0)``, backward ``grad where out > 0``, one compiled pass each way (the twin of ``Relu``)."""
+
+    @staticmethod
+    def accepts(a):
+        return _large_float(a) is not None
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.compiled = K = switch.kernels()
+        out = run_flat(K, "relu_fwd", empty_like_flat(a), a, ns=0.1)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        gx = run_flat(ctx.compiled, "relu_bwd", empty_like_flat(out, grad.dtype), grad, out, ns=0.15)
+        return gx if gx is not None else grad * (out > 0)     # a gradient in another layout: NumPy
+
+
+@kernels.fast_twin(GeluFn)
+class GeluKernelFn(Function):
+    """Exact GELU ``x * Phi(x)`` in one compiled pass each way (the twin of ``GeluFn``).
+
+    ``gelu_bwd`` recomputes ``Phi`` in backward instead of keeping it.
+    """
+
+    @staticmethod
+    def accepts(x, approximate="none"):
+        return approximate == "none" and _large_float(x) is not None
+
+    @staticmethod
+    def forward(ctx, x, *, approximate="none"):
+        ctx.compiled = K = switch.kernels()
+        ctx.save_for_backward(x)
+        return run_flat(K, "gelu_fwd", empty_like_flat(x), x, ns=0.5)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        if flat_views(grad, x) is None:   # the gradient in x's memory layout
+            g = empty_like_flat(x, grad.dtype)
+            g[...] = grad
+            grad = g
+        return run_flat(ctx.compiled, "gelu_bwd", empty_like_flat(x, grad.dtype), grad, x, ns=1.0)

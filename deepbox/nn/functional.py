@@ -1,7 +1,8 @@
 """``deepbox.nn.functional``: stateless layers, activations and losses (``torch.nn.functional``).
 
 Hot paths (linear, cross-entropy, batch/layer/group norm, dropout, GELU and most activations)
-run as single fused graph nodes from ``deepbox.ops.nn_fused``; the rarer losses are composed
+run as single graph nodes from ``deepbox/ops/`` (linear, loss, norm, activation, dropout), each with
+its fast twin from ``deepbox/kernels/`` where one exists (``kernels.choose``); the rarer losses are composed
 from tensor ops, which keeps their gradients automatic.
 """
 from __future__ import annotations
@@ -10,11 +11,14 @@ import math
 import warnings
 
 import deepbox
-from deepbox import backend
+from deepbox import backend, kernels
 from deepbox.autograd.function import Function
 from deepbox.autograd.grad_mode import state as _grad_state
-from deepbox.kernels import switch as _switch
-from deepbox.ops import nn_fused as _fz
+from deepbox.ops import activation as _act
+from deepbox.ops import dropout as _drop
+from deepbox.ops import linear as _lin
+from deepbox.ops import loss as _loss
+from deepbox.ops import norm as _norm
 from deepbox.ops.indexing import index_add_rows
 from deepbox.tensor import Tensor, _make
 
@@ -63,15 +67,15 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             raise RuntimeError(f"linear: mat1 and mat2 must have the same dtype, but got {input.dtype} (input) and "
                                f"{t.dtype} ({what}); convert the input (x.float()) or the layer (.to({input.dtype}))")
     if bias is None:
-        return _fz.LinearFn.apply(input, weight)
-    return _fz.LinearFn.apply(input, weight, bias)
+        return _lin.LinearFn.apply(input, weight)
+    return kernels.choose(_lin.LinearFn, input, weight, bias).apply(input, weight, bias)
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``y_k = input1 @ weight[k] @ input2 + bias[k]``."""
     if bias is None:
-        return _fz.BilinearFn.apply(input1, input2, weight)
-    return _fz.BilinearFn.apply(input1, input2, weight, bias)
+        return _lin.BilinearFn.apply(input1, input2, weight)
+    return _lin.BilinearFn.apply(input1, input2, weight, bias)
 
 
 # =========================================================================== activations
@@ -89,7 +93,7 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    out = _fz.LeakyReluFn.apply(input, negative_slope=negative_slope)
+    out = _act.LeakyReluFn.apply(input, negative_slope=negative_slope)
     return _inplace(input, out) if inplace else out
 
 
@@ -137,11 +141,11 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
         return leaky_relu(input, (lower + upper) / 2, inplace)
     a = backend.rng().uniform(lower, upper, input.shape).astype(input._data.dtype)
     slope = xp.where(input._data >= 0, xp.asarray(1, input._data.dtype), a)
-    return _fz.DropoutFn.apply(input, slope)
+    return _drop.DropoutFn.apply(input, slope)
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    out = _fz.EluFn.apply(input, alpha=alpha)
+    out = _act.EluFn.apply(input, alpha=alpha)
     return _inplace(input, out) if inplace else out
 
 
@@ -154,14 +158,14 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
-    out = _fz.EluFn.apply(input, alpha=_SELU_ALPHA, scale=_SELU_SCALE)
+    out = _act.EluFn.apply(input, alpha=_SELU_ALPHA, scale=_SELU_SCALE)
     return _inplace(input, out) if inplace else out
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     if alpha == 0:
         raise ValueError("ZeroDivisionError: alpha cannot be 0 for CELU")
-    out = _fz.EluFn.apply(input, alpha=alpha, beta=alpha)
+    out = _act.EluFn.apply(input, alpha=alpha, beta=alpha)
     return _inplace(input, out) if inplace else out
 
 
@@ -169,16 +173,16 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """``x * Phi(x)``; ``approximate='tanh'`` uses ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"approximate argument must be either none or tanh, got {approximate!r}")
-    return _fz.GeluFn.apply(input, approximate=approximate)
+    return kernels.choose(_act.GeluFn, input._data, approximate).apply(input, approximate=approximate)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    out = _fz.SiluFn.apply(input)
+    out = _act.SiluFn.apply(input)
     return _inplace(input, out) if inplace else out
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
-    out = _fz.MishFn.apply(input)
+    out = _act.MishFn.apply(input)
     return _inplace(input, out) if inplace else out
 
 
@@ -193,7 +197,7 @@ def tanh(input: Tensor) -> Tensor:
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
     if min_val > max_val:
         raise ValueError(f"min_val cannot be greater than max_val (got {min_val} > {max_val})")
-    out = _fz.HardtanhFn.apply(input, min_val=min_val, max_val=max_val)
+    out = _act.HardtanhFn.apply(input, min_val=min_val, max_val=max_val)
     return _inplace(input, out) if inplace else out
 
 
@@ -202,7 +206,7 @@ def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Ten
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    return _fz.SoftplusFn.apply(input, beta=beta, threshold=threshold)
+    return _act.SoftplusFn.apply(input, beta=beta, threshold=threshold)
 
 
 def softsign(input: Tensor) -> Tensor:
@@ -240,16 +244,16 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
 
 
 def logsigmoid(input: Tensor) -> Tensor:
-    return _fz.LogSigmoidFn.apply(input)
+    return _act.LogSigmoidFn.apply(input)
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
-    out = _fz.HardtanhFn.apply(input / 6 + 0.5, min_val=0.0, max_val=1.0)
+    out = _act.HardtanhFn.apply(input / 6 + 0.5, min_val=0.0, max_val=1.0)
     return _inplace(input, out) if inplace else out
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
-    out = input * _fz.HardtanhFn.apply(input + 3, min_val=0.0, max_val=6.0) / 6
+    out = input * _act.HardtanhFn.apply(input + 3, min_val=0.0, max_val=6.0) / 6
     return _inplace(input, out) if inplace else out
 
 
@@ -306,7 +310,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     _check_p(p)
     if not training or p == 0.0:
         return input
-    out = _fz.DropoutFn.apply(input, _keep_mask(input._data.shape, p, input._data.dtype))
+    out = _drop.DropoutFn.apply(input, _keep_mask(input._data.shape, p, input._data.dtype))
     return _inplace(input, out) if inplace else out
 
 
@@ -316,7 +320,7 @@ def _feature_dropout(input: Tensor, p: float, training: bool, inplace: bool, n_s
         return input
     shape = input._data.shape
     mask_shape = shape[: len(shape) - n_spatial] + (1,) * n_spatial
-    out = _fz.DropoutFn.apply(input, _keep_mask(mask_shape, p, input._data.dtype))
+    out = _drop.DropoutFn.apply(input, _keep_mask(mask_shape, p, input._data.dtype))
     return _inplace(input, out) if inplace else out
 
 
@@ -360,7 +364,7 @@ def _alpha_dropout(input: Tensor, p: float, training: bool, mask_shape) -> Tenso
     keep = (backend.rng().random(mask_shape) >= p).astype(dt)
     a = 1.0 / math.sqrt((_ALPHA_PRIME**2 * p + 1) * (1 - p))
     b = (keep - 1) * (_ALPHA_PRIME * a) + _ALPHA_PRIME * a * p
-    out = _fz.DropoutFn.apply(input, keep * dt.type(a))
+    out = _drop.DropoutFn.apply(input, keep * dt.type(a))
     return out + _make(b.astype(dt))
 
 
@@ -375,10 +379,6 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
 
 
 # =========================================================================== normalisation
-def _bn_axes(x: Tensor):
-    return (0,) + tuple(range(2, x.dim()))
-
-
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
                bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
                eps: float = 1e-5) -> Tensor:
@@ -393,18 +393,14 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         if t is not None and t.numel() != C:
             raise RuntimeError(f"batch_norm: {name} should contain {C} elements not {t.numel()}")
-    axes = _bn_axes(input)
-    wshape = (1, C) + (1,) * (input.dim() - 2)
     args = [input, weight, bias]
+    fn = kernels.choose(_norm.BatchNormFn, *args)
     if training:
         n = input.numel() // C
         if n <= 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
         stats = {} if running_mean is not None else None
-        if _compiled_bn(input, weight, bias):
-            out = _fz.BatchNormFn.apply(*args, eps=eps, stats=stats)
-        else:
-            out = _fz.NormalizeFn.apply(*args, axes=axes, eps=eps, wshape=wshape, stats=stats)
+        out = fn.apply(*args, eps=eps, stats=stats)
         if running_mean is not None:
             m = momentum
             bm = stats["mean"].reshape(C)
@@ -419,17 +415,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         return out
     if running_mean is None or running_var is None:
         raise RuntimeError("batch_norm in eval mode (training=False) needs running_mean and running_var")
-    if _compiled_bn(input, weight, bias):
-        return _fz.BatchNormFn.apply(*args, eps=eps, running=(running_mean._data, running_var._data))
-    return _fz.NormalizeFn.apply(*args, axes=axes, eps=eps, wshape=wshape,
-                                 mean=running_mean._data, var=running_var._data)
-
-
-def _compiled_bn(x: Tensor, weight, bias) -> bool:
-    """Whether batch norm can run on the compiled kernels: numba on, float input, a kernel layout."""
-    if _switch.kernels_for(x) is None or any(t is not None and t.dtype != x.dtype for t in (weight, bias)):
-        return False
-    return _fz._channel_view(x._data)[0] is not None
+    return fn.apply(*args, eps=eps, running=(running_mean._data, running_var._data))
 
 
 def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var: Tensor | None = None,
@@ -443,7 +429,7 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var
     wshape = (1, C) + (1,) * (input.dim() - 2)
     if use_input_stats:
         stats = {} if running_mean is not None else None
-        out = _fz.NormalizeFn.apply(input, weight, bias, axes=axes, eps=eps, wshape=wshape, stats=stats)
+        out = _norm.NormalizeFn.apply(input, weight, bias, axes=axes, eps=eps, wshape=wshape, stats=stats)
         if running_mean is not None:
             n = input.numel() // (N * C)
             bm = stats["mean"].reshape(N, C).mean(0)
@@ -456,7 +442,7 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var
         return out
     if running_mean is None or running_var is None:
         raise RuntimeError("instance_norm with use_input_stats=False needs running_mean and running_var")
-    return _fz.NormalizeFn.apply(input, weight, bias, axes=axes, eps=eps, wshape=wshape,
+    return _norm.NormalizeFn.apply(input, weight, bias, axes=axes, eps=eps, wshape=wshape,
                                  mean=running_mean._data.reshape(wshape), var=running_var._data.reshape(wshape))
 
 
@@ -472,12 +458,8 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bi
             f"Given normalized_shape={list(ns)}, expected input with shape [*, {', '.join(map(str, ns))}], "
             f"but got input of size{list(input.shape)}"
         )
-    x = input._data
-    if x.size and x.flags.c_contiguous and _switch.kernels_for(x) is not None \
-            and all(t is None or t._data.dtype == x.dtype for t in (weight, bias)):
-        return _fz.LayerNormFn.apply(input, weight, bias, d=math.prod(ns), eps=eps)
-    axes = tuple(range(input.dim() - k, input.dim()))
-    return _fz.NormalizeFn.apply(input, weight, bias, axes=axes, eps=eps)
+    fn = kernels.choose(_norm.LayerNormFn, input, weight, bias)
+    return fn.apply(input, weight, bias, dims=k, eps=eps)
 
 
 def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, eps: float | None = None) -> Tensor:
@@ -500,7 +482,7 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
         raise RuntimeError(f"Expected number of channels in input ({C}) to be divisible by num_groups ({num_groups})")
     shape = tuple(input.shape)
     x = input.reshape(N, num_groups, C // num_groups, -1)
-    out = _fz.NormalizeFn.apply(x, weight, bias, axes=(2, 3), eps=eps, wshape=(1, num_groups, C // num_groups, 1))
+    out = _norm.NormalizeFn.apply(x, weight, bias, axes=(2, 3), eps=eps, wshape=(1, num_groups, C // num_groups, 1))
     return out.reshape(shape)
 
 
@@ -666,8 +648,8 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
         raise ValueError(f"Using a target size ({target.shape}) that is different to the input size "
                          f"({input.shape}) is deprecated. Please ensure they have the same size.")
     if weight is None:
-        return _fz.BCEFn.apply(input, target, reduction=reduction)
-    return _fz.BCEFn.apply(input, target, weight, reduction=reduction)
+        return _loss.BCEFn.apply(input, target, reduction=reduction)
+    return _loss.BCEFn.apply(input, target, weight, reduction=reduction)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
@@ -677,7 +659,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
     reduction = _reduction(size_average, reduce, reduction)
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"Target size ({target.shape}) must be the same as input size ({input.shape})")
-    return _fz.BCEWithLogitsFn.apply(input, target, weight, pos_weight, reduction=reduction)
+    return _loss.BCEWithLogitsFn.apply(input, target, weight, pos_weight, reduction=reduction)
 
 
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
@@ -707,8 +689,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
         if tuple(target.shape) != tuple(input.shape):
             raise RuntimeError(f"cross_entropy: probability targets must have the input's shape {tuple(input.shape)}, "
                                f"got {tuple(target.shape)}")
-        return _fz.CrossEntropyProbFn.apply(input, target, w, label_smoothing=label_smoothing, reduction=reduction)
-    return _fz.CrossEntropyFn.apply(input, target, w, ignore_index=ignore_index, label_smoothing=label_smoothing,
+        return _loss.CrossEntropyProbFn.apply(input, target, w, label_smoothing=label_smoothing, reduction=reduction)
+    return _loss.CrossEntropyFn.apply(input, target, w, ignore_index=ignore_index, label_smoothing=label_smoothing,
                                     reduction=reduction)
 
 
@@ -719,7 +701,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     if target.is_floating_point():
         raise RuntimeError(f"nll_loss expects class indices (an integer target), got dtype {target.dtype}")
     w = weight._data if weight is not None else None
-    return _fz.NLLFn.apply(input, target, w, ignore_index=ignore_index, reduction=reduction)
+    return _loss.NLLFn.apply(input, target, w, ignore_index=ignore_index, reduction=reduction)
 
 
 def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean",

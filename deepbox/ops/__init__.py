@@ -1,6 +1,7 @@
 """Differentiable primitives on tensors, and their binding as ``Tensor`` methods and operators."""
 from __future__ import annotations
 
+from deepbox import kernels as _kernels
 from deepbox.ops import elementwise as _ew
 from deepbox.ops import indexing as _ix
 from deepbox.ops import inplace as _ip
@@ -70,7 +71,7 @@ def _bind():
             try:
                 if other.__class__ is Tensor:
                     if self._data.dtype is other._data.dtype and self._data.dtype.kind == "f":
-                        return cls.apply(self, other)
+                        return _kernels.choose(cls, self._data, other._data).apply(self, other)
                 elif other.__class__ is float and self._data.dtype.kind == "f":
                     return cls.apply(self, other)
             except ValueError:

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import math
 
-from deepbox import backend
+from deepbox import backend, kernels
 from deepbox.autograd.function import Function
 from deepbox.autograd.grad_mode import state as _grad_state
-from deepbox.kernels import elementwise as _kew
 from deepbox.tensor import Tensor, _make, _to_array
 
 xp = backend.xp
@@ -104,12 +103,6 @@ class _NoGrad:
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        if type(a) is _ndarray and type(b) is _ndarray and a.size >= _kew.KERNEL_MIN_SIZE and a.shape == b.shape \
-                and a.dtype == b.dtype:
-            # one compiled pass split over the threads (NumPy's add runs on one core)
-            out = _kew.elementwise_kernel("add_flat", _kew.empty_like_flat(a), a, b, ns=0.25)
-            if out is not None:
-                return out
         return a + b
 
     @staticmethod
@@ -609,25 +602,17 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
-    """``max(x, 0)``; backward ``grad where out > 0``. One compiled pass each way on large float arrays."""
+    """``max(x, 0)``; backward ``grad where out > 0``."""
 
     @staticmethod
     def forward(ctx, a):
-        out = None
-        if a.size >= _kew.KERNEL_MIN_SIZE:
-            out = _kew.elementwise_kernel("relu_fwd", _kew.empty_like_flat(a), a, ns=0.1)
-        if out is None:
-            out = xp.maximum(a, 0)
+        out = xp.maximum(a, 0)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        if grad.size >= _kew.KERNEL_MIN_SIZE:
-            gx = _kew.elementwise_kernel("relu_bwd", _kew.empty_like_flat(out, grad.dtype), grad, out, ns=0.15)
-            if gx is not None:
-                return gx
         return grad * (out > 0)
 
 
@@ -816,7 +801,12 @@ floor = _int_preserving(Floor)
 ceil = _int_preserving(Ceil)
 trunc = _int_preserving(Trunc)
 fix = trunc
-relu = _int_preserving(Relu)
+
+
+def relu(input, *, out=None):
+    if not isinstance(input, Tensor):
+        input = _as_tensor(input)
+    return kernels.choose(Relu, input._data).apply(input)
 
 
 def round(input, *, decimals=0):  # noqa: A001

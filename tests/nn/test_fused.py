@@ -1,4 +1,4 @@
-"""Each fused kernel of deepbox.ops.nn_fused against its composed twin (deepbox primitives) and PyTorch."""
+"""Each single-node op of deepbox/ops (linear, loss, norm, activation) against its composed twin and PyTorch."""
 from __future__ import annotations
 
 import numpy as np
@@ -180,11 +180,11 @@ def test_gelu_float64_accuracy_and_extremes():
 
 
 def test_erf_fallback_without_scipy(monkeypatch):
-    from deepbox.ops import nn_fused
+    from deepbox.ops import activation
 
-    monkeypatch.setattr(nn_fused, "_scipy_erf", None)
+    monkeypatch.setattr(activation, "_scipy_erf", None)
     x = np.linspace(-7, 7, 3001)
-    np.testing.assert_allclose(nn_fused.erf_array(x), torch.erf(torch.tensor(x)).numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(activation.erf_array(x), torch.erf(torch.tensor(x)).numpy(), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(DF.gelu(deepbox.tensor(x))._data, TF.gelu(torch.tensor(x)).numpy(),
                                rtol=1e-12, atol=1e-14)
 

@@ -97,7 +97,7 @@ def test_trunc_normal():
 
 
 def test_erfinv_accuracy():
-    from deepbox.ops.nn_fused import erfinv_array
+    from deepbox.ops.special import erfinv_array
 
     y = np.linspace(-0.999999, 0.999999, 2001)
     np.testing.assert_allclose(erfinv_array(y), torch.special.erfinv(torch.tensor(y)).numpy(), rtol=1e-12, atol=1e-12)
