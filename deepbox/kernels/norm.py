@@ -1,6 +1,6 @@
 """Fast batch norm and layer norm: compiled passes split over the threads.
 
-Twins of ``deepbox.ops.norm.BatchNormFn`` and ``LayerNormFn`` (same values). Batch norm takes two
+Twins of ``deepbox.ops.normalization.BatchNormFn`` and ``LayerNormFn`` (same values). Batch norm takes two
 passes each way instead of NumPy's six (float64 sums of shifted values, then one affine map), over
 a channels-last ``(M, C)`` view or a channels-first ``(N, C, P)`` one; layer norm one pass per row
 each way. Measured on the BN CNN: batch norm was about a third of the NumPy step (PERF-NOTES), and
@@ -14,7 +14,7 @@ from deepbox import kernels
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
 from deepbox.kernels import switch, threads
-from deepbox.ops.norm import BatchNormFn, LayerNormFn
+from deepbox.ops.normalization import BatchNormFn, LayerNormFn
 
 __all__ = ["BatchNormKernelFn", "LayerNormKernelFn"]
 

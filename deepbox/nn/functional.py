@@ -18,7 +18,7 @@ from deepbox.ops import activation as _act
 from deepbox.ops import dropout as _drop
 from deepbox.ops import linear as _lin
 from deepbox.ops import loss as _loss
-from deepbox.ops import norm as _norm
+from deepbox.ops import normalization as _norm
 from deepbox.ops.indexing import index_add_rows
 from deepbox.tensor import Tensor, _make
 

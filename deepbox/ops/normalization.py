@@ -116,6 +116,10 @@ class BatchNormFn(NormalizeFn):
         return NormalizeFn.forward(ctx, x, weight, bias, axes=axes, eps=eps, wshape=wshape, mean=mean, var=var,
                                    stats=stats)
 
+    @staticmethod
+    def backward(ctx, grad):
+        return NormalizeFn.backward(ctx, grad)
+
 
 class LayerNormFn(NormalizeFn):
     """Layer norm: ``NormalizeFn`` over the last ``dims`` dimensions (the weight and bias have their shape)."""
@@ -124,3 +128,7 @@ class LayerNormFn(NormalizeFn):
     def forward(ctx, x, weight=None, bias=None, *, dims, eps):
         axes = tuple(range(x.ndim - dims, x.ndim))
         return NormalizeFn.forward(ctx, x, weight, bias, axes=axes, eps=eps)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return NormalizeFn.backward(ctx, grad)
