@@ -764,12 +764,7 @@ def _layernorm(g, call):
     kw = call.kwargs
     dt = _out_dtype(call)
     xa = _arr(x)
-    d = int(kw["d"])
-    # the normalised dims are the trailing ones whose product is d
-    k, prod = 0, 1
-    while prod < d:
-        k += 1
-        prod *= xa.shape[-k]
+    k = int(kw["dims"])        # the number of trailing dims normalised
     nshape = list(xa.shape[-k:])
     wv = g.value(w, dt) if w is not None else g.const(xp.ones(nshape, dt))
     bv = g.value(b, dt) if b is not None else g.const(xp.zeros(nshape, dt))
@@ -878,17 +873,17 @@ def _recurrent(g, call, kind):
     return res
 
 
-@exporter("LSTMLayer")
+@exporter("LSTM", "LSTMLayer")
 def _lstm(g, call):
     return _recurrent(g, call, "LSTM")
 
 
-@exporter("GRULayer")
+@exporter("GRU", "GRULayer")
 def _gru(g, call):
     return _recurrent(g, call, "GRU")
 
 
-@exporter("RNNLayer")
+@exporter("RNN", "RNNLayer")
 def _rnn(g, call):
     return _recurrent(g, call, "RNN")
 
