@@ -271,8 +271,9 @@ class Checker:
         if tuple(got.shape) != tuple(shape):
             hint = None
             if len(shape) == 2 and tuple(got.shape) == tuple(shape)[::-1]:
-                hint = (f"{what} is the transpose of what is expected: a weight is stored as (out_features, "
-                        "in_features); its gradient has the weight's shape")
+                hint = f"{what} is the transpose of what is expected"
+                if what.startswith("dw"):
+                    hint += ": a weight is stored as (out_features, in_features); its gradient has the weight's shape"
             elif got.ndim == len(shape) - 1 or got.ndim == 0:
                 hint = "an axis is missing: a sum or mean without keepdims=True, or summed over the wrong axis"
             elif got.size == int(np.prod(shape)):

@@ -7,6 +7,7 @@ computed in float64 on the readable reference path (compiled kernels off).
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +18,7 @@ from deepbox.exercises.checking import (
     CheckFailed,
     numerical_gradient,
     reference_mode,
+    rel_error,
     to_tuple,
 )
 
@@ -47,6 +49,7 @@ class Layer:
     mistakes: list = field(default_factory=list)
     factors: object = None             # factors(case) -> {name: (value, message)} for constant-factor hints
     extra: object = None               # extra(ck, case, student_inputs_after, reference_inputs_after)
+    shape_hints: dict = field(default_factory=dict)   # {output or 'd'+input: hint when its shape is wrong}
 
 
 def _copies(case: Case) -> dict:
@@ -106,7 +109,7 @@ def _backward(ck: Checker, layer: Layer, douts, cache):
     douts_in = [d.copy() if isinstance(d, np.ndarray) else d for d in douts]
     res = ck.call(layer.backward, *douts_in, cache)
     for d0, d1 in zip(douts, douts_in):
-        if isinstance(d0, np.ndarray) and not np.array_equal(d0, d1):
+        if isinstance(d0, np.ndarray) and not np.array_equal(d0, d1, equal_nan=True):
             raise CheckFailed(f"`{layer.backward}` changed the incoming gradient in place",
                               hint="the gradient arriving from above is shared with other layers: build a new "
                                    "array (dx = dout * mask) instead of changing dout (dout[x <= 0] = 0)")
@@ -152,10 +155,30 @@ def check_gradients(ck: Checker, layer: Layer, case: Case, ref, scores: dict) ->
     grads = _backward(ck, layer, douts, cache)
     args = (case.inputs, case.params, douts[0] if len(douts) == 1 else douts)
     for name, got, exp in zip(layer.grads, grads, ref_grads):
-        err = ck.expect_close("d" + name, got, exp, where=_where(case), mistakes=layer.mistakes,
-                              mistake_args=args, hidden=case.hidden,
-                              factors=layer.factors(case) if layer.factors else None)
+        try:
+            err = ck.expect_close("d" + name, got, exp, where=_where(case), mistakes=layer.mistakes,
+                                  mistake_args=args, hidden=case.hidden,
+                                  factors=layer.factors(case) if layer.factors else None)
+        except CheckFailed as f:
+            if f.hint is None:  # a mistake made upstream shows more clearly in another input's gradient
+                f.hint = _hint_from_other_gradients(ck, layer, grads, args)
+            raise
         scores[name] = max(scores.get(name, 0.0), err)
+
+
+def _hint_from_other_gradients(ck, layer, grads, args):
+    for name, got in zip(layer.grads, grads):
+        for m in layer.mistakes:
+            if m.target != "d" + name:
+                continue
+            try:
+                with np.errstate(all="ignore"):
+                    wrong = m.compute(*args)
+            except Exception:
+                continue
+            if wrong is not None and np.shape(wrong) == np.shape(got) and rel_error(got, wrong)[0] < 1e-6:
+                return f"(seen in d{name}) {m.hint}"
+    return None
 
 
 def check_central_differences(ck: Checker, layer: Layer, case: Case, scores: dict, seed: int = 1) -> None:
@@ -183,13 +206,24 @@ def _scores(scores: dict) -> str:
     return ", ".join(f"d{k} {v:.1e}" for k, v in scores.items())
 
 
+@contextlib.contextmanager
+def _shape_hints(layer: Layer):
+    try:
+        yield
+    except CheckFailed as f:
+        name = f.what.split(" ", 1)[0]
+        if f.hint is None and name in layer.shape_hints:
+            f.hint = layer.shape_hints[name]
+        raise
+
+
 def check_layer(ck: Checker, layer: Layer, cases: list, fd_cases: list) -> None:
     """Shapes, values, gradients against the reference and central differences, then hidden cases."""
     shown = [c for c in cases if not c.hidden]
     hidden = [c for c in cases if c.hidden]
     refs = {id(c): reference_run(layer, c, seed=i) for i, c in enumerate(cases)}
 
-    with ck.check(f"shapes: {len(shown)} cases"):
+    with ck.check(f"shapes: {len(shown)} cases"), _shape_hints(layer):
         for c in shown:
             outs, cache, _ = _forward(ck, layer, c)
             ref_outs, douts, _, _ = refs[id(c)]
@@ -208,8 +242,7 @@ def check_layer(ck: Checker, layer: Layer, cases: list, fd_cases: list) -> None:
     except CheckFailed as f:
         f.what = f"values against {layer.ref_name}: {f.what}"
         raise
-    ck.passed(f"values against {layer.ref_name}: {len(shown)} cases ({', '.join(c.label for c in shown)}); "
-              f"worst relative error {worst:.1e}")
+    ck.passed(f"values against {layer.ref_name}: {len(shown)} cases; worst relative error {worst:.1e}")
 
     if layer.grads:
         scores: dict = {}

@@ -1,11 +1,12 @@
 """Exercise mode: every reference solution passes, every untouched template fails part by part with
 "not implemented yet", and deliberately wrong solutions fail with the hint that names their mistake.
 
-A wrong solution is the reference solution with one snippet replaced (``WRONG`` below); the test
+A wrong solution is the reference solution with the last occurrence of a snippet replaced (``WRONG`` below); the test
 first asserts that the snippet is in the solution, so the list cannot silently go stale.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -47,6 +48,127 @@ WRONG = [
      "NaN or inf"),
     ("softmax_cross_entropy", "log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))",
      "log_probs = shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))", "not over the batch (axis 0)"),
+    # conv2d
+    ("conv2d", "out[:, :, i, j] = patch @ w2.T + b",
+     "out[:, :, i, j] = patch @ w[:, :, ::-1, ::-1].reshape(f, -1).T + b", "the kernel is flipped"),
+    ("conv2d", "dxp[:, :, rows, cols] += (g @ w2)", "dxp[:, :, rows, cols] = (g @ w2)",
+     "overlapping windows: add (+=)"),
+    ("conv2d", "dw2 += g.T @ xp", "dw2 = g.T @ xp", "dw must add up (+=)"),
+    ("conv2d", "db = dout.sum(axis=(0, 2, 3))", "db = dout.sum(axis=0)",
+     "db sums dout over the batch and both spatial"),
+    ("conv2d", "dx = dxp[:, :, padding:padding + h, padding:padding + wd]", "dx = dxp", "cut the padding off"),
+    ("conv2d", "cols = cols.transpose(0, 4, 5, 1, 2, 3).reshape(n * ho * wo, c * kh * kw)",
+     "cols = cols.reshape(n * ho * wo, c * kh * kw)", "one row per output position in (n, i, j) order"),
+    ("conv2d", "xp[:, :, p:p + stride * ho:stride, q:q + stride * wo:stride] += c6[:, :, p, q]",
+     "xp[:, :, p:p + stride * ho:stride, q:q + stride * wo:stride] = c6[:, :, p, q]", "col2im adds (+=)"),
+    # maxpool2d
+    ("maxpool2d", "out[:, :, i, j] = x[:, :, i * s:i * s + k, j * s:j * s + k].max(axis=(2, 3))",
+     "out[:, :, i, j] = x[:, :, i * s:i * s + k, j * s:j * s + k].mean(axis=(2, 3))", "that is average pooling"),
+    ("maxpool2d", "first = window.argmax(axis=2)                    # the first maximum, in row-major order\n"
+                  "            dx[rows, cols, i * s + first // k, j * s + first % k] += dout[:, :, i, j]",
+     "win = x[:, :, i * s:i * s + k, j * s:j * s + k]\n"
+     "            dx[:, :, i * s:i * s + k, j * s:j * s + k] += (win == win.max(axis=(2, 3), keepdims=True)) * "
+     "dout[:, :, i, j][:, :, None, None]", "the first maximum only"),
+    ("maxpool2d", "dx[rows, cols, i * s + first // k, j * s + first % k] += dout[:, :, i, j]",
+     "dx[rows, cols, i * s + first // k, j * s + first % k] = dout[:, :, i, j]", "gets the sum of their gradients"),
+    ("maxpool2d", "s = stride or k", "s = stride or 1", "the stride defaults to kernel_size"),
+    # batchnorm
+    ("batchnorm", "        running_mean *= 1 - momentum\n        running_mean += momentum * mean\n"
+                  "        running_var *= 1 - momentum\n        running_var += momentum * var * count / (count - 1)",
+     "        pass", "forgotten running statistics"),
+    ("batchnorm", "running_mean *= 1 - momentum\n        running_mean += momentum * mean",
+     "running_mean = (1 - momentum) * running_mean + momentum * mean", "not by rebinding the name"),
+    ("batchnorm", "running_var += momentum * var * count / (count - 1)", "running_var += momentum * var",
+     "the running variance uses the unbiased batch variance"),
+    ("batchnorm", "running_mean *= 1 - momentum\n        running_mean += momentum * mean",
+     "running_mean *= momentum\n        running_mean += (1 - momentum) * mean", "PyTorch's momentum weighs the new"),
+    ("batchnorm", "var = x.var(axis=axes)", "var = x.var(axis=axes, ddof=1)",
+     "normalise with the biased batch variance"),
+    ("batchnorm", "mean, var = running_mean, running_var", "mean, var = x.mean(axis=axes), x.var(axis=axes)",
+     "in eval mode, normalise with running_mean"),
+    ("batchnorm", "dgamma = (dout * xhat).sum(axis=axes)", "dgamma = (dout * xhat).sum(axis=0)",
+     "dgamma and dbeta are per channel"),
+    ("batchnorm", "    dx = (inv_std.reshape(shape) / m) * (m * dxhat - dxhat.sum(axis=axes).reshape(shape)\n"
+                  "                                         - xhat * (dxhat * xhat).sum(axis=axes).reshape(shape))",
+     "    dx = dxhat * inv_std.reshape(shape)", "dx has three terms"),
+    # dropout
+    ("dropout", "scale = (rng.random(x.shape) >= p) / (1.0 - p)", "scale = (rng.random(x.shape) >= p) * 1.0",
+     "inverted dropout: scale the kept elements"),
+    ("dropout", "(rng.random(x.shape) >= p)", "(rng.random(x.shape) < p)", "p is the probability of dropping"),
+    ("dropout", "rng.random(x.shape)", "np.random.random(x.shape)", "draw the mask with the rng argument"),
+    ("dropout", "if not training or p == 0:", "if p == 0:", "dropout is the identity at test time"),
+    ("dropout", "out = x * scale", "x *= scale\n    out = x", "changed its input `x` in place"),
+    ("dropout", "    if p == 1:\n        return np.zeros_like(x), np.zeros_like(x)\n", "", "p = 1 drops everything"),
+    # rnn_cell
+    ("rnn_cell", "h_prev @ w_hh.T + b_hh", "h_prev @ w_hh + b_hh", "transposed weight: w_hh is (H, H)"),
+    ("rnn_cell", "da = dh * (1.0 - h * h)", "da = dh * (1.0 - np.arctanh(h) ** 2)", "1 - h^2, with h the output"),
+    ("rnn_cell", "da = dh * (1.0 - h * h)", "da = dh", "the chain rule goes through tanh"),
+    ("rnn_cell", "db_hh = db_ih.copy()", "db_hh = np.zeros_like(db_ih)", "db_hh is all zeros"),
+    # lstm_cell
+    ("lstm_cell", "    g = np.tanh(a[:, 2 * hid:3 * hid])\n    o = _sigmoid(a[:, 3 * hid:])",
+     "    g = np.tanh(a[:, 3 * hid:])\n    o = _sigmoid(a[:, 2 * hid:3 * hid])", "gate order"),
+    ("lstm_cell", "dc_total = dc + dh * o * (1.0 - tc * tc)", "dc_total = dc", "c reaches the loss through h as well"),
+    ("lstm_cell", "dc_prev = dc_total * f", "dc_prev = dc * f", "c reaches the loss through h as well"),
+    ("lstm_cell", "dh_prev = da @ w_hh", "dh_prev = da @ w_hh.T", "transposed weight?"),
+    # attention
+    ("attention", "        scores = np.where(mask, scores, -np.inf)          # before the softmax: "
+                  "masked keys get weight 0", "        pass", "the mask is not applied"),
+    ("attention", "    if mask is not None:\n        scores = np.where(mask, scores, -np.inf)          "
+                  "# before the softmax: masked keys get weight 0\n"
+                  "    scores = scores - scores.max(axis=-1, keepdims=True)\n"
+                  "    weights = np.exp(scores)\n"
+                  "    weights /= weights.sum(axis=-1, keepdims=True)        # softmax over the keys (the last axis)\n",
+     "    scores = scores - scores.max(axis=-1, keepdims=True)\n    weights = np.exp(scores)\n"
+     "    weights /= weights.sum(axis=-1, keepdims=True)\n    if mask is not None:\n        weights = weights * mask\n",
+     "the mask is applied after the softmax"),
+    ("attention", "scores = q @ k.transpose(0, 2, 1) / np.sqrt(q.shape[-1])", "scores = q @ k.transpose(0, 2, 1)",
+     "missing the scale 1/sqrt(D)"),
+    ("attention", "scores = scores - scores.max(axis=-1, keepdims=True)\n    weights = np.exp(scores)\n"
+                  "    weights /= weights.sum(axis=-1, keepdims=True)",
+     "scores = scores - scores.max(axis=-2, keepdims=True)\n    weights = np.exp(scores)\n"
+     "    weights /= weights.sum(axis=-2, keepdims=True)", "softmax over the wrong axis"),
+    ("attention", "np.where(mask, scores, -np.inf)", "np.where(~mask, scores, -np.inf)", "the mask is inverted"),
+    ("attention", "np.where(mask, scores, -np.inf)", "np.where(mask, scores, 0.0)", "masked scores must be -inf"),
+    # sgd_momentum
+    ("sgd_momentum", "g = dw + weight_decay * w", "g = dw", "weight decay adds weight_decay * w"),
+    ("sgd_momentum", 'state["velocity"] = momentum * state["velocity"] + g', 'state["velocity"] = g.copy()',
+     "keep the velocity in state between calls"),
+    ("sgd_momentum", 'state["velocity"] = momentum * state["velocity"] + g',
+     'state["velocity"] = momentum * state["velocity"] + (1 - momentum) * g', "no (1 - momentum) factor"),
+    ("sgd_momentum", 'w -= lr * state["velocity"]', 'w = w - lr * state["velocity"]', "update w in place"),
+    ("sgd_momentum", "g = dw + weight_decay * w", "dw += weight_decay * w\n    g = dw",
+     "changed the gradient dw in place"),
+    ("sgd_momentum", 'w -= lr * state["velocity"]', 'w += lr * state["velocity"]', "step against the gradient"),
+    # adam
+    ("adam", 'm_hat = state["m"] / (1 - beta1 ** t)\n    v_hat = state["v"] / (1 - beta2 ** t)',
+     'm_hat = state["m"]\n    v_hat = state["v"]', "bias correction"),
+    ("adam", "np.sqrt(v_hat) + eps", "np.sqrt(v_hat + eps)", "eps goes outside the square root"),
+    ("adam", 'state["t"] += 1\n    t = state["t"]', 't = state["t"]\n    state["t"] += 1', "t is 1 at the first step"),
+    ("adam", "g = dw + weight_decay * w", "w *= 1 - lr * weight_decay\n    g = dw", "Adam's weight_decay is L2"),
+    ("adam", 'state["m"] = beta1 * state["m"] + (1 - beta1) * g', 'state["m"] = beta1 * state["m"] + g',
+     "m is a running mean"),
+    # gradcheck
+    ("gradcheck", "        x[i] = old - h\n        fm = f(x)\n        x[i] = old\n"
+                  "        grad[i] = (fp - fm) / (2 * h)",
+     "        x[i] = old\n        fm = f(x)\n        grad[i] = (fp - fm) / h", "one-sided difference"),
+    ("gradcheck", "grad[i] = (fp - fm) / (2 * h)", "grad[i] = (fp - fm) / h", "divide by 2h"),
+    ("gradcheck", "        x[i] = old\n        grad[i]", "        grad[i]", "x[i] must be restored"),
+    ("gradcheck", "np.maximum(np.abs(a) + np.abs(b), 1e-8)", "np.maximum(np.abs(a), 1e-8)", "divide by |a| + |b|"),
+    ("gradcheck", "float(np.max(", "float(np.mean(", "not the mean"),
+    ("gradcheck", "np.sum(f(z) * dout)", "np.sum(f(z))", "weigh each output by dout"),
+    # knn
+    ("knn", "dists = np.sqrt(np.maximum(sq, 0))", "dists = np.maximum(sq, 0)", "take the square root"),
+    ("knn", "dists = np.sqrt(np.maximum(sq, 0))", "dists = np.sqrt(np.maximum(sq, 0)).T",
+     "dists is (n_test, n_train)"),
+    ("knn", "y_pred = counts.argmax(axis=1)", "y_pred = counts.shape[1] - 1 - counts[:, ::-1].argmax(axis=1)",
+     "ties go to the smallest label"),
+    ("knn", "[:, :k]", "[:, :1]", "all k nearest neighbours vote"),
+    # linear_regression
+    ("linear_regression", "grad = 2.0 / n * (X.T @ r)", "grad = 1.0 / n * (X.T @ r)", "brings a factor 2"),
+    ("linear_regression", "loss = float(r @ r) / n", "loss = float(r @ r)", "divides by N"),
+    ("linear_regression", "np.linalg.solve(X.T @ X, X.T @ y)", "np.linalg.solve(X.T @ X, y)",
+     "shapes that do not fit"),
+    ("linear_regression", "w = w - lr * grad", "w = w + lr * grad", "gradient descent against optim.SGD"),
 ]
 
 
@@ -79,7 +201,8 @@ def test_untouched_template_fails_with_not_implemented_per_part(name, tmp_path):
 def test_wrong_solution_fails_with_its_hint(name, old, new, expected, tmp_path):
     src = ex.get(name).solution_source
     assert old in src, f"the snippet is no longer in {name}'s solution: {old!r}"
-    report = ex.check(name, _write(tmp_path, name, src.replace(old, new, 1)), verbose=False)
+    head, _, tail = src.rpartition(old)  # the code, not the docstring that may quote it
+    report = ex.check(name, _write(tmp_path, name, head + new + tail), verbose=False)
     assert not report.passed, report.text
     assert expected in report.text, report.text
 
@@ -139,6 +262,81 @@ def test_unknown_exercise_names_the_exercises():
         ex.get("nope")
 
 
+def _partial_conv2d(tmp_path):
+    """conv2d with part 1 (loops) solved and part 2 (im2col) still the template's."""
+    sol = ex.get("conv2d").solution_source
+    tpl = ex.get("conv2d").template_source
+    cut = "# ---------------------------------------------------------------------------- part 2: im2col"
+    return _write(tmp_path, "conv2d", sol[:sol.index(cut)] + tpl[tpl.index(cut):])
+
+
+def test_parts_are_checked_separately_and_use_picks_the_implemented_one(tmp_path):
+    path = _partial_conv2d(tmp_path)
+    report = ex.check("conv2d", path, verbose=False)
+    loops, im2col = report.parts
+    assert loops.passed and im2col.not_implemented and not report.passed
+    assert "1 of 2 parts pass (1 not implemented yet)" in report.text
+    x = deepbox.randn(2, 1, 6, 6)
+    conv = deepbox.nn.Conv2d(1, 3, 3, padding=1, stride=2)
+    expected = conv(x).detach().numpy()
+    with ex.use("conv2d", path):
+        y = conv(x)
+        assert type(y.grad_fn).__name__ == "Student_conv2d_naive_forward"
+        y.sum().backward()
+    np.testing.assert_allclose(y.detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert conv.weight.grad.shape == (3, 1, 3, 3)
+
+
+def test_use_lstm_cell_runs_nn_lstm_step_by_step_with_the_same_result(tmp_path):
+    path = _write(tmp_path, "lstm_cell", ex.get("lstm_cell").solution_source)
+    lstm = deepbox.nn.LSTM(4, 5, num_layers=2, batch_first=True)
+    x = deepbox.randn(3, 6, 4)
+    out, (h, c) = lstm(x)
+    with ex.use("lstm_cell", path):
+        out2, (h2, c2) = lstm(x)
+        out2.sum().backward()
+    for a, b in [(out, out2), (h, h2), (c, c2)]:
+        np.testing.assert_allclose(b.detach().numpy(), a.detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert lstm.weight_hh_l1.grad is not None
+
+
+def test_use_adam_gives_optim_adam_the_students_update(tmp_path):
+    path = _write(tmp_path, "adam", ex.get("adam").solution_source)
+    runs = []
+    for swap in (False, True):
+        deepbox.manual_seed(1)
+        w = deepbox.randn(4, 3, requires_grad=True)
+        opt = deepbox.optim.Adam([w], lr=0.1, weight_decay=0.01)
+        with ex.use("adam", path) if swap else contextlib.nullcontext():
+            for _ in range(5):
+                opt.zero_grad()
+                (w ** 2).sum().backward()
+                opt.step()
+        runs.append(w.detach().numpy().copy())
+    np.testing.assert_allclose(runs[1], runs[0], rtol=1e-5)
+
+
+def test_use_rejects_what_the_students_version_does_not_cover(tmp_path):
+    path = _write(tmp_path, "conv2d", ex.get("conv2d").solution_source)
+    with ex.use("conv2d", path), pytest.raises(NotImplementedError, match="dilation 1 and groups 1"):
+        F.conv2d(deepbox.randn(1, 2, 5, 5), deepbox.randn(2, 1, 3, 3), groups=2)
+    with pytest.raises(ValueError, match="no deepbox op to swap in"):
+        ex.use("knn", path).__enter__()
+
+
+@pytest.mark.parametrize("name,train_size", [("conv2d", 128), ("lstm_cell", 128), ("adam", 256)])
+def test_train_at_a_small_size(name, train_size, tmp_path):
+    """--train: the named models of the exercise mode (LeNet-5, the row-LSTM, the MLP) with the student's piece."""
+    path = _write(tmp_path, name, ex.get(name).solution_source)
+    report = ex.check(name, path, train=True, train_size=train_size, epochs=1, verbose=False)
+    ref, *mine = report.train
+    assert ref["run"].startswith("deepbox's own") and len(mine) == len(ex.get(name).parts)
+    for row in mine:
+        assert "error" not in row, row
+        assert row["steps"] == ref["steps"] and row["ms_per_step"] > 0
+        assert abs(row["accuracy"] - ref["accuracy"]) <= 0.05, (row, ref)  # same seed and maths; float32 order
+
+
 # ---------------------------------------------------------------------------------------------- the command
 def test_cli_start_check_solution_show_list(tmp_path, capsys):
     d = str(tmp_path)
@@ -186,7 +384,7 @@ def test_train_is_skipped_until_the_checks_pass(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------------------------- notebooks
-NOTEBOOKS = ["relu", "softmax_cross_entropy"]
+NOTEBOOKS = ["relu", "softmax_cross_entropy", "conv2d"]  # a few: each starts a Jupyter kernel (~3 s)
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
