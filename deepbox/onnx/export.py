@@ -64,6 +64,7 @@ class Graph:
         self.pending: dict = {}      # key -> (name, array) of parameters/buffers not yet written
         self.call: Call | None = None
         self.alt: Call | None = None
+        self.batch = None            # (input name, axis, traced size, growth in the second trace)
 
     # -------------------------------------------------------------- names and nodes
     def fresh(self, hint: str) -> str:
@@ -339,6 +340,10 @@ def export(model, args, f, export_params: bool = True, verbose: bool = False, tr
         g.values[("array", id(t._data))] = (name, True)
         dims = [dyn_by_pos.get(i, {}).get(a, d) for a, d in enumerate(t._data.shape)]
         graph_inputs.append(g.helper.make_tensor_value_info(name, g.onnx_type(t._data.dtype), dims))
+    if dyn_by_pos:
+        pos = min(dyn_by_pos)
+        axis = min(dyn_by_pos[pos])
+        g.batch = (input_names[pos], axis, flat_inputs[pos]._data.shape[axis], 3)
     # parameters and buffers, written when first used
     for pname, p in list(model.named_parameters()) + list(model.named_buffers()):
         if p is None:
@@ -349,6 +354,8 @@ def export(model, args, f, export_params: bool = True, verbose: bool = False, tr
     for i, call in enumerate(calls):
         g.call = call
         g.alt = alt_calls[i] if alt_calls is not None else None
+        if g.alt is not None:
+            _check_constants(g, call, g.alt)
         tensors = [a for a in call.args if isinstance(a, Tensor)] + \
                   [v for v in call.kwargs.values() if isinstance(v, Tensor)]
         dynamic = any(g.is_dynamic(t) for t in tensors) or _ops.uses_dynamic_arrays(g, call)
@@ -360,8 +367,6 @@ def export(model, args, f, export_params: bool = True, verbose: bool = False, tr
                 _register(g, call, j, o, g.const(o._data.copy(), hint=(call.module + "." if call.module else "")
                                                  + call.op.lower()), dynamic=False)
             continue
-        if g.alt is not None:
-            _check_constants(g, call, g.alt)
         exporter = _ops.EXPORTERS.get(call.op)
         if exporter is None:
             raise g.fail("no ONNX exporter for this op", unsupported=True)
@@ -417,7 +422,12 @@ def export(model, args, f, export_params: bool = True, verbose: bool = False, tr
 
 
 def _check_constants(g: Graph, call: Call, alt: Call):
-    """A tensor the forward pass made itself (not from an op on the inputs) must not follow the batch size."""
+    """Tensors the forward pass made itself (not from an op on the inputs) whose shape follows the batch size.
+
+    A tensor filled with one value (``torch.zeros(num_layers, x.size(0), hidden)``, the usual initial
+    state) becomes that value expanded to a shape computed from the input's batch size; any other such
+    tensor (``randn_like`` noise) would be baked into the graph and is refused.
+    """
     from deepbox.onnx.ops import IGNORED_ARGS
 
     skip = IGNORED_ARGS.get(call.op, ())
@@ -427,10 +437,38 @@ def _check_constants(g: Graph, call: Call, alt: Call):
         if isinstance(a, (Tensor, xp.ndarray)) and g.lookup(a) is None:
             sa = a._data.shape if isinstance(a, Tensor) else a.shape
             sb = b._data.shape if isinstance(b, Tensor) else getattr(b, "shape", None)
-            if sa != sb:
-                raise g.fail(f"it uses a tensor of shape {tuple(sa)} made inside forward() (zeros, randn_like, ...) "
+            if sa != sb and not _expand_uniform(g, a, b):
+                raise g.fail(f"it uses a tensor of shape {tuple(sa)} made inside forward() (randn_like, ...) "
                              f"whose shape follows the dynamic axes ({tuple(sb)} in a second trace); it would be "
                              "baked into the graph. Export without dynamic_axes, or pass it as an input")
+
+
+def _expand_uniform(g: Graph, a, b) -> bool:
+    """Write a one-valued tensor whose shape follows the batch as Expand(value, shape from the input)."""
+    arr = a._data if isinstance(a, Tensor) else a
+    alt = b._data if isinstance(b, Tensor) else b
+    if g.batch is None or not isinstance(alt, xp.ndarray) or arr.ndim != alt.ndim or not arr.size or not alt.size:
+        return False
+    first = arr.reshape(-1)[0]
+    if not (bool((arr == first).all()) and bool((alt == first).all())):
+        return False
+    name, axis, size, grow = g.batch
+    dims = []
+    for da, db in zip(arr.shape, alt.shape):
+        if da == db:
+            dims.append(g.i64([da]))
+            continue
+        k, rem = divmod(db - da, grow)
+        if rem or da != k * size:
+            return False
+        batch = g.node("Shape", [name], start=axis, end=axis + 1)
+        dims.append(batch if k == 1 else g.node("Mul", [batch, g.i64([k])]))
+    shape = g.node("Concat", dims, axis=0)
+    out = g.node("Expand", [g.const(xp.asarray(first, dtype=arr.dtype).reshape(1), hint="fill"), shape])
+    g.values[("array", id(arr))] = (out, True)
+    if isinstance(a, Tensor):
+        g.values[("tensor", id(a))] = (out, True)
+    return True
 
 
 def _register(g: Graph, call: Call, j: int, out: Tensor, name: str, dynamic: bool):

@@ -228,3 +228,24 @@ def test_every_opset_written_runs(tmp_path):
         np.testing.assert_allclose(got, want._data, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="opsets 17 to 20"):
         deepbox.onnx.export(model, x, str(tmp_path / "m.onnx"), opset_version=11)
+
+
+class TutorialLSTM(nn.Module):
+    """The tutorials' habit: initial states made in forward from the batch size."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(28, 16, num_layers=2, batch_first=True)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        h0 = deepbox.zeros(2, x.size(0), 16)
+        c0 = deepbox.full((2, x.size(0), 16), 0.5)
+        out, _ = self.lstm(x, (h0, c0))
+        return self.fc(out[:, -1, :])
+
+
+def test_initial_states_made_from_the_batch_size_follow_it(tmp_path):
+    deepbox.manual_seed(0)
+    proto = export_and_compare(tmp_path, TutorialLSTM(), deepbox.randn(2, 7, 28), sizes=(2, 5, 11))
+    assert any(n.op_type == "Expand" for n in proto.graph.node)
