@@ -9,6 +9,7 @@ Sub-commands::
     deepbox launch --nproc N SCRIPT [ARGS]                              (deepbox/cli/launch_cmd.py)
     deepbox exercise list|start|check|solution|show [NAME]          (deepbox/cli/exercise_cmd.py)
     deepbox export RUN --format onnx [--out FILE]                       (deepbox/cli/export.py)
+    deepbox inspect RUN [--port N] [--host H] [--open]                  (deepbox/cli/inspect_cmd.py)
 
 Each module in ``COMMANDS`` has ``add_parsers(sub, common)``, which adds its sub-parsers to
 ``sub`` (with ``parents=[common]`` for ``--debug``) and sets ``func`` on each to the function
@@ -38,6 +39,7 @@ COMMANDS = (
     "deepbox.cli.launch_cmd",
     "deepbox.cli.exercise_cmd",
     "deepbox.cli.export",
+    "deepbox.cli.inspect_cmd",
 )
 
 
