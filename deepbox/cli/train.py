@@ -10,7 +10,9 @@ ships with deepbox and writes a run folder (``runs/<date>-<time>-<model>/``) hol
 * ``history.csv``, ``history.json``: loss and accuracy per epoch;
 * ``curves.png``, ``confusion_matrix.png``, ``predictions.png`` (and ``filters.png`` when the
   model starts with a convolution);
-* ``results.json``: the final test loss and accuracy.
+* ``results.json``: the final test loss and accuracy;
+* with ``--inspect``, ``inspect/``: the recorder's files (``deepbox.inspect``), served live as a
+  page while training and afterwards by ``deepbox inspect RUN``.
 
 The command is four steps, each a function below: ``train_config`` (defaults, the resumed run,
 a file and flags), ``prepare_data`` (load, split, normalise, augment, loaders),
@@ -41,6 +43,7 @@ from deepbox.cli.common import (
     write_json,
 )
 from deepbox.cli.config import OPTIMIZERS, SCHEDULERS, TrainConfig, load_config_file
+from deepbox.cli.inspect_cmd import DEFAULT_PORT, HOST_HELP, announce, start_server
 
 __all__ = ["add_parsers", "cmd_train", "train_config", "prepare_data", "build_trainer", "write_report",
            "augmentation"]
@@ -80,6 +83,14 @@ def add_parsers(sub, common) -> None:
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars or per-epoch lines")
     t.add_argument("--nproc", type=int, help="train data-parallel on N processes (deepbox launch; one thread each): "
                                              "the same run folder as one process, written by rank 0")
+    t.add_argument("--inspect", action="store_true",
+                   help="record inside the model (deepbox.inspect) and serve the live page while training; "
+                        "'deepbox inspect RUN' shows it again later")
+    t.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"the inspector page's port with --inspect (default {DEFAULT_PORT}; 0 picks a free one)")
+    t.add_argument("--host", default="127.0.0.1", help="with --inspect, " + HOST_HELP)
+    t.add_argument("--inspect-every", type=int, default=50, metavar="N",
+                   help="with --inspect, record one optimiser step in N (default 50)")
     t.set_defaults(func=cmd_train)
 
 
@@ -87,12 +98,18 @@ def cmd_train(args) -> int:
     if getattr(args, "nproc", None) is not None:
         from deepbox.cli.train_dist import cmd_train_nproc
 
+        if args.inspect:
+            raise CLIError("--inspect records one process; it does not combine with --nproc (in your own data-parallel "
+                           "script, call deepbox.inspect.watch on rank 0)")
         return cmd_train_nproc(args)
     cfg, resume_dir = train_config(args)
     task = model_entry(cfg.model)["task"]
     if task == "language-model":
         from deepbox.cli.train_lm import train_language_model
 
+        if args.inspect:
+            raise CLIError("--inspect records image classifiers; for a language model use deepbox.inspect.watch "
+                           "in your own loop")
         return train_language_model(cfg, args, resume_dir)
     if task not in TRAINABLE_TASKS:
         raise CLIError(f"model {cfg.model!r} is a {task} model; 'deepbox train' trains image classifiers "
@@ -103,12 +120,35 @@ def cmd_train(args) -> int:
     if resume_dir:
         _resume(trainer, cfg, out)
     os.makedirs(out, exist_ok=True)
+    server = _inspect(trainer, prep, out, args) if args.inspect else None
     write_json(os.path.join(out, "config.json"), prep.run_cfg)
     _announce(cfg, prep, trainer, out, resume_dir)
+    if server is not None:
+        announce(server)
     t0 = time.perf_counter()
-    history = trainer.fit(prep.train_loader, prep.monitor_loader, epochs=cfg.epochs)
+    try:
+        history = trainer.fit(prep.train_loader, prep.monitor_loader, epochs=cfg.epochs)
+    finally:
+        if server is not None:
+            server.stop()
     write_report(cfg, prep, trainer, out, history, time.perf_counter() - t0)
+    if server is not None:
+        say(f"inspector: training finished; 'deepbox inspect {out}' shows the page again")
     return 0
+
+
+def _inspect(trainer, prep: PreparedData, out: str, args):
+    """Add the recorder to the trainer and start the page's server (before training: a taken port stops here)."""
+    from deepbox.inspect import Inspector
+
+    if args.inspect_every < 1:
+        raise CLIError(f"--inspect-every must be a positive integer, got {args.inspect_every}")
+    server = start_server(out, args.host, args.port, live=True)
+    trainer.callbacks.append(Inspector(out, every=args.inspect_every, data=(prep.x_test, prep.data.y_test),
+                                       classes=prep.data.classes))
+    trainer.callbacks.sort(key=lambda c: c.order)
+    server.start()
+    return server
 
 
 # ---------------------------------------------------------------------------------------------- step 1: config

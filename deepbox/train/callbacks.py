@@ -56,9 +56,14 @@ def _writes(trainer) -> bool:
 
 
 class Callback:
-    """Base class; every hook does nothing."""
+    """Base class; every hook does nothing.
+
+    ``has_state = False`` marks a callback that only observes (it keeps nothing a resumed run needs):
+    checkpoints leave it out, so a run can be resumed with or without it.
+    """
 
     order = 20
+    has_state = True
 
     def on_fit_begin(self, trainer) -> None:
         pass

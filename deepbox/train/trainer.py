@@ -404,10 +404,14 @@ class Trainer:
             "model": _unwrapped(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "callbacks": [cb.state_dict() for cb in self._stateful_callbacks()],
             "rng": {"deepbox": backend.get_rng_state(), "numpy": np.random.get_state(),
                     "python": random.getstate(), "loader": None if gen is None else gen.get_state()},
         }
+
+    def _stateful_callbacks(self) -> list:
+        """The callbacks whose state a checkpoint holds (an observer such as the inspector has none)."""
+        return [cb for cb in self.callbacks if cb.has_state]
 
     def load_state_dict(self, state: dict) -> None:
         """Restore ``state_dict()``'s output; the next ``fit`` continues from the saved epoch."""
@@ -415,9 +419,10 @@ class Trainer:
             raise ValueError("this is not a Trainer checkpoint (no 'kind': 'deepbox.train.Trainer'); expected a file "
                              "written by Trainer.save_checkpoint or ModelCheckpoint")
         cb_states = state.get("callbacks") or []
-        if len(cb_states) != len(self.callbacks):
+        stateful = self._stateful_callbacks()
+        if len(cb_states) != len(stateful):
             raise ValueError(f"the checkpoint holds the state of {len(cb_states)} callbacks but this Trainer has "
-                             f"{len(self.callbacks)}; build the Trainer with the same callbacks to resume")
+                             f"{len(stateful)}; build the Trainer with the same callbacks to resume")
         if (state.get("scheduler") is None) != (self.scheduler is None):
             raise ValueError("the checkpoint and this Trainer disagree on having a learning-rate scheduler; "
                              "build the Trainer as the saved run was built")
@@ -425,7 +430,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        for cb, s in zip(self.callbacks, cb_states):
+        for cb, s in zip(stateful, cb_states):
             cb.load_state_dict(s)
         self.epoch = int(state["epoch"])
         self.global_step = int(state["global_step"])
