@@ -25,6 +25,7 @@ class Inspector(Callback):
     """
 
     order = 15  # after the schedule, before the checkpoint
+    has_state = False  # an observer: a run resumes with or without it
 
     def __init__(self, run_dir: str, every: int = 50, data=None, classes=None, samples: int = 500) -> None:
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
