@@ -247,3 +247,5 @@ def test_train_inspect_records_serves_and_resumes_either_way(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "is in use" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r2" / "checkpoint.safetensors").exists()
+    assert main(["train", *small, "--nproc", "2", "--inspect"]) == 2
+    assert "does not combine with --nproc" in capsys.readouterr().err
