@@ -8,7 +8,8 @@ from deepbox import backend
 from deepbox.tensor import Tensor, _make
 
 __all__ = ["clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_",
-           "parameters_to_vector", "vector_to_parameters"]
+           "parameters_to_vector", "vector_to_parameters", "weight_norm", "remove_weight_norm", "spectral_norm",
+           "remove_spectral_norm", "parametrize", "parametrizations"]
 
 xp = backend.xp
 
@@ -120,7 +121,10 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
         i += n
 
 
-try:  # the sequence helpers (pack_padded_sequence, ...) live in their own file
-    from deepbox.nn.utils import rnn  # noqa: F401,E402
-except ImportError:  # pragma: no cover - until that file exists
-    pass
+from deepbox.nn.utils import parametrizations, parametrize, rnn  # noqa: F401,E402
+from deepbox.nn.utils.weight_norm import (  # noqa: F401,E402
+    remove_spectral_norm,
+    remove_weight_norm,
+    spectral_norm,
+    weight_norm,
+)
