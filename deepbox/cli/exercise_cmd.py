@@ -34,8 +34,8 @@ def add_parsers(sub, common) -> None:
     st.add_argument("--force", action="store_true", help="overwrite an existing file")
     ck = act.add_parser("check", help="check your implementation (exit 0 when all checks pass)")
     ck.add_argument("name")
-    ck.add_argument("--dir", default=".", help="the folder holding NAME.py (default .)")
-    ck.add_argument("--file", help="check this file instead of DIR/NAME.py")
+    ck.add_argument("--dir", default=".", help="the folder holding NAME.py or NAME.ipynb (default .)")
+    ck.add_argument("--file", help="check this file (.py or .ipynb) instead of DIR/NAME.py")
     ck.add_argument("--train", action="store_true",
                     help="then train a small real model with your piece and with deepbox's own, side by side")
     ck.add_argument("--train-size", type=int, help="training digits for --train (default: the exercise's)")
@@ -79,7 +79,7 @@ def cmd_exercise(args: argparse.Namespace) -> int:
             print(f"wrote the reference solution to {path}")
             return 0
         if args.action == "check":
-            path = args.file or os.path.join(args.dir, f"{ex.get(args.name).name}.py")
+            path = args.file or ex.student_path(args.name, dir=args.dir)
             if not os.path.isfile(path):
                 raise CLIError(f"{path} not found: 'deepbox exercise start {args.name}"
                                f"{'' if args.dir == '.' else ' --dir ' + args.dir}' writes the template "

@@ -28,7 +28,8 @@ from deepbox.exercises.base import Exercise, Part
 from deepbox.exercises.checking import Report
 
 __all__ = ["NAMES", "Exercise", "Part", "Report", "get", "exercises", "check", "use", "start", "solution",
-           "show", "status"]
+           "show", "status",
+           "student_path"]
 
 # in the order of the course
 NAMES = ("linear_regression", "knn", "softmax_cross_entropy", "gradcheck", "linear", "relu", "sigmoid",
@@ -60,8 +61,13 @@ def show(name: str) -> str:
     return get(name).statement
 
 
-def _target(name: str, path=None, dir=".") -> str:
-    return os.fspath(path) if path is not None else os.path.join(os.fspath(dir), f"{get(name).name}.py")
+def student_path(name: str, path=None, dir=".") -> str:
+    """The student's file: ``path``, else ``dir/NAME.py``, else ``dir/NAME.ipynb`` when only the notebook exists."""
+    if path is not None:
+        return os.fspath(path)
+    py = os.path.join(os.fspath(dir), f"{get(name).name}.py")
+    nb = py[:-3] + ".ipynb"
+    return nb if not os.path.isfile(py) and os.path.isfile(nb) else py
 
 
 def _digest(path: str) -> str:
@@ -132,7 +138,7 @@ def check(name: str, path=None, *, dir=".", train: bool = False, train_size: int
         verbose: print the report (it is returned either way; ``report.passed``, ``report.text``).
     """
     ex = get(name)
-    source = path if isinstance(path, dict) else _target(name, path, dir)
+    source = path if isinstance(path, dict) else student_path(name, path, dir)
     report = ex.check(source)
     if verbose:
         print(report.text, flush=True)
@@ -166,14 +172,19 @@ def _record(path: str, name: str, passed: bool) -> None:
 
 
 def status(name: str, dir=".") -> str:
-    """``not started``, ``template``, ``in progress``, ``passed`` or ``failed`` for ``dir/NAME.py``."""
+    """``not started``, ``template``, ``in progress``, ``passed`` or ``failed`` for ``dir/NAME.py`` (or ``.ipynb``)."""
     ex = get(name)
-    path = os.path.join(os.fspath(dir), f"{ex.name}.py")
-    nb = os.path.join(os.fspath(dir), f"{ex.name}.ipynb")
+    path = student_path(name, None, dir)
     if not os.path.isfile(path):
-        return "notebook" if os.path.isfile(nb) else "not started"
+        return "not started"
     with open(path, encoding="utf-8") as f:
-        if f.read() == ex.template_source:
+        text = f.read()
+    if path.endswith(".py") and text == ex.template_source:
+        return "template"
+    if path.endswith(".ipynb"):
+        from deepbox.exercises.notebook import notebook_json
+
+        if text == notebook_json(ex, ex.template_source):
             return "template"
     try:
         with open(os.path.join(os.fspath(dir), _STATUS_FILE), encoding="utf-8") as f:
@@ -196,5 +207,5 @@ def use(name: str, path=None, *, dir=".", part: str | None = None):
     from deepbox.exercises.swap import use as _use
 
     ex = get(name)
-    source = path if isinstance(path, dict) else _target(name, path, dir)
+    source = path if isinstance(path, dict) else student_path(name, path, dir)
     return _use(ex, source, part)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import re
 import traceback
@@ -67,28 +68,11 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
     return grad
 
 
-@contextlib.contextmanager
 def reference_mode():
     """deepbox's readable reference path: the compiled kernels switched off while the reference computes."""
-    switch = None
-    try:  # the kernel layer's switch, wherever it lives
-        from deepbox import kernels as _k  # type: ignore[attr-defined]
+    from deepbox import kernels
 
-        switch = getattr(_k, "compiled", None)
-    except ImportError:
-        pass
-    if switch is None:
-        try:
-            from deepbox.ops import accel
-
-            switch = accel.compiled
-        except (ImportError, AttributeError):
-            switch = None
-    if switch is None:
-        yield
-        return
-    with switch(False):
-        yield
+    return kernels.compiled(False)
 
 
 # ---------------------------------------------------------------------------------------------- failures
@@ -175,6 +159,8 @@ def load_student(source, name: str) -> types.SimpleNamespace:
     path = os.path.abspath(os.fspath(source))
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file; 'deepbox exercise start {name}' writes the template")
+    if path.endswith(".ipynb"):
+        return _load_notebook(path, name)
     spec = importlib.util.spec_from_file_location(f"_deepbox_exercise_{name}_{abs(hash(path))}", path)
     mod = importlib.util.module_from_spec(spec)
     try:
@@ -182,6 +168,31 @@ def load_student(source, name: str) -> types.SimpleNamespace:
     except Exception as e:  # a syntax error or an import-time error in the student's file
         raise CheckFailed(f"your file {path} could not be loaded: {type(e).__name__}: {e}",
                           student_traceback(e)) from None
+    return mod
+
+
+def _load_notebook(path: str, name: str) -> types.ModuleType:
+    """Run a notebook's code cells (not the one that runs the checks, nor IPython's magics) in a fresh module."""
+    with open(path, encoding="utf-8") as f:
+        try:
+            cells = json.load(f)["cells"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise CheckFailed(f"{path} is not a Jupyter notebook ({e})") from None
+    mod = types.ModuleType(f"_deepbox_exercise_{name}_notebook")
+    mod.__file__ = path
+    for k, cell in enumerate(cells, 1):
+        if cell.get("cell_type") != "code":
+            continue
+        src = cell.get("source", "")
+        src = "".join(src) if isinstance(src, list) else str(src)
+        if "deepbox.exercises.check(" in src:
+            continue
+        src = "\n".join(ln for ln in src.splitlines() if not ln.lstrip().startswith(("%", "!")))
+        try:
+            exec(compile(src, f"{path} (cell {k})", "exec"), mod.__dict__)
+        except Exception as e:
+            raise CheckFailed(f"cell {k} of {path} could not run: {type(e).__name__}: {e}",
+                              student_traceback(e)) from None
     return mod
 
 

@@ -23,7 +23,6 @@ def layer_function(student, layer, forward: str | None = None, backward: str | N
     input's dtype, so a float64 habit of the student's code does not change the model's dtype.
     """
     from deepbox.autograd.function import Function
-    from deepbox.tensor import Tensor
 
     fwd = getattr(student, forward or layer.forward)
     bwd = getattr(student, backward or layer.backward)
@@ -53,8 +52,7 @@ def layer_function(student, layer, forward: str | None = None, backward: str | N
         if len(inputs) != len(names):
             raise TypeError(f"the student's {layer.forward} takes {len(names)} inputs ({', '.join(names)}), "
                             f"got {len(inputs)}")
-        ins = [x if isinstance(x, Tensor) or x is None else x for x in inputs]
-        return StudentOp.apply(*ins, _names=names, **params)
+        return StudentOp.apply(*inputs, _names=names, **params)
 
     return apply
 

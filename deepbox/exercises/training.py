@@ -163,8 +163,8 @@ def train_lenet(ex, student, parts, train_size=None, epochs=None, verbose=True) 
     """LeNet-5 on MNIST-10k digits with the student's piece in every layer it replaces."""
     from deepbox.models import lenet5
 
-    data = _data(train_size, 2000)
-    epochs = epochs or 1
+    data = _data(train_size, 3000)
+    epochs = epochs or 2
     variants = [("deepbox's own (reference)", contextlib.nullcontext)]
     variants += [(f"yours: {p.title.split(' (')[0]}", _student_ctx(ex, student, p.title)) for p in parts]
     title = (f"{ex.name} --train: LeNet-5, Adam, {len(data[0])} digits, {epochs} epoch(s) "
@@ -187,8 +187,8 @@ def train_row_model(ex, student, parts, cell: str, train_size=None, epochs=None,
             h = out[0] if cell == "lstm" else out
             return self.fc(h[-1])
 
-    data = _data(train_size, 2000)
-    epochs = epochs or 1
+    data = _data(train_size, 3000)
+    epochs = epochs or 2
     variants = [("deepbox's own (reference)", contextlib.nullcontext)]
     variants += [(f"yours: {p.title.split(' (')[0]}", _student_ctx(ex, student, p.title)) for p in parts]
     title = (f"{ex.name} --train: row-{cell.upper()} (hidden 64), Adam lr 3e-3, {len(data[0])} digits, "

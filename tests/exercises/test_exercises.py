@@ -402,6 +402,17 @@ def test_notebook_with_the_solution_runs_its_checks(name, tmp_path, monkeypatch)
     assert "result: all checks pass" in out, out
 
 
+def test_a_notebook_is_checked_without_jupyter(tmp_path, capsys):
+    d = str(tmp_path)
+    assert main(["exercise", "start", "sigmoid", "--dir", d, "--notebook"]) == 0
+    assert ex.status("sigmoid", d) == "template"
+    assert main(["exercise", "check", "sigmoid", "--dir", d]) == 1     # finds sigmoid.ipynb
+    assert "not implemented yet" in capsys.readouterr().out
+    assert main(["exercise", "solution", "sigmoid", "--dir", d, "--notebook", "--force"]) == 0
+    assert main(["exercise", "check", "sigmoid", "--dir", d]) == 0
+    assert ex.status("sigmoid", d) == "passed"
+
+
 def test_template_notebook_is_valid_and_holds_the_template(tmp_path):
     import nbformat
 
