@@ -682,3 +682,10 @@ def rgb_to_grayscale(img, num_output_channels: int = 1):
     if num_output_channels == 3:
         gray = np.concatenate([gray] * 3, axis=-3)
     return _from_chw(np.ascontiguousarray(gray), meta)
+
+
+# colour and tone adjustments live in their own file; they are part of this namespace, as in torchvision
+from deepbox.vision.transforms.color import *  # noqa: E402,F401,F403
+from deepbox.vision.transforms.color import __all__ as _color_all  # noqa: E402
+
+__all__ += _color_all
