@@ -47,9 +47,9 @@ def _candidate_dirs(cls, root: str | None) -> list[str]:
     return dirs
 
 
-def find_idx_files(cls, root: str | None, train: bool) -> tuple[str, str] | None:
+def find_idx_files(cls, root: str | None, train: bool, names: tuple[str, str] | None = None) -> tuple[str, str] | None:
     """The (images, labels) files of ``cls`` for a split, searched as the module docstring says."""
-    images_name, labels_name = _SPLIT_FILES[train]
+    images_name, labels_name = names or _SPLIT_FILES[train]
     for folder in _candidate_dirs(cls, root):
         images, labels = _find_file(folder, images_name), _find_file(folder, labels_name)
         if images and labels:
@@ -84,10 +84,10 @@ class MNIST(ArrayImageDataset):
                  download: bool = False) -> None:
         super().__init__(root, transform=transform, target_transform=target_transform)
         self.train = train
-        found = find_idx_files(type(self), self.root, train)
+        found = find_idx_files(type(self), self.root, train, self._split_files(train))
         if found is None and download:
             self.download()
-            found = find_idx_files(type(self), self.root, train)
+            found = find_idx_files(type(self), self.root, train, self._split_files(train))
         if found is None:
             raise DatasetNotFoundError(self._not_found_message())
         self.images_file, self.labels_file = found
@@ -101,7 +101,7 @@ class MNIST(ArrayImageDataset):
 
     def _not_found_message(self) -> str:
         name = type(self).__name__
-        images_name, labels_name = _SPLIT_FILES[self.train]
+        images_name, labels_name = self._split_files(self.train)
         looked = "\n".join("  " + d for d in _candidate_dirs(type(self), self.root))
         target = self.raw_folder if self.root is not None else f"<root>/{name}/raw"
         return (f"{name} {'training' if self.train else 'test'} files not found: expected {images_name}[.gz] and "
@@ -109,9 +109,13 @@ class MNIST(ArrayImageDataset):
                 f"Put the four files {', '.join(f + '.gz' for f in self.resources)} in {target} (or in a folder "
                 f"named by $DEEPBOX_DATA), or pass download=True with a root to fetch them from {self.mirrors[0]}.")
 
+    def _split_files(self, train: bool) -> tuple[str, str]:
+        """The IDX file names (images, labels) of a split, without ``.gz``."""
+        return _SPLIT_FILES[train]
+
     @property
     def resources(self) -> list[str]:
-        return [*_SPLIT_FILES[True], *_SPLIT_FILES[False]]
+        return [*self._split_files(True), *self._split_files(False)]
 
     def _load(self, images_file: str, labels_file: str) -> tuple[np.ndarray, np.ndarray]:
         try:
