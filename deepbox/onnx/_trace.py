@@ -45,9 +45,9 @@ _LOGIC = {"__gt__": "Greater", "gt": "Greater", "greater": "Greater", "__lt__": 
 
 
 class Call:
-    __slots__ = ("op", "cls", "args", "kwargs", "outputs", "module", "index")
+    __slots__ = ("op", "cls", "args", "kwargs", "outputs", "module", "index", "versions", "out_versions")
 
-    def __init__(self, cls, args, kwargs, outputs, module, index, op=None):
+    def __init__(self, cls, args, kwargs, outputs, module, index, op=None, owners=None):
         self.op = op or op_name(cls)
         self.cls = cls
         self.args = args
@@ -55,6 +55,12 @@ class Call:
         self.outputs = outputs if isinstance(outputs, tuple) else (outputs,)
         self.module = module
         self.index = index
+        # (tensor, its version counter) at call time for each argument, or the traced tensor whose array an
+        # array argument is: a value changed in place by an untraced op is then detectable
+        owners = owners or {}
+        self.versions = tuple((a, a._version[0]) if isinstance(a, Tensor) else
+                              (owners[id(a)], owners[id(a)]._version[0]) if id(a) in owners else None for a in args)
+        self.out_versions = tuple(o._version[0] if isinstance(o, Tensor) else None for o in self.outputs)
 
     def where(self) -> str:
         what = f"{self.op} ({self.cls.__module__}.{self.cls.__qualname__})" if self.cls is not None else self.op
@@ -62,9 +68,10 @@ class Call:
 
 
 @contextlib.contextmanager
-def record(model):
+def record(model, inputs=()):
     """Collect the ``Call``s of everything run inside the block (``with record(model) as calls:``)."""
     calls: list[Call] = []
+    owners = {id(t._data): t for t in inputs}  # id(array) -> the traced tensor holding it
     names = {id(m): (n or type(m).__name__) for n, m in model.named_modules()} if model is not None else {}
     stack: list[str] = []
     original = Function.__dict__["apply"]
@@ -77,7 +84,10 @@ def record(model):
         finally:
             depth[0] -= 1
         if depth[0] == 0:  # an op called inside another op's forward is part of that op
-            calls.append(Call(cls, args, kwargs, out, stack[-1] if stack else "", len(calls)))
+            call = Call(cls, args, kwargs, out, stack[-1] if stack else "", len(calls), owners=owners)
+            calls.append(call)
+            for o in call.outputs:
+                owners.setdefault(id(o._data), o)
         return out
 
     def pre(mod, args):
@@ -95,7 +105,9 @@ def record(model):
             finally:
                 depth[0] -= 1
             if depth[0] == 0 and isinstance(out, Tensor):
-                calls.append(Call(None, args, kwargs, out, stack[-1] if stack else "", len(calls), op=op))
+                calls.append(Call(None, args, kwargs, out, stack[-1] if stack else "", len(calls), op=op,
+                                  owners=owners))
+                owners.setdefault(id(out._data), out)
             return out
         return wrapped
 

@@ -8,7 +8,9 @@ Steps, as ``torch.onnx.export`` takes them:
 2. With ``dynamic_axes``, the model runs a second time on inputs whose dynamic axes have another
    size. The two traces must be the same sequence of ops; where an op's shape argument differs
    between them (a ``Reshape`` to ``(B, -1)``), the exporter writes ``-1`` there instead of the
-   traced number, and a constant whose shape differs is refused with the op and module named.
+   traced number. A one-valued tensor the forward pass made from the batch size (initial states)
+   is expanded to a shape read from the input; any other constant whose shape differs is refused
+   with the op and module named.
 3. Each call is translated by the exporter registered for its op name (``deepbox/onnx/ops.py``)
    into ONNX nodes. A call whose inputs are all constants is folded: its traced output becomes an
    initializer (``do_constant_folding``). Parameters and buffers become initializers under their
@@ -65,6 +67,7 @@ class Graph:
         self.call: Call | None = None
         self.alt: Call | None = None
         self.batch = None            # (input name, axis, traced size, growth in the second trace)
+        self.born: dict = {}         # id(tensor) -> its version counter when it was made (traced outputs, inputs)
 
     # -------------------------------------------------------------- names and nodes
     def fresh(self, hint: str) -> str:
@@ -263,7 +266,7 @@ def _fresh_inputs(args, dyn_by_pos, grow: int):
 def _run(model, args, kwargs):
     from deepbox.autograd.grad_mode import enable_grad
 
-    with enable_grad(), record(model) as calls:
+    with enable_grad(), record(model, _flatten(args)) as calls:
         out = model(*args, **kwargs)
     return out, calls
 
@@ -351,9 +354,12 @@ def export(model, args, f, export_params: bool = True, verbose: bool = False, tr
         for k in (("tensor", id(p)), ("array", id(p._data))):
             g.pending.setdefault(k, (pname, p._data))
 
+    for t in flat_inputs:
+        g.born[id(t)] = 0
     for i, call in enumerate(calls):
         g.call = call
         g.alt = alt_calls[i] if alt_calls is not None else None
+        _check_versions(g, call)
         if g.alt is not None:
             _check_constants(g, call, g.alt)
         tensors = [a for a in call.args if isinstance(a, Tensor)] + \
@@ -471,8 +477,22 @@ def _expand_uniform(g: Graph, a, b) -> bool:
     return True
 
 
+def _check_versions(g: Graph, call: Call):
+    """Refuse a value changed in place by an op the trace could not see (one on tensors needing no grad)."""
+    for a, entry in zip(call.args, call.versions):
+        if entry is None or id(entry[0]) not in g.born:
+            continue
+        t, v = entry
+        if a is t and t._ctx is not None and ("node", id(t._ctx), t._out_idx) in g.values:
+            continue  # an in-place op recorded in the graph: the tensor names its new node
+        if v != g.born[id(t)]:
+            raise g.fail("an input of this op was changed in place after it was made (x += ..., x.add_(...)) on a "
+                         "tensor that needs no gradient, which the trace cannot follow; use the out-of-place op")
+
+
 def _register(g: Graph, call: Call, j: int, out: Tensor, name: str, dynamic: bool):
     entry = (name, dynamic)
+    g.born.setdefault(id(out), call.out_versions[j])
     if out._ctx is not None:
         g.values[("node", id(out._ctx), out._out_idx)] = entry
     g.values[("tensor", id(out))] = entry

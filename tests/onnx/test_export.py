@@ -249,3 +249,19 @@ def test_initial_states_made_from_the_batch_size_follow_it(tmp_path):
     deepbox.manual_seed(0)
     proto = export_and_compare(tmp_path, TutorialLSTM(), deepbox.randn(2, 7, 28), sizes=(2, 5, 11))
     assert any(n.op_type == "Expand" for n in proto.graph.node)
+
+
+class ShiftedTokens(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(12, 4)
+
+    def forward(self, idx):
+        shifted = idx + 0
+        shifted.add_(1)  # in place on an integer tensor: no gradient, so no graph node records it
+        return self.emb(shifted)
+
+
+def test_untraced_in_place_change_is_refused(tmp_path):
+    with pytest.raises(OnnxExporterError, match="changed in place"):
+        deepbox.onnx.export(ShiftedTokens(), deepbox.randint(0, 10, (2, 5)), str(tmp_path / "m.onnx"))
