@@ -1034,3 +1034,194 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
 def equal(input, other) -> bool:
     a, b = _as_tensor(input)._data, _as_tensor(other)._data
     return a.shape == b.shape and bool((a == b).all())
+
+
+# ----------------------------------------------------------------------------- inverse trig and hyperbolic
+class Asin(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.arcsin(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / xp.sqrt(1 - a * a)  # d/dx asin x = 1 / sqrt(1 - x^2)
+
+
+class Acos(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.arccos(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return -grad / xp.sqrt(1 - a * a)
+
+
+class Sinh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.sinh(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * xp.cosh(a)
+
+
+class Cosh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.cosh(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * xp.sinh(a)
+
+
+class Asinh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.arcsinh(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / xp.sqrt(a * a + 1)
+
+
+class Acosh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.arccosh(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / xp.sqrt(a * a - 1)
+
+
+class Atanh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return xp.arctanh(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / (1 - a * a)
+
+
+def _quiet_unary(cls):
+    """A unary op whose domain is limited (asin of 2 is NaN, as in PyTorch, without NumPy's warning)."""
+    base = _unary(cls)
+
+    def op(input, *, out=None):
+        with xp.errstate(invalid="ignore", divide="ignore"):
+            return base(input)
+
+    op.__name__ = cls.__name__.lower()
+    return op
+
+
+asin = _quiet_unary(Asin)
+arcsin = asin
+acos = _quiet_unary(Acos)
+arccos = acos
+sinh = _quiet_unary(Sinh)
+cosh = _quiet_unary(Cosh)
+asinh = _quiet_unary(Asinh)
+arcsinh = asinh
+acosh = _quiet_unary(Acosh)
+arccosh = acosh
+atanh = _quiet_unary(Atanh)
+arctanh = atanh
+
+
+# ----------------------------------------------------------------------------- log-space sums and signs
+class LogAddExp(Function):
+    """log(e^a + e^b) without overflow; ``base2`` for log2(2^a + 2^b). Gradients: the softmax weights."""
+
+    @staticmethod
+    def forward(ctx, a, b, base2):
+        out = xp.logaddexp2(a, b) if base2 else xp.logaddexp(a, b)
+        ctx.save_for_backward(a, b, out)
+        ctx.base2 = base2
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.saved_tensors
+        pw = xp.exp2 if ctx.base2 else xp.exp
+        return grad * pw(a - out), grad * pw(b - out)
+
+
+def _float_operands(input, other, name):
+    a, b = _prepare(input, other)
+    if xp.asarray(_data(a)).dtype.kind != "f":
+        raise NotImplementedError(f'"{name}" is implemented for floating point tensors only')
+    return a, b
+
+
+def logaddexp(input, other):
+    return LogAddExp.apply(*_float_operands(input, other, "logaddexp"), False)
+
+
+def logaddexp2(input, other):
+    return LogAddExp.apply(*_float_operands(input, other, "logaddexp2"), True)
+
+
+class CopySign(Function):
+    """|a| with the sign of b: gradient sign(a) * sign(result) for a (0 where a = 0, as PyTorch), none for b."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = xp.copysign(a, b)
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        return grad * xp.sign(a) * xp.sign(out), xp.zeros_like(grad) if ctx.needs_input_grad[1] else None
+
+
+def copysign(input, other):
+    a, b = _prepare(input, other, true_div=True)
+    return CopySign.apply(a, b)
+
+
+def _shift(ufunc, name):
+    """``<<`` / ``>>`` on integer tensors; PyTorch gives 0 (or -1 for >> of negatives) past the width."""
+
+    def op(input, other):
+        a, b = _prepare(input, other)
+        ad, bd = xp.asarray(_data(a)), xp.asarray(_data(b))
+        if ad.dtype.kind == "f":
+            raise NotImplementedError(f'"{name}_cpu" not implemented for floating point tensors')
+        if ad.dtype.kind == "b":
+            ad, bd = ad.astype(xp.int64), bd.astype(xp.int64)
+        bits = ad.dtype.itemsize * 8
+        big = (bd < 0) | (bd >= bits)
+        safe = xp.where(big, 0, bd).astype(ad.dtype)
+        r = ufunc(ad, safe)
+        if big.any():
+            past = xp.where(ad < 0, -1, 0).astype(ad.dtype) if name == "rshift" else xp.zeros((), ad.dtype)
+            r = xp.where(big, past, r)
+        return _make(xp.asarray(r, dtype=ad.dtype))
+
+    op.__name__ = "bitwise_left_shift" if name == "lshift" else "bitwise_right_shift"
+    return op
+
+
+bitwise_left_shift = _shift(xp.left_shift, "lshift")
+bitwise_right_shift = _shift(xp.right_shift, "rshift")

@@ -473,3 +473,101 @@ def one_hot(tensor, num_classes=-1):
     return _make(out)
 
 
+
+
+# ----------------------------------------------------------------------------- scatter_reduce
+class ScatterReduce(Function):
+    """``out = self`` with each ``src`` element reduced into ``out[..idx..]`` by sum, prod, mean, amax or amin.
+
+    ``include_self=False`` reduces only the scattered values into positions that receive any. Gradients
+    as PyTorch: sum passes the gradient through; mean divides it by each position's count; amax/amin
+    send it to every element equal to the result, shared evenly; prod multiplies by the others' product.
+    """
+
+    @staticmethod
+    def forward(ctx, a, src, idx, axis, reduce, include_self):
+        grid = _scatter_grid(idx, axis)
+        s = src[tuple(slice(0, n) for n in idx.shape)]
+        hit = xp.zeros(a.shape, bool)
+        hit[grid] = True
+        ufunc = {"sum": xp.add, "mean": xp.add, "prod": xp.multiply, "amax": xp.maximum, "amin": xp.minimum}[reduce]
+        out = a.copy()
+        if not include_self:  # start each receiving position from the reduction's identity
+            out[hit] = _identity(reduce, a.dtype)
+        ufunc.at(out, grid, s)
+        count = None
+        if reduce == "mean":
+            count = xp.zeros(a.shape, xp.int64)
+            xp.add.at(count, grid, 1)
+            count = count + (1 if include_self else 0)
+            count = xp.maximum(count, 1)
+            out = out / count if a.dtype.kind == "f" else xp.floor_divide(out, count)
+        ctx.save_for_backward(a, s, out)
+        ctx.grid, ctx.hit, ctx.count = grid, hit, count
+        ctx.reduce, ctx.include_self, ctx.src_shape = reduce, include_self, src.shape
+        return out.astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, s, out = ctx.saved_tensors
+        grid, hit, reduce = ctx.grid, ctx.hit, ctx.reduce
+        keep_self = ctx.include_self
+        if reduce == "sum":
+            ga, gs_part = grad if keep_self else xp.where(hit, 0, grad), grad[grid]
+        elif reduce == "mean":
+            gc = grad / ctx.count
+            ga, gs_part = (gc if keep_self else xp.where(hit, 0, grad)), gc[grid]
+        elif reduce == "prod":
+            # d out / d v is the product of the other factors; count zeros instead of dividing by v:
+            # with no zero it is out / v, with one zero only that factor gets the nonzero product
+            zeros = xp.zeros(out.shape, xp.int64)
+            nonzero_prod = xp.ones(out.shape, grad.dtype)
+            if keep_self:
+                zeros += a == 0
+                nonzero_prod *= xp.where(a == 0, 1, a)
+            xp.add.at(zeros, grid, s == 0)
+            xp.multiply.at(nonzero_prod, grid, xp.where(s == 0, 1, s))
+
+            def others(v, z, p):
+                safe = xp.where(v == 0, 1, v)
+                return xp.where(v == 0, xp.where(z == 1, p, 0), xp.where(z == 0, p / safe, 0))
+
+            ga = xp.where(hit, grad * others(a, zeros, nonzero_prod) if keep_self else 0, grad)
+            gs_part = grad[grid] * others(s, zeros[grid], nonzero_prod[grid])
+        else:  # amax / amin: the gradient is shared by the elements that reach the result
+            count = xp.zeros(out.shape, grad.dtype)
+            self_hit = (a == out) & (keep_self | ~hit)
+            count += self_hit
+            src_hit = s == out[grid]
+            xp.add.at(count, grid, src_hit)
+            share = grad / xp.maximum(count, 1)
+            ga = xp.where(self_hit, share, 0)
+            gs_part = xp.where(src_hit, share[grid], 0)
+        gs = xp.zeros(ctx.src_shape, grad.dtype)
+        gs[tuple(slice(0, n) for n in gs_part.shape)] = gs_part
+        return ga, gs
+
+
+def _identity(reduce, dtype):
+    if reduce in ("sum", "mean"):
+        return 0
+    if reduce == "prod":
+        return 1
+    if dtype.kind == "f":
+        return -xp.inf if reduce == "amax" else xp.inf
+    info = xp.iinfo(dtype) if dtype.kind in "iu" else None
+    return (info.min if reduce == "amax" else info.max) if info else reduce == "amin"
+
+
+def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
+    x = _as_tensor(input)
+    axis = _one_axis(dim, x.ndim)
+    if reduce not in ("sum", "prod", "mean", "amax", "amin"):
+        raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
+    idx = _check_index(index, "scatter_reduce", x.ndim)
+    src = _as_tensor(src)
+    if src._data.dtype != x._data.dtype:
+        raise RuntimeError(f"scatter_reduce(): Expected self.dtype to be equal to src.dtype, got {x.dtype} and "
+                           f"{src.dtype}")
+    _check_scatter("scatter_reduce", x, axis, idx, src)
+    return ScatterReduce.apply(x, src, idx, axis, reduce, bool(include_self))

@@ -857,3 +857,39 @@ class Clone(Function):
 
 def clone(input, *, memory_format=None):
     return Clone.apply(_as_tensor(input))
+
+
+class Unfold(Function):
+    """``x.unfold(dim, size, step)``: every window of ``size`` elements, ``step`` apart, along ``dim``,
+    as a new last dimension (a view in NumPy too). Backward adds each window back where it came from."""
+
+    @staticmethod
+    def forward(ctx, a, axis, size, step):
+        ctx.shape, ctx.axis, ctx.size, ctx.step = a.shape, axis, size, step
+        windows = xp.lib.stride_tricks.sliding_window_view(a, size, axis=axis)
+        return windows[(slice(None),) * axis + (slice(None, None, step),)]
+
+    @staticmethod
+    def backward(ctx, grad):
+        axis, size, step = ctx.axis, ctx.size, ctx.step
+        g = xp.zeros(ctx.shape, grad.dtype)
+        gm = xp.moveaxis(g, axis, 0)                   # a view: writes land in g
+        windows = xp.moveaxis(grad, axis, 0)           # (n_windows, ..., size)
+        n = windows.shape[0]
+        for k in range(size):                          # offset k of every window: distinct positions
+            gm[k:k + step * (n - 1) + 1:step] += windows[..., k]
+        return g
+
+
+def unfold(input, dimension, size, step):
+    """``Tensor.unfold``: windows of ``size`` along ``dimension``, ``step`` apart, in a new last dimension."""
+    x = _as_tensor(input)
+    axis = _one_axis(dimension, x.ndim)
+    n = x._data.shape[axis] if x.ndim else 1
+    if size > n or size < 0:
+        raise RuntimeError(f"maximum size for tensor at dimension {dimension} is {n} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    if x.ndim == 0:
+        return reshape(x, (size,))
+    return Unfold.apply(x, axis, size, step)

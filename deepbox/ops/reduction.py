@@ -746,3 +746,79 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     if return_counts:
         out.append(_make(res[k].astype(xp.int64)))
     return tuple(out)
+
+
+# ----------------------------------------------------------------------------- running max/min and log-sum-exp
+cummax_result = namedtuple("cummax", ["values", "indices"])
+cummin_result = namedtuple("cummin", ["values", "indices"])
+
+
+def _cum_extreme(input, dim, is_min):
+    """Running max (min) along ``dim`` and where it was last reached, as PyTorch: a tie moves the index
+    on, and after a NaN the values stay NaN with the index of the latest NaN."""
+    x = _as_tensor(input)
+    axis = _one_axis(dim, x.ndim)
+    result = cummin_result if is_min else cummax_result
+    if x.ndim == 0:
+        from deepbox.ops.movement import clone
+
+        return result(clone(x), _make(xp.asarray(0)))
+    a = x._data
+    vals = (xp.minimum if is_min else xp.maximum).accumulate(a, axis=axis)  # NaN propagates
+    hit = a == vals
+    if a.dtype.kind == "f":
+        hit |= xp.isnan(a)
+    pos = xp.arange(a.shape[axis]).reshape([-1 if i == axis else 1 for i in range(a.ndim)])
+    idx = xp.maximum.accumulate(xp.where(hit, pos, 0), axis=axis).astype(xp.int64)
+    from deepbox.ops.indexing import gather
+
+    return result(gather(x, axis, _make(idx)), _make(idx))
+
+
+def cummax(input, dim):
+    return _cum_extreme(input, dim, False)
+
+
+def cummin(input, dim):
+    return _cum_extreme(input, dim, True)
+
+
+class LogCumSumExp(Function):
+    @staticmethod
+    def forward(ctx, a, axis):
+        out = xp.logaddexp.accumulate(a, axis=axis)
+        ctx.save_for_backward(a, out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        # dx_j = sum_{i >= j} g_i exp(x_j - out_i) = exp(x_j - out_j) * T_j,
+        # T_j = g_j + exp(out_j - out_{j+1}) * T_{j+1}: out never decreases along the axis, so every
+        # factor is at most 1 (no overflow)
+        a, out = ctx.saved_tensors
+        g, o, x = (xp.moveaxis(v, ctx.axis, 0) for v in (grad, out, a))
+        t = xp.zeros_like(g)
+        t[-1] = g[-1]
+        with xp.errstate(invalid="ignore", over="ignore"):
+            for j in range(g.shape[0] - 2, -1, -1):
+                step = xp.exp(o[j] - o[j + 1])
+                t[j] = g[j] + xp.where(xp.isfinite(step), step, 0) * t[j + 1]
+            dx = xp.exp(x - o) * t
+        return xp.moveaxis(dx, 0, ctx.axis)
+
+
+def logcumsumexp(input, dim):
+    x = _as_tensor(input)
+    axis = _one_axis(dim, x.ndim)
+    if x._data.dtype.kind != "f":
+        raise NotImplementedError(f"logcumsumexp is not implemented for {x.dtype} tensors")
+    if x.ndim == 0:
+        from deepbox.ops.movement import clone
+
+        return clone(x)
+    if x._data.shape[axis] == 0:
+        from deepbox.ops.movement import clone
+
+        return clone(x)
+    return LogCumSumExp.apply(x, axis)
