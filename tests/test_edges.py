@@ -647,3 +647,58 @@ def test_shifts_on_integer_tensors():
                                                    torch.bitwise_left_shift),
                                                (_op("bitwise_right_shift") if T is deepbox else
                                                 torch.bitwise_right_shift)), "shift")
+
+
+# ----------------------------------------------------------------------------- 3-D convolution and pooling, unpooling
+def _fboth(name):
+    return lambda *a, **k: (getattr(DF, name) if isinstance(a[0], deepbox.Tensor) else getattr(TF, name))(*a, **k)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(stride=2), dict(padding=1), dict(dilation=(2, 1, 1), padding=(1, 0, 2)),
+                                dict(groups=2, stride=(1, 2, 1)), dict(padding="same"),
+                                dict(padding="valid", stride=(2, 1, 3))])
+def test_conv3d(kw):
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 4, 5, 6, 5)), rng.standard_normal((6, 4 // kw.get("groups", 1), 3, 2, 3))
+    check_op(lambda x, w, b: _fboth("conv3d")(x, w, b, **kw), x, w, rng.standard_normal(6))
+
+
+def test_conv3d_unbatched_without_bias():
+    rng = np.random.default_rng(1)
+    check_op(lambda x, w: _fboth("conv3d")(x, w), rng.standard_normal((2, 5, 4, 4)),
+             rng.standard_normal((3, 2, 2, 2, 2)))
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(stride=2), dict(padding=1, stride=2, output_padding=1),
+                                dict(dilation=(2, 1, 1), padding=(1, 0, 1)), dict(groups=2, stride=(2, 1, 2)),
+                                dict(stride=(3, 2, 1), output_padding=(2, 1, 0))])
+def test_conv_transpose3d(kw):
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((2, 4, 3, 4, 3)), rng.standard_normal((4, 6 // kw.get("groups", 1), 3, 2, 3))
+    check_op(lambda x, w, b: _fboth("conv_transpose3d")(x, w, b, **kw), x, w, rng.standard_normal(6))
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                                dict(kernel_size=(3, 2, 2), stride=(2, 1, 2), padding=(1, 0, 1), ceil_mode=True),
+                                dict(kernel_size=3, stride=2, padding=1, count_include_pad=False),
+                                dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, count_include_pad=False),
+                                dict(kernel_size=2, divisor_override=3)])
+def test_avg_pool3d(kw):
+    rng = np.random.default_rng(3)
+    check_op(lambda x: _fboth("avg_pool3d")(x, **kw), rng.standard_normal((2, 3, 5, 6, 7)))
+    check_op(lambda x: _fboth("avg_pool3d")(x, **kw), rng.standard_normal((3, 5, 6, 7)))
+
+
+@pytest.mark.parametrize("nd", [1, 2])
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                                dict(kernel_size=2, stride=1)])
+def test_max_unpool_inverts_max_pool(nd, kw):
+    x = np.random.default_rng(nd).standard_normal((2, 3) + (8,) * nd)
+
+    def f(x, output_size):
+        F = DF if isinstance(x, deepbox.Tensor) else TF
+        y, i = getattr(F, f"max_pool{nd}d")(x, return_indices=True, **kw)
+        return getattr(F, f"max_unpool{nd}d")(y * 1, i, output_size=output_size, **kw)
+
+    check_op(lambda x: f(x, tuple(x.shape[2:])), x)
+    same_outcome(lambda T: f(T.tensor(x), None), f"max_unpool{nd}d default size")

@@ -26,7 +26,7 @@ from deepbox import kernels
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
 
-__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "unfold", "fold"]
+__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "unfold", "fold"]
 
 
 # ----------------------------------------------------------------------------- argument helpers
@@ -559,4 +559,99 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
         raise RuntimeError(f"fold: expected {blocks} blocks for output_size {size}, kernel {k}, got "
                            f"input of shape {tuple(input.shape)}")
     out = FoldFn.apply(input, output_size=size, kernel_size=k, dilation=d, padding=p, stride=s)
+    return out.squeeze(0) if unbatched else out
+
+
+# ----------------------------------------------------------------------------- 3-D, from 2-D planes
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution over ``(N, C, D, H, W)``, as ``torch.nn.functional.conv3d``.
+
+    Built from 2-D ones: depth tap ``i`` of the kernel convolves every depth slice the stride
+    selects, ``x[:, :, i*dd + od*sd]``, with the weight's plane ``i``; the planes' results add up.
+    So the 2-D kernel does the work and autograd differentiates the composition.
+
+    Shape: input ``(N, C_in, D, H, W)`` (or unbatched), weight ``(C_out, C_in/groups, kD, kH, kW)``.
+    """
+    from deepbox.ops.movement import pad, permute, reshape
+
+    nd = 3
+    groups = _check_conv_args(input, weight, groups, nd, "conv3d", bias)
+    unbatched = input.ndim == nd + 1
+    x = input.unsqueeze(0) if unbatched else input
+    k = tuple(weight.shape[2:])
+    s, d = _ntuple(stride, nd, "stride"), _ntuple(dilation, nd, "dilation")
+    _positive(s, "stride")
+    _positive(d, "dilation")
+    pads = _resolve_padding(padding, k, s, d, nd, "conv3d")
+    if x.shape[1] != weight.shape[1] * groups:
+        raise RuntimeError(f"conv3d: expected input with {weight.shape[1] * groups} channels (weight "
+                           f"{tuple(weight.shape)}, groups={groups}), got input of shape {tuple(input.shape)}")
+    if any(lo or hi for lo, hi in pads):
+        x = pad(x, tuple(v for lo_hi in reversed(pads) for v in lo_hi))
+    n, c = x.shape[0], x.shape[1]
+    sizes = [x.shape[2 + a] - d[a] * (k[a] - 1) for a in range(3)]
+    if min(sizes) < 1:
+        raise RuntimeError(f"conv3d: the padded input {tuple(x.shape)} is smaller than the dilated kernel {k} "
+                           f"(dilation {d})")
+    do = (sizes[0] - 1) // s[0] + 1
+    out = None
+    for i in range(k[0]):
+        planes = x[:, :, i * d[0]:i * d[0] + s[0] * (do - 1) + 1:s[0]]           # (N, C, Do, H, W)
+        planes = reshape(permute(planes, 0, 2, 1, 3, 4), (n * do, c) + tuple(x.shape[3:]))
+        y = conv2d(planes, weight[:, :, i], None, s[1:], 0, d[1:], groups)      # (N*Do, O, Ho, Wo)
+        out = y if out is None else out + y
+    out = permute(reshape(out, (n, do) + tuple(out.shape[1:])), 0, 2, 1, 3, 4)
+    if bias is not None:
+        out = out + reshape(bias, (1, -1, 1, 1, 1))
+    return out.squeeze(0) if unbatched else out
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """3-D transposed convolution, as ``torch.nn.functional.conv_transpose3d``.
+
+    Depth tap ``i`` transposes-convolves every input depth slice with the weight's plane ``i`` (2-D)
+    and adds it at depth ``id*sd + i*dd`` of the full output, which is then cropped by the padding.
+
+    Shape: input ``(N, C_in, D, H, W)`` (or unbatched), weight ``(C_in, C_out/groups, kD, kH, kW)``.
+    """
+    from deepbox.ops.indexing import index_put
+    from deepbox.ops.movement import permute, reshape
+    from deepbox.tensor import _make
+
+    nd = 3
+    groups = _check_conv_args(input, weight, groups, nd, "conv_transpose3d", bias)
+    unbatched = input.ndim == nd + 1
+    x = input.unsqueeze(0) if unbatched else input
+    s, p = _ntuple(stride, nd, "stride"), _ntuple(padding, nd, "padding")
+    op, d = _ntuple(output_padding, nd, "output_padding"), _ntuple(dilation, nd, "dilation")
+    _positive(s, "stride")
+    _positive(d, "dilation")
+    _positive(p, "padding", allow_zero=True)
+    _positive(op, "output_padding", allow_zero=True)
+    for a, b_, c in zip(op, s, d):
+        if a >= b_ and a >= c:
+            raise RuntimeError(f"conv_transpose3d: output_padding {op} must be smaller than either stride {s} or "
+                               f"dilation {d}")
+    if x.shape[1] != weight.shape[0]:
+        raise RuntimeError(f"conv_transpose3d: expected input with {weight.shape[0]} channels (weight "
+                           f"{tuple(weight.shape)}), got input of shape {tuple(input.shape)}")
+    k = tuple(weight.shape[2:])
+    n, c, depth = x.shape[0], x.shape[1], x.shape[2]
+    d_out = (depth - 1) * s[0] - 2 * p[0] + d[0] * (k[0] - 1) + op[0] + 1
+    if d_out <= 0:
+        raise RuntimeError(f"conv_transpose3d: the output size of input {tuple(input.shape)} with kernel {k}, "
+                           f"stride {s}, padding {p} is not positive")
+    planes = reshape(permute(x, 0, 2, 1, 3, 4), (n * depth, c) + tuple(x.shape[3:]))
+    full = None
+    for i in range(k[0]):
+        y = conv_transpose2d(planes, weight[:, :, i], None, s[1:], p[1:], op[1:], groups, d[1:])
+        y = reshape(y, (n, depth) + tuple(y.shape[1:]))                        # (N, D, O, Ho, Wo)
+        if full is None:
+            full = _make(xp.zeros((n, (depth - 1) * s[0] + d[0] * (k[0] - 1) + 1 + op[0]) + tuple(y.shape[2:]),
+                                  y._data.dtype))
+        at = _make(xp.arange(depth) * s[0] + i * d[0])
+        full = index_put(full, (slice(None), at), y, accumulate=True)
+    out = permute(full[:, p[0]:p[0] + d_out], 0, 2, 1, 3, 4)
+    if bias is not None:
+        out = out + reshape(bias, (1, -1, 1, 1, 1))
     return out.squeeze(0) if unbatched else out

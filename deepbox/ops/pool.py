@@ -24,6 +24,7 @@ from deepbox.ops.conv import _ntuple, _positive  # noqa: F401  (re-used by the p
 from deepbox.tensor import _make
 
 __all__ = [
+    "avg_pool3d", "max_unpool1d", "max_unpool2d",
     "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
     "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate", "upsample", "upsample_nearest",
     "upsample_bilinear", "pixel_shuffle", "pixel_unshuffle", "max_pool1d_with_indices",
@@ -755,3 +756,89 @@ def pixel_shuffle(input, upscale_factor):
 def pixel_unshuffle(input, downscale_factor):
     """Rearrange ``(*, C, H*r, W*r)`` into ``(*, C*r^2, H, W)``, as ``torch.nn.functional.pixel_unshuffle``."""
     return _pixel(input, downscale_factor, True, "pixel_unshuffle")
+
+
+# ----------------------------------------------------------------------------- 3-D average pooling, unpooling
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """3-D average pooling over ``(N, C, D, H, W)``, as ``torch.nn.functional.avg_pool3d``.
+
+    The window sums of each depth tap are 2-D window sums (``avg_pool2d`` with divisor 1) of the
+    depth slices the stride selects; their total is divided by PyTorch's divisor, the product of the
+    per-axis window sizes (clipped to input + padding, or to the input without ``count_include_pad``).
+    """
+    from deepbox.ops.movement import pad, reshape
+
+    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1, 3, "avg_pool3d")
+    if input.ndim not in (4, 5):
+        raise RuntimeError(f"avg_pool3d expects a 4-D (unbatched) or 5-D (batched) input, got shape "
+                           f"{tuple(input.shape)}")
+    unbatched = input.ndim == 4
+    x = input.unsqueeze(0) if unbatched else input
+    n, c, depth, h, w = x.shape
+    outs = [_pool_out(size, kk, ss, pp, 1, ceil_mode) for size, kk, ss, pp in zip((depth, h, w), k, s, p)]
+    if min(outs) < 1:
+        raise RuntimeError(f"avg_pool3d: input {tuple(input.shape)} is too small for kernel {k} (padding {p})")
+    do = outs[0]
+    extra = max(0, (do - 1) * s[0] + k[0] - (depth + 2 * p[0]))  # ceil_mode's last window may run past
+    xp_ = pad(x, (0, 0, 0, 0, p[0], p[0] + extra))
+    total = None
+    for i in range(k[0]):
+        planes = xp_[:, :, i:i + s[0] * (do - 1) + 1:s[0]]                      # (N, C, Do, H, W)
+        sums = avg_pool2d(reshape(planes, (n, c * do, h, w)), k[1:], s[1:], p[1:], ceil_mode, True, 1)
+        total = sums if total is None else total + sums
+    total = reshape(total, (n, c, do) + tuple(total.shape[2:]))
+    if divisor_override:
+        out = total / float(divisor_override)
+    else:
+        dd, dh, dw = (_avg_divisor(size, kk, ss, pp, o, count_include_pad)
+                      for size, kk, ss, pp, o in zip((depth, h, w), k, s, p, outs))
+        div = (dd[:, None, None] * dh[None, :, None] * dw[None, None, :]).astype(x._data.dtype)
+        out = total / _make(div)
+    return out.squeeze(0) if unbatched else out
+
+
+def _max_unpool(input, indices, kernel_size, stride, padding, output_size, nd, name):
+    from deepbox.ops.indexing import scatter
+    from deepbox.ops.movement import reshape
+
+    k = _ntuple(kernel_size, nd, "kernel_size")
+    s = k if stride is None else _ntuple(stride, nd, "stride")
+    p = _ntuple(padding, nd, "padding")
+    if input.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{name} expects a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, got shape "
+                           f"{tuple(input.shape)}")
+    if tuple(indices.shape) != tuple(input.shape):
+        raise RuntimeError(f"{name}: Expected shape of indices to be the same as that of the input tensor "
+                           f"({tuple(input.shape)}) but got indices tensor with shape: {tuple(indices.shape)}")
+    spatial = tuple(input.shape[-nd:])
+    default = tuple((i - 1) * ss - 2 * pp + kk for i, ss, pp, kk in zip(spatial, s, p, k))
+    if output_size is None:
+        out_size = default
+    else:
+        out_size = tuple(int(v) for v in output_size)[-nd:]
+        for o, dflt, ss in zip(out_size, default, s):
+            if not dflt - ss < o < dflt + ss:
+                raise ValueError(f"{name}: invalid output_size {tuple(output_size)} (expected sizes between "
+                                 f"{tuple(v - ss + 1 for v in default)} and {tuple(v + ss - 1 for v in default)})")
+    lead = tuple(input.shape[:-nd])
+    flat_n = 1
+    for v in out_size:
+        flat_n *= v
+    idx = indices._data.reshape(lead + (-1,))
+    if idx.size and (idx.min() < 0 or idx.max() >= flat_n):
+        raise RuntimeError(f"{name}: Found an invalid max index: {int(idx.max())} (output volumes are of size "
+                           f"{'x'.join(map(str, out_size))})")
+    zeros = _make(xp.zeros(lead + (flat_n,), input._data.dtype))
+    out = scatter(zeros, len(lead), _make(idx), reshape(input, lead + (-1,)))
+    return reshape(out, lead + out_size)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """The inverse of ``max_pool1d(..., return_indices=True)``: each value back at its index, zeros elsewhere."""
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 1, "max_unpool1d")
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """The inverse of ``max_pool2d(..., return_indices=True)``: each value back at its flat ``h*W + w``."""
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 2, "max_unpool2d")
