@@ -168,6 +168,8 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if n < 0 or (m is not None and m < 0):
+        raise RuntimeError(f"eye: n and m must be non-negative, got n={n}, m={m}")
     return _finish(xp.eye(n, m if m is not None else n, dtype=_float_dtype(dtype)), requires_grad, device)
 
 

@@ -497,7 +497,7 @@ def _to_array(data, dtype=None, copy=False):
         if k in "iu" and arr.dtype != xp.int64:
             return arr.astype(xp.int64)
         if k not in "fiub":
-            raise TypeError(f"can't convert {type(data).__name__} of dtype {arr.dtype} to a tensor")
+            raise ValueError(f"can't convert {type(data).__name__} of dtype {arr.dtype} to a tensor")
     elif arr.dtype.kind not in "fiub" or arr.dtype not in backend._BY_NP:
         raise TypeError(
             f"can't convert a NumPy array of dtype {arr.dtype}; the only supported types are: "

@@ -702,3 +702,53 @@ def test_max_unpool_inverts_max_pool(nd, kw):
 
     check_op(lambda x: f(x, tuple(x.shape[2:])), x)
     same_outcome(lambda T: f(T.tensor(x), None), f"max_unpool{nd}d default size")
+
+
+# ----------------------------------------------------------------------------- PyTorch's keyword aliases
+def _alias_cases():
+    """Every public op with a ``dim``, ``keepdim``, ``input`` or ``other`` parameter, with the aliases to try."""
+    import inspect
+
+    import deepbox.ops as ops
+
+    cases = []
+    for name in sorted(ops.__all__):
+        fn = getattr(deepbox, name, None)
+        if fn is None or not hasattr(torch, name):
+            continue
+        params = inspect.signature(getattr(fn, "__wrapped_op__", fn)).parameters
+        if "dim" in params:
+            cases.append((name, "axis"))
+        if "keepdim" in params and "dim" in params:
+            cases.append((name, "keepdims"))
+        if "input" in params and "other" in params:
+            cases.append((name, "x1/x2"))
+    return cases
+
+
+@pytest.mark.parametrize("name,alias", _alias_cases())
+def test_numpy_style_keyword_aliases_match_torch(name, alias):
+    """``axis=``/``keepdims=``/``x1=``/``x2=`` wherever torch accepts them, as the function and as the method."""
+    x = np.random.default_rng(0).uniform(0.5, 2.0, (3, 4))
+    y = np.random.default_rng(1).uniform(0.5, 2.0, (3, 4))
+
+    def call(T, method):
+        a, b = T.tensor(x), T.tensor(y)
+        if alias == "x1/x2":
+            return getattr(T, name)(x1=a, x2=b)
+        kw = {"axis": 1} if alias == "axis" else {"dim": 1, "keepdims": True}
+        return getattr(a, name)(**kw) if method else getattr(T, name)(a, **kw)
+
+    for method in (False, True):
+        if method and (alias == "x1/x2" or not hasattr(torch.Tensor, name)):
+            continue
+        d, de = outcome(lambda T, m=method: call(T, m), deepbox)
+        t, te = outcome(lambda T, m=method: call(T, m), torch)
+        if te is TypeError and de is not TypeError:
+            continue  # torch's signature wants more than this generic call gives (repeat_interleave's repeats)
+        assert de is te, f"{name}({alias}, method={method}): deepbox raised {de}, torch {te}"
+        if te is None:
+            for a_, b_ in zip(d if isinstance(d, tuple) else (d,), t if isinstance(t, tuple) else (t,)):
+                if isinstance(b_, torch.Tensor):
+                    assert_close(a_, b_, what=f"{name} with {alias}")
+    EDGE_COUNTS["keyword aliases"] += 1

@@ -535,6 +535,8 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
     idx = input._data if isinstance(input, Tensor) else xp.asarray(input)
     if idx.dtype.kind not in "iu":
         raise RuntimeError(f"Expected tensor for argument #1 'indices' to have an integer dtype; got {idx.dtype}")
+    if weight.ndim != 2:
+        raise RuntimeError(f"embedding: 'weight' must be 2-D, got shape {tuple(weight.shape)}")
     n = weight.shape[0]
     if idx.size and (idx.min() < -n or idx.max() >= n):
         raise IndexError(f"embedding: index out of range (indices must be in [0, {n - 1}], got "

@@ -178,3 +178,9 @@ def _creation():
 
 
 _bind()
+
+
+# PyTorch's NumPy-style keyword aliases (axis=, keepdims=, x1=/x2=) for every function and method
+from deepbox.ops._aliases import accept_numpy_names as _accept_numpy_names  # noqa: E402
+
+_accept_numpy_names(globals(), __all__, Tensor)

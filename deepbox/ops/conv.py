@@ -46,7 +46,7 @@ def _ntuple(v, n: int, name: str) -> tuple:
 def _positive(vals: tuple, name: str, allow_zero: bool = False) -> None:
     for v in vals:
         if v < 0 or (v == 0 and not allow_zero):
-            raise ValueError(f"{name} must be {'non-negative' if allow_zero else 'positive'}, got {vals}")
+            raise RuntimeError(f"{name} must be {'non-negative' if allow_zero else 'positive'}, got {vals}")
 
 
 def _out_size(size: int, k: int, s: int, pad_total: int, d: int) -> int:

@@ -21,6 +21,8 @@ def _convert_key(key):
             k = k._data
         if isinstance(k, (list,)):
             k = xp.asarray(k)
+        if isinstance(k, slice) and k.step is not None and k.step < 0:
+            raise ValueError(f"step must be greater than zero (got the slice {k}); use flip() to reverse")
         if isinstance(k, backend.ndarray):
             if k.dtype.kind == "f":
                 raise IndexError(
@@ -163,10 +165,14 @@ class IndexPut(Function):
         ctx.key, ctx.accumulate, ctx.vshape = key, accumulate, xp.shape(v)
         out = a.copy()
         basic, key = _target(out, key)
-        if accumulate:
-            xp.add.at(basic, key, v)
-        else:
-            basic[key] = v
+        try:
+            if accumulate:
+                xp.add.at(basic, key, v)
+            else:
+                basic[key] = v
+        except ValueError as e:  # NumPy's broadcast error, as PyTorch's RuntimeError
+            raise RuntimeError(f"shape mismatch: value tensor of shape {list(xp.shape(v))} cannot be broadcast to "
+                               f"the indexing result ({e})") from None
         return out
 
     @staticmethod
@@ -376,7 +382,7 @@ def index_select(input, dim, index):
     axis = _one_axis(dim, x.ndim)
     idx = index._data if isinstance(index, Tensor) else xp.asarray(index)
     if idx.dtype.kind not in "iu":
-        raise IndexError(f"index_select(): Expected dtype int32/int64 for index but got {idx.dtype}")
+        raise RuntimeError(f"index_select(): Expected dtype int32/int64 for index but got {idx.dtype}")
     if idx.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector")
     n = x._data.shape[axis]

@@ -101,14 +101,17 @@ def mv(input, vec):
     return matmul(a, b)
 
 
-def dot(input, other):
-    a, b = _as_tensor(input), _as_tensor(other)
+def dot(input, tensor):
+    a, b = _as_tensor(input), _as_tensor(tensor)
     if a.ndim != 1 or b.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"dot : expected both vectors to have same dtype, but found {a.dtype} and {b.dtype}")
     return matmul(a, b)
 
 
-vdot = dot
+def vdot(input, other):
+    return dot(input, other)
 
 
 def inner(input, other):

@@ -387,7 +387,7 @@ def cat(tensors, dim=0, *, out=None):
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
         raise TypeError("cat() expects a sequence of tensors, e.g. deepbox.cat([a, b], dim=0)")
     if len(tensors) == 0:
-        raise RuntimeError("cat(): expected a non-empty list of Tensors")
+        raise ValueError("cat(): expected a non-empty list of Tensors")
     ts = _promote_all(tensors)
     # PyTorch skips 1-D empty tensors in cat (legacy behaviour)
     ts = [t for t in ts if not (t._data.ndim == 1 and t._data.shape[0] == 0)] or ts[:1]
@@ -779,6 +779,8 @@ class Diagonal(Function):
 
 def diagonal(input, offset=0, dim1=0, dim2=1):
     x = _as_tensor(input)
+    if _one_axis(dim1, x.ndim) == _one_axis(dim2, x.ndim):
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
     return Diagonal.apply(x, offset, _one_axis(dim1, x.ndim), _one_axis(dim2, x.ndim))
 
 
@@ -821,6 +823,11 @@ def select(input, dim, index):
 def narrow(input, dim, start, length):
     x = _as_tensor(input)
     axis = _one_axis(dim, x.ndim)
+    n = x._data.shape[axis] if x.ndim else 1
+    start = start + n if start < 0 else start
+    if not 0 <= start <= n or length < 0 or start + length > n:
+        raise RuntimeError(f"narrow(): start ({start}) + length ({length}) exceeds dimension size ({n}), or is "
+                           "negative")
     key = [slice(None)] * x.ndim
     key[axis] = slice(start, start + length)
     from deepbox.ops.indexing import getitem

@@ -221,16 +221,16 @@ def _pool_args(kernel_size, stride, padding, dilation, nd, name):
     for kk, pp, dd in zip(k, p, d):
         # PyTorch checks both: half the kernel itself and half the dilated (effective) kernel
         if pp > kk // 2 or pp > (dd * (kk - 1) + 1) // 2:
-            raise ValueError(f"{name}: padding {p} must be at most half of the kernel size "
-                             f"(kernel {k}, dilation {d})")
+            raise RuntimeError(f"{name}: padding {p} must be at most half of the kernel size "
+                               f"(kernel {k}, dilation {d})")
     return k, s, p, d
 
 
 def _as_4d(x, nd, name):
     """Pool input as 4-D: adds a height-1 axis for 1-D pooling and a batch axis when unbatched."""
     if x.ndim not in (nd + 1, nd + 2):
-        raise ValueError(f"{name} expects a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
-                         f"got shape {tuple(x.shape)}")
+        raise RuntimeError(f"{name} expects a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
+                           f"got shape {tuple(x.shape)}")
     unbatched = x.ndim == nd + 1
     if unbatched:
         x = x.unsqueeze(0)
@@ -446,8 +446,9 @@ def _output_size(output_size, in_size, nd, name):
         out = tuple(in_size[i] if v is None else int(v) for i, v in enumerate(output_size))
     else:
         out = (int(output_size),) * nd
-    if any(v < 1 for v in out):
-        raise ValueError(f"{name}: output_size must be positive, got {output_size!r}")
+    if any(v < 0 for v in out) or (name.startswith("adaptive_max") and any(v < 1 for v in out)):
+        raise RuntimeError(f"{name}: output_size must be {'positive' if 'max' in name else 'non-negative'}, got "
+                           f"{output_size!r}")
     return out
 
 
@@ -457,12 +458,12 @@ def adaptive_avg_pool2d(input, output_size):
     Window ``i`` spans ``[floor(i*H/Ho), ceil((i+1)*H/Ho))``, as in PyTorch.
     """
     if input.ndim not in (3, 4):
-        raise ValueError(f"adaptive_avg_pool2d expects a 3-D or 4-D input, got shape {tuple(input.shape)}")
+        raise RuntimeError(f"adaptive_avg_pool2d expects a 3-D or 4-D input, got shape {tuple(input.shape)}")
     h, w = input.shape[-2:]
     ho, wo = _output_size(output_size, (h, w), 2, "adaptive_avg_pool2d")
     if (ho, wo) == (1, 1):
         return GlobalAvgPoolFn.apply(input)
-    if h % ho == 0 and w % wo == 0 and input.ndim == 4:
+    if ho and wo and h % ho == 0 and w % wo == 0 and input.ndim == 4:
         return avg_pool2d(input, (h // ho, w // wo))
     dt = input._data.dtype
     return SeparableMapFn.apply(input, ah=_adaptive_avg_matrix(h, ho, dt), aw=_adaptive_avg_matrix(w, wo, dt))
@@ -597,8 +598,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     linear_modes = {"linear": 1, "bilinear": 2, "trilinear": 3}
     if mode in linear_modes:
         if linear_modes[mode] != nd:
-            raise ValueError(f"interpolate: mode {mode!r} expects a {linear_modes[mode] + 2}-D input, "
-                             f"got shape {tuple(input.shape)}")
+            raise NotImplementedError(f"interpolate: mode {mode!r} expects a {linear_modes[mode] + 2}-D input, "
+                                      f"got shape {tuple(input.shape)}")
         align_corners = bool(align_corners)
     elif mode in ("nearest", "nearest-exact"):
         if align_corners is not None:

@@ -25,7 +25,11 @@ def _axes(dim, ndim):
     if isinstance(dim, (list, tuple)):
         if len(dim) == 0:
             return None
-        return tuple(_one_axis(d, ndim) for d in dim)
+        axes = tuple(_one_axis(d, ndim) for d in dim)
+        for i, a in enumerate(axes):
+            if a is not None and a in axes[:i]:
+                raise RuntimeError(f"dim {a} appears multiple times in the list of dims")
+        return axes
     return (_one_axis(dim, ndim),)
 
 
