@@ -91,10 +91,14 @@ def add_parsers(sub, common) -> None:
     t.add_argument("--host", default="127.0.0.1", help="with --inspect, " + HOST_HELP)
     t.add_argument("--inspect-every", type=int, default=50, metavar="N",
                    help="with --inspect, record one optimiser step in N (default 50)")
+    t.add_argument("--hostfile", help="with --nproc: an MPI hostfile, to spread the processes over machines "
+                                      "(docs/distributed.md)")
     t.set_defaults(func=cmd_train)
 
 
 def cmd_train(args) -> int:
+    if getattr(args, "hostfile", None) and getattr(args, "nproc", None) is None:
+        raise CLIError("--hostfile spreads the processes of --nproc N over machines; pass --nproc too")
     if getattr(args, "nproc", None) is not None:
         from deepbox.cli.train_dist import cmd_train_nproc
 

@@ -84,7 +84,7 @@ def _relaunch(args, nproc: int) -> int:
     from deepbox.distributed.launch import LaunchError, build_command
 
     try:
-        cmd, env = build_command(nproc, ["-m", "deepbox"] + list(args.argv))
+        cmd, env = build_command(nproc, ["-m", "deepbox"] + list(args.argv), hostfile=getattr(args, "hostfile", None))
     except LaunchError as e:
         raise CLIError(str(e)) from None
     return subprocess.call(cmd, env=env)

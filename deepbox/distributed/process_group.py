@@ -40,6 +40,9 @@ __all__ = [
 
 DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)   # PyTorch's default for CPU backends
 _ALARM_TAG = 7
+# a wait spins this long, then sleeps in growing naps (up to 0.5 ms): ranks that share cores with each
+# other (and with other work) must not burn the core the rank they wait for needs
+_SPIN_S = 1e-4
 
 
 class DistError(RuntimeError):
@@ -350,8 +353,8 @@ def wait_request(req, pg: ProcessGroup, what: str, missing=None) -> None:
 
     ``missing()`` (optional) names the ranks whose part has not arrived, for the timeout message.
     Polling (rather than a blocking wait inside MPI) is what lets a rank notice a failure notice
-    or a timeout; the first millisecond spins, later polls sleep so that ranks sharing cores
-    leave them to each other.
+    or a timeout; the first 0.1 ms spins, later polls sleep so that ranks sharing cores leave
+    them to each other.
     """
     if req.Test():
         return
@@ -370,8 +373,8 @@ def wait_request(req, pg: ProcessGroup, what: str, missing=None) -> None:
                    f"different sequence of collectives); the process group can't be used any more")
             pg.broken = msg
             raise DistBackendError(msg)
-        if now - start > 1e-3:
-            time.sleep(min(1e-3, (now - start) / 50))
+        if now - start > _SPIN_S:
+            time.sleep(min(5e-4, (now - start) / 20))
 
 
 def _announce_failure(text: str) -> None:

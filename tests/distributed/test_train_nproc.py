@@ -53,6 +53,8 @@ def test_bad_nproc_input_is_reported_once(tmp_path):
     assert p.returncode == 2 and "must divide evenly over --nproc 2" in p.stderr, p.stderr
     p = _deepbox(["train", "--nproc", "0"], tmp_path)
     assert p.returncode == 2 and "--nproc must be a positive" in p.stderr, p.stderr
+    p = _deepbox(["train", "--hostfile", "hosts"], tmp_path)
+    assert p.returncode == 2 and "pass --nproc too" in p.stderr, p.stderr
 
 
 def test_an_existing_run_folder_stops_every_rank(tmp_path):

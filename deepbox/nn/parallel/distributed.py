@@ -22,6 +22,7 @@ copied from rank 0 before each forward when ``broadcast_buffers=True``, as in Py
 """
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 
 from deepbox import backend
@@ -119,6 +120,7 @@ class DistributedDataParallel(Module):
         self._fired = False               # a gradient hook ran since that forward
         self._used = None                 # find_unused_parameters: ids of params the last forward reached
         self._handles = [p.register_post_accumulate_grad_hook(self._grad_ready) for p in params]
+        self.comm_wait_s = 0.0            # time backward spent waiting for all-reduces to finish (benchmarks)
 
     # ------------------------------------------------------------------ construction helpers
     def _check_same_model(self, dist, module) -> None:
@@ -262,6 +264,7 @@ class DistributedDataParallel(Module):
 
     def _finalize(self) -> None:
         """Wait for every bucket, then write the averaged gradients back (still inside backward)."""
+        t0 = time.perf_counter()
         globally_used = None
         if self.find_unused_parameters and self._world_size > 1:
             from deepbox.distributed.collectives import start_allreduce
@@ -279,6 +282,7 @@ class DistributedDataParallel(Module):
                     p._grad = _make(avg.copy())
                 else:
                     p._grad._data[...] = avg
+        self.comm_wait_s += time.perf_counter() - t0
         self._armed = False
         self._fired = False
 

@@ -5,9 +5,11 @@ rank's slice by its own (noisier) statistics. ``SyncBatchNorm`` all-reduces per-
 that every rank normalises by the mean and variance of the whole batch, and all-reduces the two
 per-channel sums that backward needs, so that the gradient is the whole batch's too.
 
-Forward, with M the global number of values per channel (over ranks, batch and spatial dims):
-``mean = sum_r sum(x_r) / M``, ``var = sum_r sum((x_r - mean)^2) / M`` (two all-reduces: the
-centred second pass avoids E[x^2] - E[x]^2's cancellation), ``xhat = (x - mean) / sqrt(var + eps)``.
+Forward, with M the global number of values per channel (over ranks, batch and spatial dims): each
+rank computes its count ``n_r``, mean ``m_r`` and centred sum of squares ``Q_r`` (stable: no
+E[x^2] - E[x]^2 on the data), and one all-reduce of ``[n_r, n_r m_r, Q_r + n_r m_r^2]`` gives
+``mean = sum(n_r m_r) / M`` and ``var = sum(Q_r + n_r m_r^2) / M - mean^2`` (Chan's combination;
+float64 on C numbers); then ``xhat = (x - mean) / sqrt(var + eps)``.
 
 Backward, with ``g = grad * weight``: ``dx = rstd * (g - S1 / M - xhat * S2 / M)`` where
 ``S1 = sum_r sum(g_r)`` and ``S2 = sum_r sum(g_r * xhat_r)`` (one all-reduce of both). The weight
@@ -36,18 +38,23 @@ class SyncBatchNormFn(Function):
         axes = (0,) + tuple(range(2, x.ndim))
         C = x.shape[1]
         shape = (1, C) + (1,) * (x.ndim - 2)
-        local = xp.empty(C + 1, dtype=xp.float64)
-        local[:C] = x.sum(axis=axes, dtype=xp.float64)
-        local[C] = x.size // C
+        n = x.size // C
+        # local mean and centred sum of squares (stable), then one all-reduce of
+        # [n, n * mean_r, M2_r + n * mean_r^2] per channel: Chan's combination of the ranks' moments
+        mu = x.mean(axis=axes, keepdims=True)
+        xc = x - mu
+        m2 = _channel_dot(xc, xc)
+        mu64 = mu.reshape(C).astype(xp.float64)
+        local = xp.concatenate([[n], n * mu64, m2 + n * mu64 * mu64])
         _allreduce(pg, local)
-        count = local[C]
-        mean = (local[:C] / count).astype(x.dtype)
-        xc = x - mean.reshape(shape)
-        sq = xp.square(xc).sum(axis=axes, dtype=xp.float64)
-        _allreduce(pg, sq)
-        var = (sq / count).astype(x.dtype)
-        rstd = 1.0 / xp.sqrt(var + xp.asarray(eps, dtype=x.dtype))
-        xhat = xc * rstd.reshape(shape)
+        count = local[0]
+        mean64 = local[1:C + 1] / count
+        var64 = xp.maximum(local[C + 1:] / count - mean64 * mean64, 0.0)
+        mean, var = mean64.astype(x.dtype), var64.astype(x.dtype)
+        rstd = (1.0 / xp.sqrt(var64 + eps)).astype(x.dtype)
+        xc += (mu.reshape(C) - mean).reshape(shape)     # now x - global mean
+        xc *= rstd.reshape(shape)                       # xhat, in place
+        xhat = xc
         out = xhat * weight.reshape(shape) if weight is not None else xhat.copy()
         if bias is not None:
             out += bias.reshape(shape)
@@ -61,18 +68,33 @@ class SyncBatchNormFn(Function):
     def backward(ctx, grad):
         xhat, rstd, weight = ctx.saved_tensors
         axes, shape, count = ctx.axes, ctx.shape, ctx.count
-        g = grad * weight.reshape(shape) if weight is not None else grad
         C = xhat.shape[1]
-        sums = xp.empty(2 * C, dtype=xp.float64)
-        sums[:C] = g.sum(axis=axes, dtype=xp.float64)
-        sums[C:] = (g * xhat).sum(axis=axes, dtype=xp.float64)
+        sum_dy = grad.sum(axis=axes)
+        sum_dy_xhat = _channel_dot(grad, xhat)
+        # with g = grad * weight, S1 = sum(g) and S2 = sum(g * xhat) are the per-channel sums times weight
+        w = weight if weight is not None else xp.ones(C, dtype=xhat.dtype)
+        sums = xp.concatenate([sum_dy * w, sum_dy_xhat * w]).astype(xp.float64)
         _allreduce(ctx.pg, sums)
         s1 = (sums[:C] / count).astype(xhat.dtype).reshape(shape)
         s2 = (sums[C:] / count).astype(xhat.dtype).reshape(shape)
-        dx = rstd.reshape(shape) * (g - s1 - xhat * s2)
-        dw = (grad * xhat).sum(axis=axes) if weight is not None else None
-        db = grad.sum(axis=axes) if ctx.has_bias else None
+        # dx = rstd * (g - S1/M - xhat * S2/M), computed with one temporary
+        dx = xhat * -s2
+        dx -= s1
+        dx += grad * w.reshape(shape)
+        dx *= rstd.reshape(shape)
+        dw = sum_dy_xhat.astype(weight.dtype) if weight is not None else None
+        db = sum_dy if ctx.has_bias else None
         return dx, dw, db
+
+
+def _channel_dot(a, b):
+    """Per-channel sum of ``a * b`` over every dim but dim 1, without a temporary of ``a``'s size."""
+    C = a.shape[1]
+    if a.ndim == 2:
+        return xp.einsum("nc,nc->c", a, b).astype(xp.float64)
+    a3 = a.reshape(a.shape[0], C, -1)
+    b3 = b.reshape(b.shape[0], C, -1)
+    return xp.einsum("ncl,ncl->c", a3, b3).astype(xp.float64)
 
 
 def sync_batch_norm(input, running_mean, running_var, weight, bias, momentum: float, eps: float, pg):
