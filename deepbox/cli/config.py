@@ -15,12 +15,15 @@ naming the key, the value, where it came from and what is expected.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from dataclasses import asdict, dataclass, fields
 
 __all__ = ["TrainConfig", "ConfigError", "load_config_file", "OPTIMIZERS", "SCHEDULERS"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
+MAX_LR = 10.0
 SCHEDULERS = ("cosine", "none")
 
 
@@ -71,11 +74,13 @@ class TrainConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
                 bad(key, f"an integer >= {minimum}")
 
-        def number(key, minimum, strict):
+        def number(key, minimum, strict, maximum, why=""):
+            # finite and within sane bounds: an infinite or huge rate only shows up later as a NaN loss
             v = getattr(self, key)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v < minimum or \
-                    (strict and v == minimum):
-                bad(key, f"a number {'>' if strict else '>='} {minimum:g}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < minimum or \
+                    (strict and v == minimum) or v > maximum or (key == "momentum" and v == maximum):
+                top = f"< {maximum:g}" if key == "momentum" else f"<= {maximum:g}"
+                bad(key, f"a number {'>' if strict else '>='} {minimum:g} and {top}{why}")
             setattr(self, key, float(v))
 
         for key in ("model", "data"):
@@ -87,10 +92,10 @@ class TrainConfig:
         integer("workers", 0)
         integer("limit_train", 1, optional=True)
         integer("limit_test", 1, optional=True)
-        number("lr", 0.0, strict=True)
-        number("weight_decay", 0.0, strict=False)
-        number("momentum", 0.0, strict=False)
-        number("val_split", 0.0, strict=False)
+        number("lr", 0.0, strict=True, maximum=MAX_LR, why=" (larger rates diverge with every optimiser here)")
+        number("weight_decay", 0.0, strict=False, maximum=1.0)
+        number("momentum", 0.0, strict=False, maximum=1.0, why=" (a momentum of 1 or more never forgets a step)")
+        number("val_split", 0.0, strict=False, maximum=1.0)
         if self.val_split >= 1.0:
             bad("val_split", "a fraction in [0, 1)")
         if not isinstance(self.optimizer, str) or self.optimizer.lower() not in OPTIMIZERS:
@@ -102,6 +107,18 @@ class TrainConfig:
         if not isinstance(self.augment, bool):
             bad("augment", "true or false")
         return self
+
+
+def _yaml_loader(yaml):
+    """PyYAML's safe loader, also reading ``1e-3`` as a float: YAML 1.1 wants ``1.0e-3``, people write ``1e-3``."""
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+        list("-+0123456789"))
+    return Loader
 
 
 def load_config_file(path: str) -> dict:
@@ -123,10 +140,10 @@ def load_config_file(path: str) -> dict:
         try:
             import yaml
         except ImportError:
-            raise ConfigError(f"config file {path}: reading YAML needs PyYAML (pip install 'deepbox[cli]'); "
+            raise ConfigError(f"config file {path}: reading YAML needs PyYAML (pip install pyyaml); "
                               "or write the configuration as JSON") from None
         try:
-            doc = yaml.safe_load(text)
+            doc = yaml.load(text, Loader=_yaml_loader(yaml))
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepbox.data.dataset import BatchedSamples, Dataset
+from deepbox.vision.datasets.vision import check_labels
 
 __all__ = ["ImageData", "load_image_data", "normalise", "channel_stats", "TransformedImages"]
 
@@ -61,19 +62,56 @@ def _arrays(ds) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(x), y
 
 
+def _numbered(names: list[str]) -> bool:
+    """Names that a loader made up from the labels ("0", "1", ...), not read from the data."""
+    return names == [str(i) for i in range(len(names))]
+
+
+def class_names(train_names: list[str], test_names: list[str], what: str) -> list[str]:
+    """The class names both splits agree on; a ``ValueError`` naming the classes if they do not.
+
+    Made-up names ("0", "1", ...) agree with any list (the labels' range is checked apart); names
+    read from the data must be the same list in the same order (the same label, the same class).
+    """
+    if train_names == test_names:
+        return list(train_names)
+    if _numbered(train_names) or _numbered(test_names):  # one side has no names to compare: the longer list wins
+        return list(max(train_names, test_names, key=lambda n: (len(n), not _numbered(n))))
+    only_train = [c for c in train_names if c not in test_names]
+    only_test = [c for c in test_names if c not in train_names]
+    diff = "; ".join(x for x in (f"only in the training split: {', '.join(only_train)}" if only_train else "",
+                                 f"only in the test split: {', '.join(only_test)}" if only_test else "") if x) \
+        or "the same names in another order"
+    raise ValueError(f"{what}: the training split's classes ({', '.join(train_names)}) and the test split's "
+                     f"({', '.join(test_names)}) differ ({diff}); a label must mean the same class in both")
+
+
 def load_image_data(name: str, limit_train: int | None = None, limit_test: int | None = None) -> ImageData:
-    """Both splits of dataset ``name`` (a name or a path, see ``deepbox.vision.datasets.load_dataset``)."""
+    """Both splits of dataset ``name`` (a name or a path, see ``deepbox.vision.datasets.load_dataset``).
+
+    Raises ``ValueError`` naming the problem for: an empty split, images of different sizes in
+    the two splits, class names that differ between the splits, and labels outside 0..K-1.
+    """
     from deepbox.vision.datasets import load_dataset
 
     train = load_dataset(name, train=True)
     test = load_dataset(name, train=False)
     x_train, y_train = _arrays(train)
     x_test, y_test = _arrays(test)
+    for split, x in (("training", x_train), ("test", x_test)):
+        if len(x) == 0:
+            raise ValueError(f"dataset {name!r}: the {split} split holds no images; expected at least one")
     if x_train.shape[1:] != x_test.shape[1:]:
         raise ValueError(f"dataset {name!r}: training images are {x_train.shape[1:]} (C, H, W) but test images are "
                          f"{x_test.shape[1:]}; expected one size")
-    classes = [str(c) for c in getattr(train, "classes", [])]
-    k = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
+    names = [str(c) for c in getattr(train, "classes", None) or []], \
+        [str(c) for c in getattr(test, "classes", None) or []]
+    named = [n if n and not _numbered(n) else None for n in names]
+    k = max(check_labels(y_train, len(named[0]) if named[0] else None, len(x_train) + len(x_test),
+                         f"dataset {name!r}, training split"),
+            check_labels(y_test, len(named[1]) if named[1] else None, len(x_train) + len(x_test),
+                         f"dataset {name!r}, test split"))
+    classes = class_names(*names, f"dataset {name!r}")
     if len(classes) < k:
         classes = [str(i) for i in range(k)]
     if limit_train:

@@ -33,13 +33,23 @@ def add_parsers(sub, common) -> None:
 def cmd_eval(args) -> int:
     import deepbox
     from deepbox import nn
-    from deepbox.cli.data import normalise
+    from deepbox.cli.data import class_names, normalise
     from deepbox.train import F1, Accuracy, Trainer
 
+    if args.limit_test is not None and args.limit_test < 1:
+        raise CLIError(f"--limit-test {args.limit_test}: expected a positive integer")
+    if args.batch_size < 1:
+        raise CLIError(f"--batch-size {args.batch_size}: expected a positive integer")
     model, run_cfg = restore_model(args.run)
     dcfg = run_cfg["data"]
     name = args.data or dcfg["name"]
     data = load_data(name, None, args.limit_test)
+    try:
+        class_names(list(dcfg["classes"]), data.classes, "")
+    except ValueError:
+        raise CLIError(f"dataset {name!r} has the classes {', '.join(data.classes)} but the model in {args.run} was "
+                       f"trained on {', '.join(map(str, dcfg['classes']))}; expected data with the same classes in "
+                       "the same order") from None
     shape = list(data.x_test.shape[1:])
     if shape != list(dcfg["input_shape"]):
         raise CLIError(f"dataset {name!r} has images of shape {shape} (C, H, W) but the model in {args.run} was "
@@ -48,8 +58,6 @@ def cmd_eval(args) -> int:
     if data.y_test.size and int(data.y_test.max()) >= n_classes:
         raise CLIError(f"dataset {name!r} has labels up to {int(data.y_test.max())} but the model knows "
                        f"{n_classes} classes")
-    if args.batch_size < 1:
-        raise CLIError(f"--batch-size {args.batch_size}: expected a positive integer")
     x = deepbox.from_numpy(normalise(data.x_test, dcfg["mean"], dcfg["std"]))
     trainer = Trainer(model, _NoOptimizer(), nn.CrossEntropyLoss(), verbose=0, predict_batch_size=args.batch_size)
     r = trainer.evaluate((x, deepbox.from_numpy(data.y_test)), metrics=[Accuracy(), F1(num_classes=n_classes)])
@@ -69,7 +77,7 @@ def _read_image(path: str, channels: int, size: tuple[int, int], invert: bool) -
         from PIL import Image, UnidentifiedImageError
     except ImportError:
         raise CLIError("'deepbox predict' reads images with Pillow, which is not installed; "
-                       "pip install 'deepbox[cli]'") from None
+                       "pip install pillow") from None
     if not os.path.isfile(path):
         raise CLIError(f"image {path!r}: no such file; expected a PNG or JPEG file")
     try:
@@ -78,7 +86,7 @@ def _read_image(path: str, channels: int, size: tuple[int, int], invert: bool) -
             if img.size != (size[1], size[0]):
                 img = img.resize((size[1], size[0]), Image.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
         raise CLIError(f"image {path!r} cannot be read ({e}); expected a PNG or JPEG file") from None
     if invert:
         arr = 255 - arr

@@ -68,24 +68,24 @@ def cmd_info(args) -> int:
 
         for lib in threadpool_info():
             say(f"blas        {lib.get('internal_api')} {lib.get('version')} ({lib.get('user_api')}, "
-                 f"{lib.get('num_threads')} threads, {lib.get('architecture') or '-'}) {lib.get('filepath', '')}")
+                f"{lib.get('num_threads')} threads, {lib.get('architecture') or '-'}) {lib.get('filepath', '')}")
     except ImportError:
         say("blas        (install threadpoolctl to see which BLAS runs)")
     from importlib import metadata
 
     # versions from the installed metadata: importing matplotlib or optuna only to ask would take seconds
-    for dist, extra in (("safetensors", "cli"), ("tqdm", "cli"), ("matplotlib", "cli"), ("pillow", "cli"),
-                        ("pyyaml", "cli"), ("tensorboardX", "tensorboard"), ("optuna", "tune"), ("numba", "fast")):
+    for dist, extra in (("safetensors", None), ("tqdm", None), ("matplotlib", None), ("pillow", None),
+                        ("pyyaml", None), ("tensorboardX", "tensorboard"), ("optuna", "tune"), ("numba", "fast")):
         try:
             version = metadata.version(dist)
         except metadata.PackageNotFoundError:
-            version = f"not installed (pip install 'deepbox[{extra}]')"
+            version = f"not installed (pip install {dist if extra is None else repr(f'deepbox[{extra}]')})"
         say(f"{dist:<11} {version}")
     from deepbox import kernels
 
     if kernels.enabled():
         say(f"kernels     compiled (numba): convolution parts, pooling, normalisation, activations, "
-             f"LSTM cells; {kernels.num_threads()} threads")
+            f"LSTM cells; {kernels.num_threads()} threads")
     else:
         why = "DEEPBOX_NUMBA=0" if os.environ.get("DEEPBOX_NUMBA") == "0" else "numba not installed"
         say(f"kernels     NumPy only ({why}); pip install 'deepbox[fast]' for the compiled ones")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -106,7 +107,8 @@ def cmd_train(args) -> int:
             raise CLIError("--inspect records one process; it does not combine with --nproc (in your own data-parallel "
                            "script, call deepbox.inspect.watch on rank 0)")
         return cmd_train_nproc(args)
-    cfg, resume_dir = train_config(args)
+    _check_libraries()
+    cfg, resume = train_config(args)
     task = model_entry(cfg.model)["task"]
     if task == "language-model":
         from deepbox.cli.train_lm import train_language_model
@@ -114,28 +116,34 @@ def cmd_train(args) -> int:
         if args.inspect:
             raise CLIError("--inspect records image classifiers; for a language model use deepbox.inspect.watch "
                            "in your own loop")
-        return train_language_model(cfg, args, resume_dir)
+        return train_language_model(cfg, args, resume.folder if resume else None)
     if task not in TRAINABLE_TASKS:
         raise CLIError(f"model {cfg.model!r} is a {task} model; 'deepbox train' trains image classifiers "
                        "(see 'deepbox models' for their names)")
-    out = _output_folder(cfg, args, resume_dir)
+    out = _output_folder(cfg, args, resume)
     prep = prepare_data(cfg)
+    if resume:
+        _check_same_run(prep.run_cfg, resume)
     trainer = build_trainer(cfg, prep, out, verbose=0 if args.quiet else 1)
-    if resume_dir:
-        _resume(trainer, cfg, out)
-    os.makedirs(out, exist_ok=True)
-    server = _inspect(trainer, prep, out, args) if args.inspect else None
-    write_json(os.path.join(out, "config.json"), prep.run_cfg)
-    _announce(cfg, prep, trainer, out, resume_dir)
-    if server is not None:
-        announce(server)
-    t0 = time.perf_counter()
+    segment = _resume(trainer, cfg, prep.run_cfg, resume) if resume else _first_segment(cfg, prep.run_cfg)
+    created = _make_folder(out)
+    server = None
     try:
-        history = trainer.fit(prep.train_loader, prep.monitor_loader, epochs=cfg.epochs)
-    finally:
+        server = _inspect(trainer, prep, out, args) if args.inspect else None
+        write_json(os.path.join(out, "config.json"), prep.run_cfg)
+        _announce(cfg, prep, trainer, out, resume, segment)
         if server is not None:
-            server.stop()
-    write_report(cfg, prep, trainer, out, history, time.perf_counter() - t0)
+            announce(server)
+        t0 = time.perf_counter()
+        try:
+            history = trainer.fit(prep.train_loader, prep.monitor_loader, epochs=cfg.epochs)
+        finally:
+            if server is not None:
+                server.stop()
+        write_report(cfg, prep, trainer, out, history, time.perf_counter() - t0)
+    except BaseException:
+        _after_failure(out, created)
+        raise
     if server is not None:
         say(f"inspector: training finished; 'deepbox inspect {out}' shows the page again")
     return 0
@@ -156,15 +164,36 @@ def _inspect(trainer, prep: PreparedData, out: str, args):
 
 
 # ---------------------------------------------------------------------------------------------- step 1: config
-def train_config(args) -> tuple[TrainConfig, str | None]:
-    """The configuration from defaults, the run being resumed, a file and flags (later ones win)."""
+# what may differ from the run being resumed: on any resume, and when extending a finished run
+CHANGEABLE_ON_RESUME = ("epochs", "workers")
+CHANGEABLE_ON_EXTENSION = ("lr",)
+
+
+@dataclass
+class Resume:
+    """The run being resumed: its folder, its configuration, and the keys given new values (key -> where from)."""
+
+    folder: str
+    run_cfg: dict
+    changed: dict
+
+
+def train_config(args) -> tuple[TrainConfig, Resume | None]:
+    """The configuration from defaults, the run being resumed, a file and flags (later ones win).
+
+    A resumed run keeps its identity: a value from a config file or a flag that differs from the
+    run's is refused, wherever it comes from, unless it is one of ``CHANGEABLE_ON_RESUME`` (or,
+    checked once the checkpoint is read, ``CHANGEABLE_ON_EXTENSION``).
+    """
     where: dict[str, str] = {}
     values = TrainConfig().to_dict()
-    resume_dir = args.resume
-    if resume_dir:
-        run_cfg, _, _ = read_run(resume_dir)
-        values.update(run_cfg["train"])
-        where.update({k: f"the resumed run {resume_dir}" for k in run_cfg["train"]})
+    resume = None
+    if args.resume:
+        run_cfg, _, _ = read_run(args.resume)
+        saved = {k: v for k, v in run_cfg["train"].items() if k in values}
+        values.update(saved)
+        where.update({k: f"the resumed run {args.resume}" for k in saved})
+        resume = Resume(args.resume, run_cfg, {})
     if args.config:
         file_values = load_config_file(args.config)
         values.update(file_values)
@@ -172,25 +201,80 @@ def train_config(args) -> tuple[TrainConfig, str | None]:
     for key in TrainConfig.keys():
         v = getattr(args, key, None)
         if v is not None:
-            if resume_dir and key not in ("epochs", "workers") and v != values[key]:
-                raise CLIError(f"--{key.replace('_', '-')} {v} differs from the resumed run's {values[key]!r}; "
-                               "a resumed run keeps its configuration (only --epochs and --workers may change)")
             values[key] = v
             where[key] = f"--{key.replace('_', '-')}"
-    return TrainConfig(**values).check(where), resume_dir
+    cfg = TrainConfig(**values).check(where)
+    if resume:
+        before = TrainConfig(**{**TrainConfig().to_dict(), **saved}).check().to_dict()
+        now = cfg.to_dict()
+        resume.changed = {k: where[k] for k in now if now[k] != before[k]}
+        refused = [k for k in resume.changed if k not in CHANGEABLE_ON_RESUME + CHANGEABLE_ON_EXTENSION]
+        if refused:
+            what = "; ".join(f"{k.replace('_', '-')} = {now[k]!r} (from {where[k]}) where the run has {before[k]!r}"
+                             for k in refused)
+            raise CLIError(f"{what}: a resumed run keeps its configuration (its data, model and recipe); only "
+                           f"{', '.join(CHANGEABLE_ON_RESUME)} may change, and lr when extending a finished run. "
+                           "Start a new run (--out) for another configuration")
+    return cfg, resume
 
 
-def _output_folder(cfg: TrainConfig, args, resume_dir: str | None) -> str:
-    if resume_dir:
-        if args.out and os.path.abspath(args.out) != os.path.abspath(resume_dir):
-            raise CLIError(f"--out {args.out} and --resume {resume_dir} name different folders; a resumed run "
+def _output_folder(cfg: TrainConfig, args, resume: Resume | None) -> str:
+    if resume:
+        if args.out and os.path.abspath(args.out) != os.path.abspath(resume.folder):
+            raise CLIError(f"--out {args.out} and --resume {resume.folder} name different folders; a resumed run "
                            "writes into its own folder")
-        return resume_dir
+        return resume.folder
     out = args.out or new_run_folder(cfg.model)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise CLIError(f"--out {out} is a file; expected a folder for the run (a new one, or an empty one)")
     if os.path.isfile(os.path.join(out, CHECKPOINT_NAME)):
         raise CLIError(f"{out} already holds a run ({CHECKPOINT_NAME}); choose another --out, or continue it "
                        f"with --resume {out}")
     return out
+
+
+# the files a run folder holds before its first checkpoint: removed again when that run fails
+_EARLY_FILES = ("config.json", "history.csv", "history.json")
+
+
+def _make_folder(out: str) -> bool:
+    """Create the run folder; True if this run created it."""
+    created = not os.path.isdir(out)
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise CLIError(f"the run folder {out} cannot be created ({e.strerror or e}); expected a writable path for "
+                       "--out") from None
+    return created
+
+
+def _check_libraries() -> None:
+    """Stop before training, not after it, when the pictures of the report cannot be drawn."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise CLIError("'deepbox train' draws its report with matplotlib, which is not installed (it is one of "
+                       "deepbox's dependencies, so something removed it); install it: pip install matplotlib")
+
+
+def _after_failure(out: str, created: bool, resumable: bool = True) -> None:
+    """A failed or interrupted run: keep a resumable folder and say so, remove a half-made one."""
+    if os.path.isfile(os.path.join(out, CHECKPOINT_NAME)):
+        if not resumable:
+            return
+        print(f"deepbox train: the run folder {out} keeps the checkpoint of the last finished epoch; continue "
+              f"with: deepbox train --resume {out}", file=sys.stderr)
+        return
+    for name in _EARLY_FILES:
+        try:
+            os.unlink(os.path.join(out, name))
+        except OSError:
+            pass
+    if created:
+        try:
+            os.rmdir(out)  # only if nothing else is in it
+        except OSError:
+            pass
 
 
 # ---------------------------------------------------------------------------------------------- step 2: data
@@ -257,8 +341,10 @@ def prepare_data(cfg: TrainConfig) -> PreparedData:
         train_ds = TensorDataset(*train_pair)
     gen = deepbox.Generator()
     gen.manual_seed(cfg.seed)
+    # workers start afresh every epoch, seeded from `gen` (which a checkpoint saves): persistent workers would carry
+    # their random streams across epochs, and a resumed run could not restore them (its augmentation would differ)
     train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, generator=gen,
-                              num_workers=cfg.workers, persistent_workers=cfg.workers > 0)
+                              num_workers=cfg.workers, persistent_workers=False)
     test_pair = tensors(data.x_test, data.y_test)
     test_loader = eval_loader(test_pair)
     if val is not None:
@@ -312,27 +398,88 @@ def build_trainer(cfg: TrainConfig, prep: PreparedData, out: str, verbose: int):
         verbose=verbose, predict_batch_size=EVAL_BATCH)
 
 
-def _resume(trainer, cfg: TrainConfig, out: str) -> None:
+def _check_same_run(run_cfg: dict, resume: Resume) -> None:
+    """The data and model prepared now must be those the resumed run was trained with."""
+    old = resume.run_cfg
+    diffs = []
+    if run_cfg["model"] != old.get("model"):
+        diffs.append(f"the model was {old.get('model')} and would now be {run_cfg['model']}")
+    for key, value in run_cfg["data"].items():
+        if key in old.get("data", {}) and old["data"][key] != value:
+            diffs.append(f"its {key.replace('_', ' ')} was {old['data'][key]!r:.200} and is now {value!r:.200}")
+    if diffs:
+        raise CLIError(f"the data of {resume.folder} changed since it was trained ({'; '.join(diffs)}); a resumed run "
+                       "must see the same data: restore it, or start a new run")
+
+
+def _segment(first: int, last: int, lr: float, scheduler: str) -> dict:
+    return {"epochs": [first, last], "lr": lr, "scheduler": scheduler}
+
+
+def _first_segment(cfg: TrainConfig, run_cfg: dict) -> dict:
+    seg = _segment(1, cfg.epochs, cfg.lr, cfg.scheduler)
+    run_cfg["segments"] = [seg]
+    return seg
+
+
+def _resume(trainer, cfg: TrainConfig, run_cfg: dict, resume: Resume) -> dict:
+    """Restore the checkpoint; continue the planned schedule, or add a segment to a finished run.
+
+    A run plans ``epochs`` epochs with its schedule (cosine: from lr down to 0). Resuming an
+    unfinished run continues that plan exactly. Asking a finished run for more epochs adds a
+    segment: epochs ``planned + 1 .. N`` with the same kind of schedule, starting again from the
+    run's lr or from ``--lr`` (cosine: a warm restart down to 0 over the new epochs). An unfinished
+    run is not extended before it has finished its plan, so that no schedule is bent mid-way.
+    """
+    out = resume.folder
     try:
         trainer.load_checkpoint(os.path.join(out, CHECKPOINT_NAME))
     except (ValueError, KeyError, RuntimeError, TypeError, AttributeError, IndexError) as e:
         # a checkpoint that reads but does not hold what this run needs (CheckpointError is a ValueError)
         raise CLIError(f"cannot resume from {out}: {type(e).__name__}: {e}") from None
-    if cfg.epochs <= trainer.epoch:
-        raise CLIError(f"the run in {out} has already trained {trainer.epoch} epochs; pass --epochs N with "
-                       f"N > {trainer.epoch} to train further")
-    if trainer.scheduler is not None:  # more epochs than planned: the rest of the cosine stretches to the new end
-        trainer.scheduler.T_max = cfg.epochs
+    done, planned = trainer.epoch, int(resume.run_cfg["train"]["epochs"])
+    segments = list(resume.run_cfg.get("segments") or [_segment(1, planned, resume.run_cfg["train"]["lr"],
+                                                                  resume.run_cfg["train"]["scheduler"])])
+    if cfg.epochs <= done:
+        raise CLIError(f"the run in {out} has already trained {done} epochs; pass --epochs N with N > {done} to "
+                       "train further")
+    if done < planned:
+        if cfg.epochs != planned:
+            raise CLIError(f"the run in {out} stopped after {done} of its {planned} planned epochs; finish it first "
+                           f"(--resume {out} without --epochs), then extend it with --epochs N")
+        if "lr" in resume.changed:
+            raise CLIError(f"lr = {cfg.lr:g} (from {resume.changed['lr']}) but the run in {out} has not finished its "
+                           f"{planned} planned epochs; lr may change only when a finished run is extended")
+        run_cfg["segments"] = segments
+        return segments[-1]
+    # a finished run asked for more epochs: a new segment of the same kind of schedule
+    seg = _segment(planned + 1, cfg.epochs, cfg.lr, cfg.scheduler)
+    run_cfg["segments"] = segments + [seg]
+    for group in trainer.optimizer.param_groups:
+        group["lr"] = cfg.lr
+        group["initial_lr"] = cfg.lr
+    sched = trainer.scheduler
+    if sched is not None:  # cosine from lr down to 0 over the new epochs (the recursive form starts at last_epoch 0)
+        sched.T_max = cfg.epochs - planned
+        sched.base_lrs = [cfg.lr] * len(trainer.optimizer.param_groups)
+        sched.last_epoch = 0
+        sched._last_lr = [cfg.lr] * len(trainer.optimizer.param_groups)
+    return seg
 
 
-def _announce(cfg: TrainConfig, prep: PreparedData, trainer, out: str, resume_dir: str | None) -> None:
+def _announce(cfg: TrainConfig, prep: PreparedData, trainer, out: str, resume: Resume | None, segment: dict) -> None:
     data = prep.data
     c, h, w = data.x_train.shape[1:]
     n_params = sum(p.numel() for p in trainer.model.parameters())
     say(f"deepbox train: {cfg.model} ({n_params:,} parameters) on {cfg.data}: {prep.run_cfg['data']['train_size']:,} "
         f"training / {len(data.x_test):,} test images {c}x{h}x{w}, {len(data.classes)} classes; {cfg.epochs} epochs, "
         f"batch {cfg.batch_size}, {cfg.optimizer} lr {cfg.lr:g}{', augmented' if cfg.augment else ''}")
-    if resume_dir:
+    first, last = segment["epochs"]
+    sched = f"cosine from lr {segment['lr']:g} to 0" if segment["scheduler"] == "cosine" else \
+        f"constant lr {segment['lr']:g}"
+    if resume and first > 1 and trainer.epoch == first - 1:
+        say(f"extending {out}: epochs {first}-{last} are a new segment ({sched})")
+    elif resume:
         say(f"resuming {out} after epoch {trainer.epoch}")
     say(f"run folder: {out}")
 

@@ -54,13 +54,13 @@ def cmd_train_nproc(args) -> int:
         return _relaunch(args, nproc)
     if world != nproc:
         raise CLIError(f"--nproc {nproc}, but this process is one of {world} ranks started by an MPI launcher")
-    cfg, resume_dir = train_config(args)
+    cfg, resume = train_config(args)
     _check_batch(cfg, nproc)
     import deepbox.distributed as dist
 
     dist.init_process_group("mpi")
     try:
-        code = _train_rank(args, cfg, resume_dir)
+        code = _train_rank(args, cfg, resume)
     except BaseException as e:   # noqa: BLE001 - any failure on one rank must stop every rank
         from deepbox.distributed.process_group import abort_job
 
@@ -114,7 +114,7 @@ def _shard_loaders(prep, cfg, rank: int, world: int):
     train_ds = prep.train_loader.dataset
     prep.train_loader = DataLoader(train_ds, batch_size=cfg.batch_size // world,
                                    sampler=DistributedSampler(train_ds, world, rank, shuffle=True, seed=cfg.seed),
-                                   num_workers=cfg.workers, persistent_workers=cfg.workers > 0)
+                                   num_workers=cfg.workers, persistent_workers=False)  # see prepare_data
 
     def share(loader):
         ds = loader.dataset
@@ -125,32 +125,42 @@ def _shard_loaders(prep, cfg, rank: int, world: int):
     prep.monitor_loader = prep.test_loader if same else share(prep.monitor_loader)
 
 
-def _train_rank(args, cfg, resume_dir) -> int:
+def _train_rank(args, cfg, resume) -> int:
     import time
 
     import deepbox.distributed as dist
     from deepbox import nn
     from deepbox.cli.common import TRAINABLE_TASKS, model_entry
-    from deepbox.cli.train import _announce, _output_folder, _resume, build_trainer, prepare_data, write_report
+    from deepbox.cli.train import (
+        _announce,
+        _check_same_run,
+        _first_segment,
+        _output_folder,
+        _resume,
+        build_trainer,
+        prepare_data,
+        write_report,
+    )
     from deepbox.nn.parallel import DistributedDataParallel
 
     rank, world = dist.get_rank(), dist.get_world_size()
     task = model_entry(cfg.model)["task"]
     if task not in TRAINABLE_TASKS:
         raise CLIError(f"model {cfg.model!r} is a {task} model; 'deepbox train --nproc' trains image classifiers")
-    out = _on_rank0(lambda: _output_folder(cfg, args, resume_dir))
+    out = _on_rank0(lambda: _output_folder(cfg, args, resume))
     prep = prepare_data(cfg)
+    if resume:
+        _check_same_run(prep.run_cfg, resume)
     _shard_loaders(prep, cfg, rank, world)
     verbose = 0 if args.quiet else 1
     trainer = build_trainer(cfg, prep, out, verbose=verbose)
     model = nn.SyncBatchNorm.convert_sync_batchnorm(trainer.model)
     trainer.model = DistributedDataParallel(model)
-    if resume_dir:
-        _resume(trainer, cfg, out)
+    segment = _resume(trainer, cfg, prep.run_cfg, resume) if resume else _first_segment(cfg, prep.run_cfg)
     if rank == 0:
         os.makedirs(out, exist_ok=True)
         write_json(os.path.join(out, "config.json"), prep.run_cfg)
-        _announce(cfg, prep, trainer, out, resume_dir)
+        _announce(cfg, prep, trainer, out, resume, segment)
         print(f"data-parallel on {world} processes: {cfg.batch_size // world} images per process per step",
               flush=True)
     t0 = time.perf_counter()

@@ -5,6 +5,7 @@ import os
 
 from deepbox.cli.common import CHECKPOINT_NAME, CLIError, build_model, duration, new_run_folder, say, write_json
 from deepbox.cli.config import TrainConfig
+from deepbox.cli.train import _after_failure, _make_folder
 
 __all__ = ["train_language_model"]
 
@@ -20,9 +21,16 @@ def _lm_corpus(data: str):
         # checked here: the corpus finder would otherwise fall back to Shakespeare without a word
         raise CLIError(f"text {data!r} cannot be loaded: no such file; expected 'shakespeare' or a UTF-8 .txt file")
     try:
-        return load_char_corpus(path)
-    except (OSError, ValueError, UnicodeDecodeError) as e:
+        vocab, train_ids, val_ids = load_char_corpus(path)
+    except (OSError, ValueError, UnicodeDecodeError, EOFError) as e:
         raise CLIError(f"text {data!r} cannot be loaded: {e}; expected 'shakespeare' or a UTF-8 .txt file") from None
+    # training draws windows of LM_SEQ_LEN + 1 characters from the first 90 %, validation reads whole ones from the
+    # last 10 %: both must hold at least one
+    need = 10 * (LM_SEQ_LEN + 2)
+    if len(val_ids) < LM_SEQ_LEN + 2 or len(train_ids) < LM_SEQ_LEN + 2:
+        raise CLIError(f"text {data!r} has {len(train_ids) + len(val_ids):,} characters, too few for windows of "
+                       f"{LM_SEQ_LEN}; expected at least {need:,} (the last 10 % are held out for validation)")
+    return vocab, train_ids, val_ids
 
 
 def train_language_model(cfg: TrainConfig, args, resume_dir: str | None) -> int:
@@ -33,13 +41,13 @@ def train_language_model(cfg: TrainConfig, args, resume_dir: str | None) -> int:
     configuration), history.json, results.json, curves.png and a sample of generated text.
     """
     import deepbox
-    from deepbox.models.sequence import train_char_lm
-    from deepbox.viz import plot_history
 
     if resume_dir:
         raise CLIError("--resume is not available for language models (their training loop keeps no optimiser "
                        "state in the run folder); start a new run")
     out = args.out or new_run_folder(cfg.model)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise CLIError(f"--out {out} is a file; expected a folder for the run (a new one, or an empty one)")
     if os.path.isfile(os.path.join(out, CHECKPOINT_NAME)):
         raise CLIError(f"{out} already holds a run ({CHECKPOINT_NAME}); choose another --out")
     vocab, train_ids, val_ids = _lm_corpus(cfg.data)
@@ -52,7 +60,20 @@ def train_language_model(cfg: TrainConfig, args, resume_dir: str | None) -> int:
         f"{len(val_ids):,} validation characters, vocabulary {len(vocab)}; {steps} steps of {cfg.batch_size} "
         f"windows of {LM_SEQ_LEN}, lr {cfg.lr:g}")
     say(f"run folder: {out}")
-    os.makedirs(out, exist_ok=True)
+    created = _make_folder(out)
+    try:
+        _train_and_write(cfg, args, out, model, kwargs, vocab, train_ids, val_ids, steps)
+    except BaseException:
+        _after_failure(out, created, resumable=False)
+        raise
+    return 0
+
+
+def _train_and_write(cfg, args, out, model, kwargs, vocab, train_ids, val_ids, steps) -> None:
+    import deepbox
+    from deepbox.models.sequence import train_char_lm
+    from deepbox.viz import plot_history
+
     res = train_char_lm(model, train_ids, val_ids, seq_len=LM_SEQ_LEN, batch_size=cfg.batch_size, lr=cfg.lr,
                         weight_decay=cfg.weight_decay, max_steps=steps, eval_every=LM_STEPS_PER_EPOCH,
                         seed=cfg.seed, log=None if args.quiet else say)
@@ -78,5 +99,4 @@ def train_language_model(cfg: TrainConfig, args, resume_dir: str | None) -> int:
     say(f"validation: {res['val_bpc']:.3f} bits per character after {res['steps']} steps in "
         f"{duration(res['seconds'])}")
     say(f"sample:\n{sample}")
-    return 0
 

@@ -2,7 +2,7 @@
 
 Each function takes plain data (a history dict, a matrix, arrays or tensors), draws one
 figure with matplotlib's Agg backend (no display needed), saves it to ``path`` and closes it,
-and returns ``path``. matplotlib is an optional dependency (``pip install 'deepbox[cli]'``).
+and returns ``path``. matplotlib is one of deepbox's dependencies.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _pyplot():
         import matplotlib
     except ImportError:
         raise ImportError("deepbox.viz needs matplotlib, which is not installed; install it with "
-                          "pip install 'deepbox[cli]'") from None
+                          "pip install matplotlib") from None
     if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
         matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt

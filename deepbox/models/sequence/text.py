@@ -11,7 +11,8 @@ from pathlib import Path
 import deepbox
 from deepbox.backend import xp
 
-__all__ = ["CharVocab", "find_shakespeare", "load_char_corpus", "random_windows", "bits_per_char"]
+__all__ = ["CharVocab", "find_shakespeare", "read_text", "load_char_corpus", "random_windows", "bits_per_char",
+           "EMBEDDED_SHAKESPEARE"]
 
 
 class CharVocab:
@@ -47,20 +48,42 @@ class CharVocab:
         return cls(chars=list(state["chars"]))
 
 
+# the corpus shipped inside the package (see _data/README.md): the same text, compressed
+EMBEDDED_SHAKESPEARE = Path(__file__).resolve().parent / "_data" / "shakespeare.txt.xz"
+
+
 def find_shakespeare(path: str | os.PathLike | None = None) -> Path:
-    """Locate shakespeare.txt: ``path``, ``$DEEPBOX_DATA``, or a ``shared/data`` folder next to the repository."""
-    candidates = []
+    """Locate the Shakespeare corpus: ``path``, ``$DEEPBOX_DATA``, a ``shared/data`` folder next to the
+    repository, else the compressed copy inside the package (``shakespeare.txt.xz``).
+
+    A ``path`` that is given must exist: nothing else is silently used instead.
+    """
     if path is not None:
-        candidates.append(Path(path))
+        if Path(path).is_file():
+            return Path(path)
+        raise FileNotFoundError(f"{path}: no such text file")
+    candidates = []
     if os.environ.get("DEEPBOX_DATA"):
         candidates.append(Path(os.environ["DEEPBOX_DATA"]) / "shakespeare.txt")
     repo = Path(__file__).resolve().parents[3]
-    candidates += [repo.parent / "shared" / "data" / "shakespeare.txt", repo / "data" / "shakespeare.txt"]
+    candidates += [repo.parent / "shared" / "data" / "shakespeare.txt", repo / "data" / "shakespeare.txt",
+                   EMBEDDED_SHAKESPEARE]
     for c in candidates:
         if c.is_file():
             return c
     raise FileNotFoundError("shakespeare.txt not found; looked in: " + ", ".join(str(c) for c in candidates)
                             + " (pass a path or set DEEPBOX_DATA)")
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A UTF-8 text file, or an xz-compressed one (``.xz``)."""
+    path = Path(path)
+    if path.suffix == ".xz":
+        import lzma
+
+        with lzma.open(path, "rt", encoding="utf-8") as f:
+            return f.read()
+    return path.read_text(encoding="utf-8")
 
 
 def load_char_corpus(path=None, val_fraction: float = 0.1, max_chars: int | None = None):
@@ -70,7 +93,7 @@ def load_char_corpus(path=None, val_fraction: float = 0.1, max_chars: int | None
     """
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    text = find_shakespeare(path).read_text(encoding="utf-8")
+    text = read_text(find_shakespeare(path))
     vocab = CharVocab(text)
     if max_chars is not None:
         text = text[:max_chars]

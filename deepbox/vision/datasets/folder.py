@@ -64,12 +64,12 @@ def pil_loader(path: str):
     try:
         from PIL import Image
     except ImportError:
-        raise ImportError("reading image files needs Pillow: pip install pillow (or deepbox[cli])") from None
+        raise ImportError("reading image files needs Pillow: pip install pillow") from None
     try:
         with open(path, "rb") as f:
             img = Image.open(f)
             return img.convert("RGB")
-    except (OSError, ValueError, SyntaxError) as e:
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise DatasetFormatError(f"cannot read image file {path}: {e}; expected an image Pillow can open "
                                  f"({', '.join(IMG_EXTENSIONS)})") from None
 

@@ -6,7 +6,7 @@ import zipfile
 
 import numpy as np
 
-from deepbox.vision.datasets.vision import ArrayImageDataset, DatasetFormatError
+from deepbox.vision.datasets.vision import ArrayImageDataset, DatasetFormatError, check_labels
 
 __all__ = ["NpzImageDataset"]
 
@@ -72,9 +72,8 @@ class NpzImageDataset(ArrayImageDataset):
         if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) != len(images):
             raise DatasetFormatError(f"{path}: labels must be integers, one per image; found {labels.dtype} with "
                                      f"shape {labels.shape} for {len(images)} images")
-        if labels.size and labels.min() < 0:
-            raise DatasetFormatError(f"{path}: negative label {int(labels.min())}; expected labels 0..K-1")
+        names = classes or file_classes
+        n_classes = check_labels(labels, len(names) if names else None, len(images), path)
         self._set_arrays(images, labels)
-        n_classes = int(labels.max()) + 1 if labels.size else 0
-        self.classes = classes or file_classes or [str(i) for i in range(n_classes)]
+        self.classes = names or [str(i) for i in range(n_classes)]
         self.source = path

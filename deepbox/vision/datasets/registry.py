@@ -20,10 +20,10 @@ import os
 from deepbox.data.dataset import Subset
 from deepbox.vision.datasets.cifar import CIFAR10
 from deepbox.vision.datasets.embedded import EMBEDDED_PATH, EmbeddedFashionMNIST
-from deepbox.vision.datasets.folder import IMG_EXTENSIONS, ImageFolder
+from deepbox.vision.datasets.folder import IMG_EXTENSIONS, ImageFolder, find_classes
 from deepbox.vision.datasets.mnist import _SPLIT_FILES, MNIST, FashionMNIST, _find_file, find_idx_files
 from deepbox.vision.datasets.npz import NpzImageDataset
-from deepbox.vision.datasets.vision import DatasetNotFoundError, data_dirs
+from deepbox.vision.datasets.vision import DatasetFormatError, DatasetNotFoundError, data_dirs
 from deepbox.vision.idx import read_idx_header
 
 __all__ = ["load_dataset", "available_datasets", "DATASET_NAMES", "FolderSplit"]
@@ -63,11 +63,37 @@ def _is_idx_folder(path: str) -> bool:
     return all(_find_file(path, n) for n in (*_SPLIT_FILES[True], *_SPLIT_FILES[False]))
 
 
+class _SplitImageFolder(ImageFolder):
+    """The test split of a folder dataset, labelled with the training split's classes.
+
+    Each split numbering its own class folders would give one label two meanings (train {cat, dog},
+    test {cat, zebra}: zebras scored as dogs); so the test split takes the training split's
+    numbering, may lack some of its classes, and may not add any.
+    """
+
+    def __init__(self, root: str, train_root: str, **kw) -> None:
+        self._train_classes, _ = find_classes(train_root)
+        self._train_root = train_root
+        super().__init__(root, allow_empty=True, **kw)
+
+    def find_classes(self, directory: str):
+        own, _ = find_classes(directory)
+        extra = [c for c in own if c not in self._train_classes]
+        if extra:
+            raise DatasetFormatError(
+                f"{directory} has class folders that {self._train_root} lacks: {', '.join(extra)} (training classes: "
+                f"{', '.join(self._train_classes)}); every test class must be a training class")
+        return list(self._train_classes), {c: i for i, c in enumerate(self._train_classes)}
+
+
 def _image_folder(path: str, train: bool, transform, target_transform):
     for test_name in ("test", "val"):
         if os.path.isdir(os.path.join(path, "train")) and os.path.isdir(os.path.join(path, test_name)):
-            sub = os.path.join(path, "train" if train else test_name)
-            ds = ImageFolder(sub, transform=transform, target_transform=target_transform)
+            kw = dict(transform=transform, target_transform=target_transform)
+            if train:
+                ds = ImageFolder(os.path.join(path, "train"), **kw)
+            else:
+                ds = _SplitImageFolder(os.path.join(path, test_name), os.path.join(path, "train"), **kw)
             ds.train = train
             return ds
     full = ImageFolder(path, transform=transform, target_transform=target_transform)

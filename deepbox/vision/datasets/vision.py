@@ -22,6 +22,33 @@ class DatasetFormatError(ValueError):
     """A dataset file that is corrupt, truncated, or does not match its companion file."""
 
 
+# without class names, labels may imply at most this many classes, or as many as there are images
+UNNAMED_CLASSES_MAX = 1000
+
+
+def check_labels(y, n_classes: int | None, n_images: int, what: str) -> int:
+    """The number of classes that integer labels ``y`` imply, checked before anything is made from them.
+
+    With ``n_classes`` (the data names its classes) every label must be below it; without, the
+    labels may imply at most ``max(n_images, UNNAMED_CLASSES_MAX)`` classes, so that one corrupt
+    label (10**9) is an error instead of a billion made-up class names. Raises DatasetFormatError.
+    """
+    if len(y) == 0:
+        return 0
+    lo, hi = int(y.min()), int(y.max())
+    if lo < 0:
+        raise DatasetFormatError(f"{what}: label {lo} is negative; expected labels 0..K-1")
+    if n_classes is not None and hi >= n_classes:
+        raise DatasetFormatError(f"{what}: label {hi} but only {n_classes} class names; expected labels "
+                                 f"0..{n_classes - 1}")
+    limit = max(n_images, UNNAMED_CLASSES_MAX)
+    if n_classes is None and hi >= limit:
+        raise DatasetFormatError(
+            f"{what}: label {hi} would mean {hi + 1:,} classes for {n_images:,} images; expected labels 0..K-1 "
+            f"with K at most {limit:,} (name the classes, e.g. a 'classes' array in a .npz file, to have more)")
+    return hi + 1
+
+
 def data_dirs() -> list[str]:
     """The folders named by ``$DEEPBOX_DATA`` (several may be joined with ``os.pathsep``)."""
     env = os.environ.get("DEEPBOX_DATA", "")
