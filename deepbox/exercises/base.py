@@ -16,7 +16,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from deepbox.exercises.checking import CheckFailed, Report, load_student, run_part
+from deepbox.exercises.checking import CheckFailed, PartResult, Report, load_student, run_part
 
 __all__ = ["Exercise", "Part", "template_from_solution"]
 
@@ -113,8 +113,6 @@ class Exercise:
         except CheckFailed as f:
             report.lines.append(f"  FAIL  {f.what}")
             report.lines.extend("        " + d for d in f.details)
-            from deepbox.exercises.checking import PartResult
-
             report.parts.append(PartResult("load", False, failure=f.what))
             report.lines.append("result: your file does not load")
             return report

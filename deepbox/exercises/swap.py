@@ -12,7 +12,7 @@ import contextlib
 
 from deepbox.exercises.checking import to_tuple
 
-__all__ = ["layer_function", "patch_functional", "patch_attr", "use", "implemented_parts"]
+__all__ = ["layer_function", "patch_functional", "patched", "use", "implemented_parts"]
 
 
 def layer_function(student, layer, forward: str | None = None, backward: str | None = None):
@@ -60,10 +60,6 @@ def layer_function(student, layer, forward: str | None = None, backward: str | N
 def layer_inputs(layer) -> list:
     """The names of a layer's forward inputs, in order (the checks' first case holds them all)."""
     return list(layer.inputs) if getattr(layer, "inputs", None) else list(layer.grads)
-
-
-def patch_attr(owner, attribute: str, replacement) -> list:
-    return [(owner, attribute, replacement)]
 
 
 def patch_functional(name: str, replacement) -> list:

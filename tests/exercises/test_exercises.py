@@ -207,6 +207,16 @@ def test_wrong_solution_fails_with_its_hint(name, old, new, expected, tmp_path):
     assert expected in report.text, report.text
 
 
+def test_every_exercise_has_a_statement_naming_its_functions_and_the_check_command():
+    for name in NAMES:
+        e = ex.get(name)
+        assert f"deepbox exercise check {name}" in e.statement
+        for part in e.parts:
+            for fn in part.functions:
+                assert f"def {fn}(" in e.template_source and fn in e.statement, (name, fn)
+    assert set(NAMES) == set(ex.NAMES)  # all sixteen are there
+
+
 def test_every_exercise_has_wrong_solutions():
     covered = {w[0] for w in WRONG}
     assert set(NAMES) <= covered, f"exercises without a wrong solution in the tests: {set(NAMES) - covered}"
