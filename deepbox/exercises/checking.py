@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from deepbox import kernels
+
 __all__ = ["rel_error", "CheckFailed", "NotImplementedPart", "Checker", "Report", "PartResult", "load_student",
            "Mistake", "reference_mode", "numerical_gradient"]
 
@@ -69,9 +71,7 @@ def numerical_gradient(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
 
 
 def reference_mode():
-    """deepbox's readable reference path: the compiled kernels switched off while the reference computes."""
-    from deepbox import kernels
-
+    """deepbox's readable reference path: the fast kernels switched off while the reference computes."""
     return kernels.compiled(False)
 
 

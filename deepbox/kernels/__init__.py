@@ -29,20 +29,34 @@ __all__ = ["choose", "fast_twin", "twin_of", "available", "enabled", "active", "
 
 
 _TWINS: dict = {}
+_BY_NAME: dict = {}     # twins registered by the reference's "module:qualname", resolved on first use
 
 
 def fast_twin(reference):
-    """Class (or function) decorator: register the decorated fast path as ``reference``'s twin."""
+    """Class (or function) decorator: register the decorated fast path as ``reference``'s twin.
+
+    ``reference`` is the reference object, or its ``"module:qualname"`` where importing it here
+    would load a package that ``import deepbox`` otherwise leaves for later (``deepbox.optim``).
+    """
     def register(fast):
-        _TWINS[reference] = fast
-        fast.reference = reference
+        if isinstance(reference, str):
+            _BY_NAME[reference] = fast
+        else:
+            _TWINS[reference] = fast
+            fast.reference = reference
         return fast
     return register
 
 
 def twin_of(reference):
     """The fast twin registered for ``reference``, or None."""
-    return _TWINS.get(reference)
+    fast = _TWINS.get(reference)
+    if fast is None and _BY_NAME:
+        fast = _BY_NAME.pop(f"{reference.__module__}:{reference.__qualname__}", None)
+        if fast is not None:
+            _TWINS[reference] = fast
+            fast.reference = reference
+    return fast
 
 
 def choose(reference, *args, **params):
@@ -53,6 +67,8 @@ def choose(reference, *args, **params):
     """
     if switch._state["enabled"]:
         fast = _TWINS.get(reference)
+        if fast is None and _BY_NAME:
+            fast = twin_of(reference)
         if fast is not None and fast.accepts(*args, **params):
             return fast
     return reference

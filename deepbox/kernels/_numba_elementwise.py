@@ -442,7 +442,7 @@ def lstm_cell_bwd(lo, hi, ds, dc, q, a, t, dg):
 
 @njit(**_JIT)
 def adam_update(lo, hi, g, m, v, vmax, out, c1, b2, c2, bc2_sqrt, eps, step_size, amsgrad):
-    """One pass of Adam over flat arrays, in ``_adam_update``'s order of operations: ``m += c1 (g - m)``,
+    """One pass of Adam over flat arrays, in ``adam_update``'s order of operations: ``m += c1 (g - m)``,
     ``v = v b2 + g^2 c2``, with ``amsgrad`` ``vmax = max(vmax, v)`` (used instead of ``v``), and the
     parameter decrement ``out = m / (sqrt(v) / bc2_sqrt + eps) * step_size``. The scalars have the
     arrays' dtype (``c1 = 1 - beta1``, ``c2 = 1 - beta2``)."""

@@ -15,23 +15,19 @@ without dropout), so the softmax's backward costs one (L, E) reduction instead o
 Rows whose every key is masked out give zeros (as PyTorch's ``scaled_dot_product_attention``
 does), not NaN.
 
-With numba installed the softmax (mask, scale, max, exp, normalisation in one pass over each row)
-and its backward ``P * (dP - delta)`` run as compiled kernels split over the threads
-(``deepbox/ops/_numba_elementwise.py``); the NumPy code is the path for other dtypes and for
-``accel.compiled(False)``.
+The fast twins (``deepbox/kernels/attention.py``) run the softmax and its backward as compiled
+passes over the rows.
 """
 from __future__ import annotations
 
 import math
 
-from deepbox import backend
+from deepbox import backend, kernels
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
-from deepbox.kernels import switch as _switch
-from deepbox.kernels import threads as _threads
 from deepbox.tensor import Tensor
 
-__all__ = ["scaled_dot_product_attention", "AttentionFunction", "CausalAttentionFunction"]
+__all__ = ["scaled_dot_product_attention", "AttentionFn", "CausalAttentionFn"]
 
 
 def _softmax_inplace(s, masked):
@@ -47,7 +43,7 @@ def _softmax_inplace(s, masked):
     return s
 
 
-class AttentionFunction(Function):
+class AttentionFn(Function):
     """``(out, weights) = attention(q, k, v, mask)``; ``weights`` only with ``need_weights``.
 
     ``mask`` is None, a boolean array (True = may attend) or a float array added to the
@@ -57,7 +53,6 @@ class AttentionFunction(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, mask, *, scale, causal=False, dropout_p=0.0, need_weights=False, generator=None):
-        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         qs = q * xp.asarray(scale, q.dtype)
         s = xp.matmul(qs, k.swapaxes(-1, -2))
         masked = False
@@ -71,13 +66,7 @@ class AttentionFunction(Function):
             L, S = s.shape[-2], s.shape[-1]
             xp.copyto(s, -xp.inf, where=xp.triu(xp.ones((L, S), bool), 1))
             masked = True
-        K = _kernels(s)
-        if K is not None and s.flags.c_contiguous and s.size:
-            s2 = s.reshape(-1, s.shape[-1])
-            _threads.parallel(K.softmax_rows, s2.shape[0], s2, work=_threads.split_work(s.size, 1.0))
-            p = s
-        else:
-            p = _softmax_inplace(s, masked)
+        p = _softmax_inplace(s, masked)
         keep = None
         pd = p
         if dropout_p > 0.0:
@@ -99,7 +88,6 @@ class AttentionFunction(Function):
 
     @staticmethod
     def backward(ctx, dout, dweights=None):
-        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         qs, k, v, p, out = ctx.saved_tensors
         keep = ctx.keep
         ctx.keep = None
@@ -111,19 +99,12 @@ class AttentionFunction(Function):
             dp += dweights
         if keep is not None:
             dp *= keep
-        K = _kernels(dout, out, dp, p)
-        if K is not None and dweights is None and dp.flags.c_contiguous and p.flags.c_contiguous \
-                and dp.shape == p.shape and dp.shape[:-1] == dout.shape[:-1] and dp.size:
-            delta = _row_dots(dout, out)
-            _threads.parallel(K.softmax_bwd, delta.shape[0], dp.reshape(delta.shape + (-1,)),
-                           p.reshape(delta.shape + (-1,)), delta, 0, work=_threads.split_work(dp.size, 0.3))
+        if dweights is None:
+            delta = xp.einsum("...e,...e->...", dout, out)[..., None]
         else:
-            if dweights is None:
-                delta = xp.einsum("...e,...e->...", dout, out)[..., None]
-            else:
-                delta = (dp * p).sum(axis=-1, keepdims=True)
-            dp -= delta
-            dp *= p                        # dS, in place
+            delta = (dp * p).sum(axis=-1, keepdims=True)
+        dp -= delta
+        dp *= p                        # dS, in place
         scale = xp.asarray(ctx.scale, dp.dtype)
         dq = xp.matmul(dp, k) * scale if need[0] else None
         dk = xp.matmul(dp.swapaxes(-1, -2), qs) if need[1] else None
@@ -131,7 +112,7 @@ class AttentionFunction(Function):
         return dq, dk, dv, dmask
 
 
-class CausalAttentionFunction(Function):
+class CausalAttentionFn(Function):
     """Causal attention computed in blocks of queries, skipping the fully masked key blocks.
 
     Query block ``[r0, r1)`` can only see keys ``[0, r1)``, so with ``nb`` blocks the score
@@ -141,26 +122,17 @@ class CausalAttentionFunction(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, *, scale, edges, dropout_p=0.0, generator=None):
-        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         # in q's memory order: q, k and v of nn.MultiheadAttention are (N, L, heads, E) memory seen as
         # (N, heads, L, E), and an output stored the same way goes back to (N, L, heads * E) without a copy
         out = xp.empty_like(q, dtype=xp.result_type(q, v), shape=q.shape[:-1] + (v.shape[-1],))
-        K = _kernels(q, k, v)
-        # with the kernels the scale is applied inside the softmax (no scaled copy of q)
-        qs = q if K is not None else q * xp.asarray(scale, q.dtype)
+        qs = q * xp.asarray(scale, q.dtype)
         ps, keeps = [], []
         rng = backend.rng(generator) if dropout_p > 0 else None
         for r0, r1 in zip(edges[:-1], edges[1:]):
             s = xp.matmul(qs[..., r0:r1, :], k[..., :r1, :].swapaxes(-1, -2))
-            if K is not None:
-                s3 = s.reshape(-1, r1 - r0, r1)
-                _threads.parallel(K.softmax_causal, s3.shape[0], s3, r0, s.dtype.type(scale),
-                               work=_threads.split_work(s.size, 1.0))
-                p = s
-            else:
-                # inside the block, query r0 + i sees keys up to r0 + i
-                xp.copyto(s[..., r0:r1], -xp.inf, where=xp.triu(xp.ones((r1 - r0, r1 - r0), bool), 1))
-                p = _softmax_inplace(s, False)
+            # inside the block, query r0 + i sees keys up to r0 + i
+            xp.copyto(s[..., r0:r1], -xp.inf, where=xp.triu(xp.ones((r1 - r0, r1 - r0), bool), 1))
+            p = _softmax_inplace(s, False)
             keep = None
             pd = p
             if dropout_p > 0:
@@ -175,16 +147,13 @@ class CausalAttentionFunction(Function):
             ctx.keeps = keeps
             ctx.edges = edges
             ctx.scale = scale
-            ctx.q_scaled = K is None
         return out
 
     @staticmethod
     def backward(ctx, dout):
-        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         qs, k, v, out, *ps = ctx.saved_tensors
         keeps, edges = ctx.keeps, ctx.edges
         need = ctx.needs_input_grad
-        K = _kernels(dout, out, *ps)
         # gradients in their inputs' memory order (see forward): the head merge upstream is then a view
         dq = xp.empty_like(qs, dtype=dout.dtype)
         dk = xp.empty_like(k, dtype=dout.dtype)
@@ -203,28 +172,15 @@ class CausalAttentionFunction(Function):
             dp = xp.matmul(do, v[..., :r1, :].swapaxes(-1, -2))
             if keep is not None:
                 dp *= keep
-            if K is not None and dp.flags.c_contiguous and p.flags.c_contiguous:
-                _threads.parallel(K.softmax_bwd, delta.shape[0], dp.reshape(-1, r1 - r0, r1),
-                                  p.reshape(-1, r1 - r0, r1), delta, r0, work=_threads.split_work(dp.size, 0.3))
-            else:
-                dp -= delta.reshape(dout.shape[:-1])[..., r0:r1, None]
-                dp *= p
+            dp -= delta.reshape(dout.shape[:-1])[..., r0:r1, None]
+            dp *= p
             xp.matmul(dp, k[..., :r1, :], out=dq[..., r0:r1, :])
             if n_block == 0:
                 xp.matmul(dp.swapaxes(-1, -2), qs[..., r0:r1, :], out=dk[..., :r1, :])
             else:
                 dk[..., :r1, :] += xp.matmul(dp.swapaxes(-1, -2), qs[..., r0:r1, :])
-        dq *= scale
-        if not ctx.q_scaled:
-            dk *= scale
+        dq *= scale                    # dk is already scaled: it came from the scaled q
         return (dq if need[0] else None, dk if need[1] else None, dv if need[2] else None)
-
-
-def _kernels(*arrays):
-    """The compiled kernels for these arrays (float32/64, at most 4-D), else None."""
-    if any(a.ndim > 4 for a in arrays):
-        return None
-    return _switch.kernels_for(*arrays)
 
 
 def _row_dots(a, b):
@@ -297,7 +253,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         mask = mask.to(query.dtype)
     L, S = query.shape[-2], key.shape[-2]
     if is_causal and not need_weights and L == S and L >= 128:
-        return CausalAttentionFunction.apply(query, key, value, scale=float(scale), edges=_causal_edges(L),
-                                             dropout_p=float(dropout_p), generator=generator)
-    return AttentionFunction.apply(query, key, value, mask, scale=float(scale), causal=bool(is_causal),
-                                   dropout_p=float(dropout_p), need_weights=need_weights, generator=generator)
+        fn = kernels.choose(CausalAttentionFn, query, key, value)
+        return fn.apply(query, key, value, scale=float(scale), edges=_causal_edges(L), dropout_p=float(dropout_p),
+                        generator=generator)
+    fn = kernels.choose(AttentionFn, query, key, value)
+    return fn.apply(query, key, value, mask, scale=float(scale), causal=bool(is_causal), dropout_p=float(dropout_p),
+                    need_weights=need_weights, generator=generator)

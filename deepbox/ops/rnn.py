@@ -21,10 +21,8 @@ depends on the cell-state gradient (``i, f, g``) are another. Sigmoids are compu
 as ``sigmoid(x) = (1 + tanh(x / 2)) / 2`` with the halving folded into a copy of the
 weights, so all four gates take one ``tanh`` call.
 
-With numba installed, an LSTM step's gate math (four activations, the cell update, the factors
-kept for BPTT) is one compiled pass, ``lstm_cell_fwd``, and so is its backward, ``lstm_cell_bwd``
-(``deepbox/ops/_numba_elementwise.py``); the NumPy loop is the path for other dtypes and for
-``accel.compiled(False)``.
+The LSTM's fast twin (``deepbox/kernels/rnn.py``) runs each step's gate math as one compiled pass
+each way; the loops here are the reference it is tested against.
 
 Variable-length batches (packed sequences) are supported through ``batch_sizes``:
 the batch is sorted by decreasing length and step ``t`` updates only its first
@@ -33,13 +31,11 @@ give. Outputs at padded positions are zero, like ``pad_packed_sequence``'s.
 """
 from __future__ import annotations
 
+from deepbox import kernels
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
-from deepbox.kernels import switch as _switch
-from deepbox.kernels import threads as _threads
-from deepbox.kernels.workspace import workspace
 
-__all__ = ["lstm_layer", "gru_layer", "rnn_layer", "LSTMLayer", "GRULayer", "RNNLayer"]
+__all__ = ["lstm_layer", "gru_layer", "rnn_layer", "LSTMFn", "GRUFn", "RNNFn"]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -64,10 +60,8 @@ def _check_batch_sizes(batch_sizes, T, B):
 
 
 def _take(shape, dtype, zero=False):
-    # work buffers that live from a forward to its backward are tens of MB; a fresh one page-faults
-    # on first touch (~15 % of an LSTM layer's forward), so they come from the shared workspace and
-    # return to it when the graph node that saved them is freed
-    return workspace.get(shape, dtype, tag="rnn", zero=zero)
+    """A work buffer (all zeros with ``zero``: rows that a ragged batch leaves unwritten)."""
+    return (xp.zeros if zero else xp.empty)(shape, dtype)
 
 
 def _col_sum(a2d):
@@ -111,7 +105,7 @@ def _gate_major(w, order, G):
     return w.reshape(G, -1, w.shape[-1])[list(order)]
 
 
-def _stacked_projection(x_tm, w4, b4):
+def _stacked_projection(x_tm, w4, b4, take=_take):
     """``x @ W_g^T + b_g`` for every gate g and every step: (T, B, I) → (G, T, B, H), a pooled buffer.
 
     One 2-D GEMM per gate into a preallocated block: NumPy's stacked ``matmul`` with a broadcast
@@ -120,7 +114,7 @@ def _stacked_projection(x_tm, w4, b4):
     T, B = x_tm.shape[0], x_tm.shape[1]
     G, H = w4.shape[0], w4.shape[1]
     x2 = x_tm.reshape(T * B, -1)
-    out = _take((G, T * B, H), x2.dtype)
+    out = take((G, T * B, H), x2.dtype)
     for k in range(G):
         xp.matmul(x2, w4[k].T, out=out[k])
         if b4 is not None:
@@ -159,20 +153,26 @@ def _stacked_input_grads(need, dpre, x_tm, w4, back, batch_first):
     return dx, dw, db
 
 
-_NO_BUF4 = xp.zeros((1, 1, 1, 1))   # stands for the per-step factor buffers when no gradient is needed
-
-
-def _kernels(*arrays):
-    """The compiled kernels (deepbox.ops.accel) when every array is float32/64, else None (NumPy path)."""
-    return _switch.kernels_for(*arrays)
-
-
 def _x_time_major(x, batch_first):
     # the GEMMs over all steps want one flat (T*B, I) layout shared by x and the gradients
     return xp.ascontiguousarray(x.swapaxes(0, 1)) if batch_first else x
 
 
-class LSTMLayer(Function):
+def _lstm_weights(w_ih, w_hh, b_ih, b_hh, dt):
+    """Gate-major weights in the internal (o, i, f, g) order, and copies with the sigmoid gates halved:
+    ``sigmoid(a) = 0.5 * tanh(a / 2) + 0.5``, so one ``tanh`` serves all four gates.
+
+    Returns ``(w_ih4, w_hh4, w_ih4 halved, (w_hh4 halved) transposed, the summed bias halved or None)``.
+    """
+    H = w_hh.shape[0] // 4
+    half = xp.asarray([0.5, 0.5, 0.5, 1.0], dt)[:, None, None]
+    w_ih4 = _gate_major(w_ih, _LSTM_ORDER, 4)
+    w_hh4 = _gate_major(w_hh, _LSTM_ORDER, 4)
+    b4 = None if b_ih is None else (b_ih + b_hh).reshape(4, H)[list(_LSTM_ORDER)] * half[:, 0]
+    return w_ih4, w_hh4, w_ih4 * half, (w_hh4 * half).transpose(0, 2, 1), b4
+
+
+class LSTMFn(Function):
     """One LSTM layer, one direction, over a whole sequence.
 
     Inputs: ``x`` (T, B, I), or (B, T, I) with ``batch_first``; ``w_ih`` (4H, I), ``w_hh``
@@ -185,22 +185,14 @@ class LSTMLayer(Function):
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_hr, *, reverse=False, batch_first=False,
                 batch_sizes=None):
-        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         H = w_hh.shape[0] // 4
         P = w_hh.shape[1]
         x_tm = _x_time_major(x, batch_first)
         T, B = x_tm.shape[0], x_tm.shape[1]
         bs = _check_batch_sizes(batch_sizes, T, B)
         dt = x.dtype
-        # halve the sigmoid gates: sigmoid(a) = 0.5 * tanh(a / 2) + 0.5, so one tanh serves all gates
-        half = xp.asarray([0.5, 0.5, 0.5, 1.0], dt)[:, None, None]
-        w_ih4 = _gate_major(w_ih, _LSTM_ORDER, 4)
-        w_hh4 = _gate_major(w_hh, _LSTM_ORDER, 4)
-        w_hh_sT = (w_hh4 * half).transpose(0, 2, 1)
-        b4 = None
-        if b_ih is not None:
-            b4 = (b_ih + b_hh).reshape(4, H)[list(_LSTM_ORDER)] * half[:, 0]
-        xproj = _stacked_projection(x_tm, w_ih4 * half, b4)
+        w_ih4, w_hh4, w_ih4_s, w_hh_sT, b4 = _lstm_weights(w_ih, w_hh, b_ih, b_hh, dt)
+        xproj = _stacked_projection(x_tm, w_ih4_s, b4)
 
         need_grad = any(ctx.needs_input_grad)
         out = (xp.zeros if bs is not None else xp.empty)(x.shape[:-1] + (P,), dt)
@@ -219,53 +211,47 @@ class LSTMLayer(Function):
             if w_hr is not None:
                 r = _take((T, B, H), dt, zero=ragged)  # o * tanh(c) before the projection
         w_hrT = None if w_hr is None else w_hr.T
-        K = _kernels(x_tm, w_hh)
-        if K is not None:
-            # all the gate math of a step in one compiled pass (deepbox/ops/_numba_elementwise.py)
-            _lstm_steps_kernel(K, T, reverse, bs, B, h, c, gates, tmp, xproj, w_hh_sT, w_hrT, out_t, need_grad,
-                               q if need_grad else None, a if need_grad else None, hprev if need_grad else None, r)
-        else:
-            for t in _steps(T, reverse):
-                n = B if bs is None else bs[t]
-                hp, cp, g, tm = h[:n], c[:n], gates[:, :n], tmp[:n]
-                xp.matmul(hp, w_hh_sT, out=g)
-                g += xproj[:, t, :n]
-                xp.tanh(g, out=g)
-                sg = g[:3]
-                sg *= 0.5
-                sg += 0.5
-                o, i, f, gg = g[0], g[1], g[2], g[3]
+        for t in _steps(T, reverse):
+            n = B if bs is None else bs[t]
+            hp, cp, g, tm = h[:n], c[:n], gates[:, :n], tmp[:n]
+            xp.matmul(hp, w_hh_sT, out=g)
+            g += xproj[:, t, :n]
+            xp.tanh(g, out=g)
+            sg = g[:3]
+            sg *= 0.5
+            sg += 0.5
+            o, i, f, gg = g[0], g[1], g[2], g[3]
+            if need_grad:
+                hprev[t, :n] = hp
+                qq = q[:, t, :n]
+                d = qq[:3]
+                xp.subtract(1.0, sg, out=d)
+                d *= sg                  # sigmoid' = s (1 - s)
+                qq[1] *= gg              # i: dc * g * i'
+                qq[2] *= cp              # f: dc * c_prev * f'
+                xp.multiply(gg, gg, out=qq[3])
+                xp.subtract(1.0, qq[3], out=qq[3])
+                qq[3] *= i               # g: dc * i * (1 - g^2)
+                a[1, t, :n] = f
+            cp *= f
+            xp.multiply(i, gg, out=tm)
+            cp += tm                      # c = f * c + i * g, in place
+            xp.tanh(cp, out=tm)           # tm = tanh(c)
+            if need_grad:
+                qq[0] *= tm              # o: dh * tanh(c) * o'
+                at = a[0, t, :n]
+                xp.multiply(tm, tm, out=at)
+                xp.subtract(1.0, at, out=at)
+                at *= o                   # dc += dh * o * (1 - tanh(c)^2)
+            ht = out_t[t, :n]
+            if w_hr is None:
+                xp.multiply(o, tm, out=ht)
+            else:
+                tm *= o
                 if need_grad:
-                    hprev[t, :n] = hp
-                    qq = q[:, t, :n]
-                    d = qq[:3]
-                    xp.subtract(1.0, sg, out=d)
-                    d *= sg                  # sigmoid' = s (1 - s)
-                    qq[1] *= gg              # i: dc * g * i'
-                    qq[2] *= cp              # f: dc * c_prev * f'
-                    xp.multiply(gg, gg, out=qq[3])
-                    xp.subtract(1.0, qq[3], out=qq[3])
-                    qq[3] *= i               # g: dc * i * (1 - g^2)
-                    a[1, t, :n] = f
-                cp *= f
-                xp.multiply(i, gg, out=tm)
-                cp += tm                      # c = f * c + i * g, in place
-                xp.tanh(cp, out=tm)           # tm = tanh(c)
-                if need_grad:
-                    qq[0] *= tm              # o: dh * tanh(c) * o'
-                    at = a[0, t, :n]
-                    xp.multiply(tm, tm, out=at)
-                    xp.subtract(1.0, at, out=at)
-                    at *= o                   # dc += dh * o * (1 - tanh(c)^2)
-                ht = out_t[t, :n]
-                if w_hr is None:
-                    xp.multiply(o, tm, out=ht)
-                else:
-                    tm *= o
-                    if need_grad:
-                        r[t, :n] = tm
-                    xp.matmul(tm, w_hrT, out=ht)
-                hp[...] = ht
+                    r[t, :n] = tm
+                xp.matmul(tm, w_hrT, out=ht)
+            hp[...] = ht
         if need_grad:
             ctx.save_for_backward(x_tm, w_ih4, w_hh4, w_hr)
             ctx.seq = (q, a, hprev, r)
@@ -274,7 +260,6 @@ class LSTMLayer(Function):
 
     @staticmethod
     def backward(ctx, dout, dhn, dcn):
-        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         x_tm, w_ih4, w_hh4, w_hr = ctx.saved_tensors
         q, a, hprev, r = ctx.seq
         reverse, batch_first, bs, H, P = ctx.cfg
@@ -289,9 +274,6 @@ class LSTMLayer(Function):
         if w_hr is not None:
             dr = _take((T, B, P), dt, zero=True)   # gradient of the projected h, for dW_hr
             dhr = xp.empty((B, H), dt)
-        K = _kernels(q, dout)
-        if K is not None:
-            return _lstm_backward_kernel(ctx, K, dout_t, dh, dc, dsum, dr, dhr)
         dpre = _take((4, T, B, H), dt, zero=bs is not None)
         w_hh_flat = xp.ascontiguousarray(w_hh4.reshape(4 * H, P))
         for t in _steps(T, not reverse):
@@ -322,102 +304,16 @@ class LSTMLayer(Function):
         return dx, dw_ih, dw_hh, db_ih, db_hh, dh, dc, dw_hr
 
 
-def _lstm_steps_kernel(K, T, reverse, bs, B, h, c, gates, tmp, xproj, w_hh_sT, w_hrT, out_t, need_grad, q, a,
-                       hprev, r):
-    """``LSTMLayer.forward``'s loop over the steps on the compiled cell kernel (the NumPy loop's buffers).
-
-    The recurrent product is one (n, P) x (P, 4H) GEMM per step into a (B, 4, H) buffer, which
-    measured 8 % faster than the NumPy loop's stacked (4, P, H) one.
-    """
-    if not need_grad:
-        q = a = _NO_BUF4.astype(c.dtype)
-    H = c.shape[1]
-    P = h.shape[1]
-    w_cat = xp.ascontiguousarray(w_hh_sT.transpose(1, 0, 2)).reshape(P, 4 * H)
-    g_rows = xp.empty((B, 4 * H), gates.dtype)
-    hn = h if w_hrT is None else tmp   # the kernel's o * tanh(c): straight into h without a projection
-    work = _threads.split_work(B * H, 5.0)
-    for t in _steps(T, reverse):
-        n = B if bs is None else bs[t]
-        hp = h[:n]
-        xp.matmul(hp, w_cat, out=g_rows[:n])
-        gates = g_rows.reshape(B, 4, H)
-        if need_grad:
-            hprev[t, :n] = hp
-        _threads.parallel(K.lstm_cell_fwd, n, gates, xproj, t, c, hn, q, a, need_grad, work=work)
-        ht = out_t[t, :n]
-        if w_hrT is None:
-            ht[...] = hp
-        else:
-            tm = tmp[:n]
-            if need_grad:
-                r[t, :n] = tm
-            xp.matmul(tm, w_hrT, out=ht)
-            hp[...] = ht
-
-
-def _lstm_backward_kernel(ctx, K, dout_t, dh, dc, dsum, dr, dhr):
-    """``LSTMLayer.backward`` on the compiled cell kernel.
-
-    The pre-activation gradients are kept as (T, B, 4, H): each step's rows are then one (B, 4H)
-    block, the left operand of the recurrent GEMM without a copy, and the weight and input gradients
-    of all steps are one GEMM each over (T*B, 4H).
-    """
-    x_tm, w_ih4, w_hh4, w_hr = ctx.saved_tensors
-    q, a, hprev, r = ctx.seq
-    reverse, batch_first, bs, H, P = ctx.cfg
-    dt = q.dtype
-    T, B = q.shape[1], q.shape[2]
-    # a pooled (4, T, B, H) buffer, the shape of the forward's q: the two share the pool's buffers
-    buf = _take((4, T, B, H), dt, zero=bs is not None)
-    dg = buf.reshape(T, B, 4, H)
-    w_hh_flat = xp.ascontiguousarray(w_hh4.reshape(4 * H, P))
-    work = _threads.split_work(B * H, 1.0)
-    for t in _steps(T, not reverse):
-        n = B if bs is None else bs[t]
-        ds = dsum[:n]
-        xp.add(dout_t[t, :n], dh[:n], out=ds)
-        if w_hr is not None:
-            dr[t, :n] = ds
-            xp.matmul(ds, w_hr, out=dhr[:n])
-            ds = dhr[:n]
-        _threads.parallel(K.lstm_cell_bwd, n, ds, dc, q, a, t, dg[t], work=work)
-        xp.matmul(dg[t, :n].reshape(n, 4 * H), w_hh_flat, out=dh[:n])
-
-    need = ctx.needs_input_grad
-    d2 = dg.reshape(T * B, 4 * H)
-    back = list(_LSTM_BACK)
-
-    def torch_rows(m):   # (4H, K) rows in the internal gate order -> PyTorch's
-        return m.reshape(4, H, -1)[back].reshape(4 * H, -1)
-
-    dx = dw_ih = dw_hh = db = dw_hr = None
-    if need[0]:
-        dx = (d2 @ w_ih4.reshape(4 * H, -1)).reshape(T, B, -1)
-        if batch_first:
-            dx = dx.swapaxes(0, 1)
-    if need[1]:
-        dw_ih = torch_rows(d2.T @ x_tm.reshape(T * B, -1))
-    if need[2]:
-        dw_hh = torch_rows(d2.T @ hprev.reshape(T * B, P))
-    if need[3] or need[4]:
-        db = torch_rows(_col_sum(d2)[:, None]).reshape(4 * H)
-    db_ih = db if need[3] else None
-    db_hh = (db.copy() if need[3] else db) if need[4] else None
-    if need[7]:
-        dw_hr = dr.reshape(-1, P).T @ r.reshape(-1, H)
-    return dx, dw_ih, dw_hh, db_ih, db_hh, dh, dc, dw_hr
-
-
 def lstm_layer(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, w_hr=None, *, reverse=False,
                batch_first=False, batch_sizes=None):
-    """Run one LSTM layer in one direction; returns ``(output, h_n, c_n)`` (see ``LSTMLayer``)."""
-    return LSTMLayer.apply(x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_hr, reverse=reverse,
-                           batch_first=batch_first, batch_sizes=batch_sizes)
+    """Run one LSTM layer in one direction; returns ``(output, h_n, c_n)`` (see ``LSTMFn``)."""
+    fn = kernels.choose(LSTMFn, x, w_hh)
+    return fn.apply(x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_hr, reverse=reverse, batch_first=batch_first,
+                    batch_sizes=batch_sizes)
 
 
 # ----------------------------------------------------------------------------- GRU
-class GRULayer(Function):
+class GRUFn(Function):
     """One GRU layer, one direction, over a whole sequence.
 
     ``r = s(W_ir x + b_ir + W_hr h + b_hr)``, ``z = s(W_iz x + b_iz + W_hz h + b_hz)``,
@@ -428,7 +324,6 @@ class GRULayer(Function):
 
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, *, reverse=False, batch_first=False, batch_sizes=None):
-        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         H = w_hh.shape[0] // 3
         x_tm = _x_time_major(x, batch_first)
         T, B = x_tm.shape[0], x_tm.shape[1]
@@ -499,7 +394,6 @@ class GRULayer(Function):
 
     @staticmethod
     def backward(ctx, dout, dhn):
-        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         x_tm, w_ih3, w_hh = ctx.saved_tensors
         q, hprev = ctx.seq
         reverse, batch_first, bs, H = ctx.cfg
@@ -535,19 +429,18 @@ class GRULayer(Function):
 
 def gru_layer(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, reverse=False, batch_first=False,
               batch_sizes=None):
-    """Run one GRU layer in one direction; returns ``(output, h_n)`` (see ``GRULayer``)."""
-    return GRULayer.apply(x, w_ih, w_hh, b_ih, b_hh, h0, reverse=reverse, batch_first=batch_first,
-                          batch_sizes=batch_sizes)
+    """Run one GRU layer in one direction; returns ``(output, h_n)`` (see ``GRUFn``)."""
+    fn = kernels.choose(GRUFn, x)
+    return fn.apply(x, w_ih, w_hh, b_ih, b_hh, h0, reverse=reverse, batch_first=batch_first, batch_sizes=batch_sizes)
 
 
 # ----------------------------------------------------------------------------- Elman RNN
-class RNNLayer(Function):
+class RNNFn(Function):
     """One Elman RNN layer, one direction: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``, act tanh or relu."""
 
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, *, nonlinearity="tanh", reverse=False, batch_first=False,
                 batch_sizes=None):
-        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
         H = w_hh.shape[0]
@@ -589,7 +482,6 @@ class RNNLayer(Function):
 
     @staticmethod
     def backward(ctx, dout, dhn):
-        _threads.blas_multi()   # its GEMMs want BLAS's own threads back after a convolution (_threads.blas_single)
         x, w_ih, w_hh, out = ctx.saved_tensors
         hprev = ctx.seq
         reverse, batch_first, bs, relu = ctx.cfg
@@ -629,6 +521,7 @@ class RNNLayer(Function):
 
 def rnn_layer(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="tanh", reverse=False,
               batch_first=False, batch_sizes=None):
-    """Run one Elman RNN layer in one direction; returns ``(output, h_n)`` (see ``RNNLayer``)."""
-    return RNNLayer.apply(x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity=nonlinearity, reverse=reverse,
-                          batch_first=batch_first, batch_sizes=batch_sizes)
+    """Run one Elman RNN layer in one direction; returns ``(output, h_n)`` (see ``RNNFn``)."""
+    fn = kernels.choose(RNNFn, x)
+    return fn.apply(x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity=nonlinearity, reverse=reverse,
+                    batch_first=batch_first, batch_sizes=batch_sizes)

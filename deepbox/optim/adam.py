@@ -1,9 +1,7 @@
 """Adam: per-parameter step sizes from running averages of the gradient and its square."""
 from __future__ import annotations
 
-from deepbox import backend
-from deepbox.kernels import switch as _switch
-from deepbox.kernels import threads as _threads
+from deepbox import backend, kernels
 from deepbox.optim.optimizer import (
     Optimizer,
     _bump_version,
@@ -121,8 +119,10 @@ class Adam(Optimizer):
         else:
             g = _effective_grad(self._ws, d, p._grad._data, hp.maximize, hp.wd)
         tmp = self._ws.get(2, g)
+        m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
         vmax = state["max_exp_avg_sq"]._data if hp.amsgrad else None
-        _adam_update(g, state["exp_avg"]._data, state["exp_avg_sq"]._data, vmax, tmp, float(step_arr), hp)
+        update = kernels.choose(adam_update, g, m, v, vmax, tmp)
+        update(g, m, v, vmax, tmp, float(step_arr), hp)
         d -= tmp
         _bump_version(p)
 
@@ -161,7 +161,8 @@ class Adam(Optimizer):
             pf *= hp.wd
             g += pf
         tmp = self._ws.get(2, g)
-        _adam_update(g, flat.m, flat.v, flat.vmax, tmp, float(steps[0]), hp)
+        update = kernels.choose(adam_update, g, flat.m, flat.v, flat.vmax, tmp)
+        update(g, flat.m, flat.v, flat.vmax, tmp, float(steps[0]), hp)
         decay = 1 - hp.lr * hp.wd if hp.decoupled and hp.wd != 0 else None
         for p, (a, b) in zip(params, flat.spans):
             d = p._data
@@ -188,25 +189,13 @@ class _Hyper:
         self.decoupled = group["decoupled_weight_decay"]
 
 
-def _adam_update(g, m, v, vmax, out, step: float, hp: _Hyper) -> None:
+def adam_update(g, m, v, vmax, out, step: float, hp: _Hyper) -> None:
     """Update the moments ``m``, ``v`` (and ``vmax``) in place and write the parameter decrement to ``out``.
 
-    With the compiled kernels (``deepbox/kernels/``) this is one pass over the arrays split over the
-    threads instead of eleven NumPy passes, with the same operations in the same order.
+    Eleven NumPy passes over the arrays; the fast twin (``deepbox/kernels/optim.py``) does the same
+    operations in the same order in one compiled pass split over the threads.
     """
     beta1, beta2 = hp.beta1, hp.beta2
-    if g.size >= 16384:
-        arrays = (g, m, v, out) + ((vmax,) if vmax is not None else ())
-        K = _switch.kernels_for(*arrays)
-        if K is not None and all(a.flags.c_contiguous and a.dtype == g.dtype for a in arrays):
-            T = g.dtype.type
-            bc2_sqrt = (1 - beta2**step) ** 0.5
-            flat = [a.reshape(-1) for a in (g, m, v)]
-            vm = vmax.reshape(-1) if vmax is not None else flat[2]
-            _threads.parallel(K.adam_update, g.size, *flat, vm, out.reshape(-1), T(1 - beta1), T(beta2),
-                           T(1 - beta2), T(bc2_sqrt), T(hp.eps), T(hp.lr / (1 - beta1**step)), vmax is not None,
-                           work=g.size // 4)
-            return
     # m <- m + (1 - beta1) (g - m): PyTorch's lerp, the same value as beta1 m + (1 - beta1) g
     xp.subtract(g, m, out=out)
     out *= 1 - beta1

@@ -285,7 +285,7 @@ def _attention_case(L, S, E, dtype, seed=9, batch=(2, 3)):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("L", [130, 37])
 def test_causal_attention_matches_torch(small_kernels, kernel_mode, L, dtype):
-    # L >= 128 takes the query-block path (CausalAttentionFunction), shorter ones the masked one
+    # L >= 128 takes the query-block path (CausalAttentionFn and its twin), shorter ones the masked one
     q, k, v = _attention_case(L, L, 8, dtype)
     _compare(lambda F, q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), [q, k, v], dtype)
     _check_path(small_kernels, kernel_mode)
