@@ -98,7 +98,7 @@ e = _math.e
 _SUBMODULES = {"nn", "optim", "utils", "data", "vision", "models", "train", "io", "viz", "linalg", "ml", "tune",
                "distributed",
                "cuda", "backends", "cli", "autograd", "ops", "special", "distributions", "onnx", "fft",
-               "accelerator", "amp"}
+               "accelerator", "amp", "profiler"}
 
 
 # torch's top-level names for linear algebra, served by deepbox.linalg
