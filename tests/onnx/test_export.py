@@ -265,3 +265,11 @@ class ShiftedTokens(nn.Module):
 def test_untraced_in_place_change_is_refused(tmp_path):
     with pytest.raises(OnnxExporterError, match="changed in place"):
         deepbox.onnx.export(ShiftedTokens(), deepbox.randint(0, 10, (2, 5)), str(tmp_path / "m.onnx"))
+
+
+def test_torchvision_style_resnet_exports(tmp_path):
+    """deepbox.vision.models' ImageNet ResNet: 7x7 stride-2 stem, padded max pool, adaptive average pool."""
+    from deepbox.vision import models
+
+    deepbox.manual_seed(0)
+    export_and_compare(tmp_path, models.resnet18(num_classes=10), deepbox.randn(2, 3, 64, 64), sizes=(2, 3))
