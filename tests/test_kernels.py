@@ -389,3 +389,72 @@ def test_tune_allocator_rejects_bad_sizes(kw):
 
     with pytest.raises(ValueError, match="byte count"):
         backend.tune_allocator(**kw)
+
+
+# ----------------------------------------------------------------------------- each fast twin against its reference
+
+def _twin_cases():
+    import deepbox.optim  # noqa: F401  (Adam's twin resolves on first use)
+
+    def t(*shape, scale=1.0):
+        return np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32) * scale
+
+    lstm = deepbox.nn.LSTM(8, 16)
+    gru = deepbox.nn.GRU(8, 16)
+    return {
+        "conv2d": (lambda a, w, b: F.conv2d(a, w, b, padding=1), (t(4, 3, 12, 12), t(5, 3, 3, 3), t(5))),
+        "conv2d_one_channel": (lambda a, w: F.conv2d(a, w, padding=2), (t(4, 1, 12, 12), t(6, 1, 5, 5))),
+        "max_pool2d": (lambda a: F.max_pool2d(a, 2), (t(4, 8, 16, 16),)),
+        "batch_norm": (lambda a, w, b: F.batch_norm(a, None, None, w, b, training=True), (t(8, 6, 8, 8), t(6), t(6))),
+        "layer_norm": (lambda a, w, b: F.layer_norm(a, (32,), w, b), (t(64, 32), t(32), t(32))),
+        "linear": (lambda a, w, b: F.linear(a, w, b), (t(256, 64), t(96, 64), t(96))),
+        "relu": (lambda a: F.relu(a), (t(64, 512),)),
+        "gelu": (lambda a: F.gelu(a), (t(64, 512),)),
+        "add": (lambda a, b: a + b, (t(64, 512), t(64, 512))),
+        "attention": (lambda q, k, v: F.scaled_dot_product_attention(q, k, v), (t(2, 2, 16, 8), t(2, 2, 16, 8),
+                                                                               t(2, 2, 16, 8))),
+        "causal_attention": (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+                             (t(1, 2, 128, 8), t(1, 2, 128, 8), t(1, 2, 128, 8))),
+        "lstm": (lambda a: lstm(a)[0], (t(5, 3, 8),)),
+        "gru": (lambda a: gru(a)[0], (t(5, 3, 8),)),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_twin_cases()))
+def test_fast_twin_matches_its_reference(name, monkeypatch):
+    """The same call with the fast layer on and off: a ``KernelFn`` and its reference Function run, and
+    their values and gradients agree (the PyTorch comparisons live in tests/conv and tests/nn)."""
+    require_kernels()
+    from deepbox.kernels import elementwise as kew
+
+    monkeypatch.setattr(kew, "KERNEL_MIN_SIZE", 1)
+    fn, arrays = _twin_cases()[name]
+    results = {}
+    for on in (True, False):
+        with kernels.compiled(on):
+            ins = [deepbox.tensor(a, requires_grad=True) for a in arrays]
+            out = fn(*ins)
+            node = type(out.grad_fn).__name__ if out.grad_fn is not None else ""
+            out.backward(deepbox.tensor(np.ones(out.shape, np.float32)))
+            results[on] = (node, out._data.copy(), [i.grad._data.copy() for i in ins])
+    assert "Kernel" in results[True][0] and "Kernel" not in results[False][0], (results[True][0], results[False][0])
+    np.testing.assert_allclose(results[True][1], results[False][1], rtol=1e-4, atol=1e-5)
+    for g_fast, g_ref in zip(results[True][2], results[False][2]):
+        np.testing.assert_allclose(g_fast, g_ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_kernel_matches_its_reference(amsgrad, monkeypatch):
+    """Adam's one-pass update and the NumPy update give the same trajectory (float32)."""
+    require_kernels()
+    results = {}
+    for on in (True, False):
+        p = deepbox.tensor(np.linspace(-1, 1, 40000, dtype=np.float32).reshape(200, 200), requires_grad=True)
+        opt = deepbox.optim.Adam([p], lr=1e-2, amsgrad=amsgrad)
+        with kernels.compiled(on):
+            for step in range(3):
+                opt.zero_grad()
+                (p * p * (step + 1)).sum().backward()
+                opt.step()
+        results[on] = p._data.copy()
+    np.testing.assert_allclose(results[True], results[False], rtol=1e-6, atol=1e-7)
