@@ -422,3 +422,18 @@ def test_spawn_context_gives_the_same_batches():
     dds, tds = tensor_pair(20)
     assert_loaders_same(dud.DataLoader(dds, batch_size=6, num_workers=2, multiprocessing_context="spawn"),
                         tud.DataLoader(tds, batch_size=6))
+
+
+class KilledDataset(dud.Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's out-of-memory killer would
+
+
+def test_a_worker_killed_by_a_signal_is_reported():
+    with pytest.raises(RuntimeError, match="exited unexpectedly"):
+        list(dud.DataLoader(KilledDataset(), batch_size=1, num_workers=2))
