@@ -88,10 +88,16 @@ int16 = dtype("int16", np.int16, 1)
 int32 = dtype("int32", np.int32, 1)
 int64 = dtype("int64", np.int64, 1)
 uint8 = dtype("uint8", np.uint8, 1)
+# PyTorch's "shell" unsigned types: storage, conversion, indexing and comparisons, but no promotion
+# with other integer types (PyTorch refuses it; see _promote)
+uint16 = dtype("uint16", np.uint16, 1)
+uint32 = dtype("uint32", np.uint32, 1)
+uint64 = dtype("uint64", np.uint64, 1)
 bool_ = dtype("bool", np.bool_, 0)
 
 
-ALL_DTYPES = (float32, float64, float16, int8, int16, int32, int64, uint8, bool_)
+ALL_DTYPES = (float32, float64, float16, int8, int16, int32, int64, uint8, uint16, uint32, uint64, bool_)
+_SHELL_UINTS = (np.dtype(np.uint16), np.dtype(np.uint32), np.dtype(np.uint64))
 _BY_NP = {d.np: d for d in ALL_DTYPES}
 _BY_NAME = {d.name: d for d in ALL_DTYPES}
 
@@ -214,6 +220,9 @@ def _promote(a: np.dtype, b: np.dtype) -> np.dtype:
     ca, cb = _category_np(a), _category_np(b)
     if ca != cb:
         return a if ca > cb else b
+    if a in _SHELL_UINTS or b in _SHELL_UINTS:
+        raise RuntimeError(f"Promotion for uint16, uint32, uint64 types is not supported, attempted to promote "
+                           f"{a} and {b}")
     return np.promote_types(a, b)
 
 

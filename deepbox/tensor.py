@@ -501,7 +501,7 @@ def _to_array(data, dtype=None, copy=False):
     elif arr.dtype.kind not in "fiub" or arr.dtype not in backend._BY_NP:
         raise TypeError(
             f"can't convert a NumPy array of dtype {arr.dtype}; the only supported types are: "
-            "float64, float32, float16, int64, int32, int16, int8, uint8, and bool."
+            "float64, float32, float16, int64, int32, int16, int8, uint8, uint16, uint32, uint64, and bool."
         )
     return arr.copy() if copy else arr
 

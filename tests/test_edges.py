@@ -554,13 +554,8 @@ def test_layers_refuse_inputs_of_another_dtype_like_torch():
 
 # ----------------------------------------------------------------- ops that were missing under PyTorch's names
 def _op(name):
-    """The deepbox function of that name (looked up in its family's module until every op is exported)."""
-    from deepbox.ops import elementwise, indexing, movement, reduction
-
-    for mod in (deepbox, elementwise, reduction, movement, indexing):
-        if hasattr(mod, name):
-            return getattr(mod, name)
-    raise AttributeError(name)
+    """The public deepbox function (``unfold`` is a Tensor method only, as in PyTorch)."""
+    return deepbox.Tensor.unfold if name == "unfold" else getattr(deepbox, name)
 
 
 def _both_fn(name):
@@ -752,3 +747,34 @@ def test_numpy_style_keyword_aliases_match_torch(name, alias):
                 if isinstance(b_, torch.Tensor):
                     assert_close(a_, b_, what=f"{name} with {alias}")
     EDGE_COUNTS["keyword aliases"] += 1
+
+
+def test_new_ops_are_public_under_torchs_names():
+    for name in ["asin", "acos", "sinh", "cosh", "asinh", "acosh", "atanh", "logaddexp", "logaddexp2", "copysign",
+                 "cummax", "cummin", "logcumsumexp", "scatter_reduce", "bitwise_left_shift", "bitwise_right_shift"]:
+        assert hasattr(deepbox, name) and hasattr(deepbox.Tensor, name), name
+    for name in ["asin_", "sinh_", "copysign_", "scatter_reduce_", "unfold"]:
+        assert hasattr(deepbox.Tensor, name), name
+    for name in ["conv3d", "conv_transpose3d", "avg_pool3d", "max_unpool1d", "max_unpool2d"]:
+        assert hasattr(DF, name), name
+    for expr in [lambda T: T.tensor([1, 2, 3]) << 2, lambda T: T.tensor([8, -16]) >> T.tensor([1, 2]),
+                 lambda T: 1 << T.tensor([1, 2]), lambda T: T.tensor([1.0]) << 1,
+                 lambda T: T.tensor([0.5, 2.0]).asin(), lambda T: T.tensor([0.5]).sinh_(),
+                 lambda T: T.zeros(3).scatter_reduce_(0, T.tensor([0, 0]), T.tensor([1.0, 2.0]), "sum")]:
+        same_outcome(expr, "operator or method")
+
+
+def test_unsigned_storage_dtypes():
+    """uint16/32/64: PyTorch's storage types; creation, conversion, indexing and comparison work, promotion
+    with another integer dtype raises as in PyTorch, with a float gives the float."""
+    for name in ("uint16", "uint32", "uint64"):
+        same_outcome(lambda T, name=name: T.tensor([1, 2, 3], dtype=getattr(T, name))[1:], f"{name} slice")
+        same_outcome(lambda T, name=name: T.tensor([1, 2, 3], dtype=getattr(T, name)).to(T.int64), f"{name} cast")
+        same_outcome(lambda T, name=name: T.tensor([1, 2], dtype=getattr(T, name)) == 2, f"{name} compare")
+        same_outcome(lambda T, name=name: T.tensor([1, 2], dtype=getattr(T, name)).sum(), f"{name} sum")
+        same_outcome(lambda T, name=name: T.tensor([1, 2], dtype=getattr(T, name)) + T.tensor([1.5, 2.0]),
+                     f"{name} + float")
+        same_outcome(lambda T, name=name: T.tensor([1, 2], dtype=getattr(T, name)) * T.tensor([1, 2]),
+                     f"{name} * int64")
+        same_outcome(lambda T, name=name: T.promote_types(getattr(T, name), T.int32), f"promote {name}")
+        assert deepbox.from_numpy(np.array([7], dtype=name)).dtype is getattr(deepbox, name)

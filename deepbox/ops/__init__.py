@@ -16,16 +16,18 @@ _EXPORTS = {
             square reciprocal sin cos tan atan arctan tanh sigmoid erf frac sign sgn floor ceil round trunc fix relu
             clamp clip clamp_min clamp_max where lerp addcmul addcdiv eq ne lt le gt ge greater greater_equal less
             less_equal not_equal logical_and logical_or logical_xor logical_not bitwise_and bitwise_or bitwise_xor
-            bitwise_not isnan isinf isfinite isposinf isneginf nan_to_num isclose allclose equal cast""",
+            bitwise_not isnan isinf isfinite isposinf isneginf nan_to_num isclose allclose equal cast
+            asin arcsin acos arccos sinh cosh asinh arcsinh acosh arccosh atanh arctanh logaddexp logaddexp2
+            copysign bitwise_left_shift bitwise_right_shift""",
     _rd: """sum mean nansum nanmean var std var_mean std_mean prod amax amin max min argmax argmin logsumexp
             softmax log_softmax cumsum cumprod norm dist sort argsort topk kthvalue median any all count_nonzero
-            bincount unique""",
+            bincount unique cummax cummin logcumsumexp""",
     _mv: """reshape view flatten unflatten squeeze unsqueeze permute transpose swapaxes swapdims t adjoint movedim
             moveaxis expand broadcast_to expand_as broadcast_tensors broadcast_shapes repeat tile repeat_interleave
             cat concat concatenate stack hstack vstack atleast_2d split chunk tensor_split unbind flip fliplr flipud
             roll pad tril triu diagonal diag diag_embed select narrow contiguous clone""",
     _ix: """getitem index_put setitem gather scatter_add scatter index_select take masked_fill masked_select
-            nonzero argwhere one_hot""",
+            nonzero argwhere one_hot scatter_reduce""",
     _mm: "matmul mm bmm mv dot inner vdot outer ger addmm baddbmm einsum tensordot",
 }
 
@@ -45,6 +47,8 @@ def _bind():
         clamp_min clamp_max where lerp addcmul addcdiv eq ne lt le gt ge greater greater_equal less less_equal
         not_equal logical_and logical_or logical_xor logical_not bitwise_and bitwise_or bitwise_xor bitwise_not
         isnan isinf isfinite isposinf isneginf nan_to_num isclose allclose equal
+        asin arcsin acos arccos sinh cosh asinh arcsinh acosh arccosh atanh arctanh logaddexp logaddexp2
+        copysign bitwise_left_shift bitwise_right_shift cummax cummin logcumsumexp scatter_reduce
         sum mean nansum nanmean var std prod amax amin max min argmax argmin logsumexp softmax log_softmax cumsum
         cumprod norm dist sort argsort topk kthvalue median any all count_nonzero bincount unique
         reshape view flatten unflatten squeeze unsqueeze permute transpose swapaxes swapdims t adjoint movedim
@@ -112,6 +116,11 @@ def _bind():
     Tensor.__xor__ = _ew.bitwise_xor
     Tensor.__rxor__ = _r(_ew.bitwise_xor)
     Tensor.__invert__ = _ew.bitwise_not
+    Tensor.__lshift__ = _ew.bitwise_left_shift
+    Tensor.__rlshift__ = _r(_ew.bitwise_left_shift)
+    Tensor.__rshift__ = _ew.bitwise_right_shift
+    Tensor.__rrshift__ = _r(_ew.bitwise_right_shift)
+    Tensor.unfold = _mv.unfold  # Tensor.unfold(dimension, size, step); torch.unfold does not exist
 
     # in place
     Tensor.add_ = _ip.add_
@@ -135,7 +144,8 @@ def _bind():
     Tensor.random_ = _ip.random_
     for name in """pow clamp clip clamp_min clamp_max exp log sqrt rsqrt abs neg sigmoid tanh relu sin cos floor ceil
                    round trunc sign reciprocal square masked_fill index_put scatter scatter_add lerp addcmul addcdiv
-                   fmod remainder tril triu log1p expm1 t transpose squeeze unsqueeze""".split():
+                   fmod remainder tril triu log1p expm1 t transpose squeeze unsqueeze asin acos sinh cosh asinh acosh
+                   atanh copysign scatter_reduce bitwise_left_shift bitwise_right_shift""".split():
         setattr(Tensor, name + "_", _ip._make_unary_inplace(name))
 
     def _inplace_shape(name):
