@@ -166,9 +166,20 @@ def op_entry(cls: type) -> dict:
             "doc": inspect.getdoc(cls)}
 
 
+def _own_doc(t: type) -> str | None:
+    """The docstring of ``t`` or of a base class below ``Module`` (never ``Module``'s own)."""
+    for klass in t.__mro__:
+        if klass.__name__ == "Module" and klass.__module__.startswith("deepbox.nn"):
+            break
+        doc = vars(klass).get("__doc__")
+        if doc:
+            return inspect.cleandoc(doc)
+    return None
+
+
 def layer_code(module, traced: list[type] | None = None) -> dict:
-    """What the page shows for ``module``'s type: docstring, ``forward`` source and reference ops."""
-    t = type(module)
+    """What the page shows for a module (or module type): docstring, ``forward`` source and reference ops."""
+    t = module if isinstance(module, type) else type(module)
     ops = ops_for_module_type(t)
     how = "table"
     if not ops and traced:
@@ -176,6 +187,7 @@ def layer_code(module, traced: list[type] | None = None) -> dict:
     if not ops:
         how = "none"
     fsrc, fpath, fline = _source(t.forward) if "forward" in vars(t) or hasattr(t, "forward") else (None, None, None)
-    return {"type": t.__name__, "qualname": f"{t.__module__}.{t.__qualname__}", "doc": inspect.getdoc(t),
+    doc = _own_doc(t) or (inspect.getdoc(ops[0]) if ops else None)
+    return {"type": t.__name__, "qualname": f"{t.__module__}.{t.__qualname__}", "doc": doc,
             "forward": {"source": fsrc, "file": _relpath(fpath), "line": fline}, "ops": [op_entry(c) for c in ops],
             "how": how}

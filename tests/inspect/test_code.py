@@ -77,3 +77,17 @@ def test_unknown_layer_is_traced_and_code_has_sources():
     lin = layer_code(nn.Linear(2, 2))
     assert lin["how"] == "table" and lin["ops"][0]["file"].startswith("deepbox/ops/")
     assert "def backward" in lin["ops"][0]["source"] and lin["doc"]
+
+
+def test_docstring_is_the_layers_own_never_modules():
+    from deepbox.nn import Module
+
+    class Bare(nn.Module):
+        def forward(self, x):
+            return x
+
+    assert layer_code(Bare())["doc"] is None
+    assert layer_code(nn.Conv2d)["doc"].startswith("2-D convolution")
+    for t in (nn.Sigmoid, nn.ReLU, nn.Tanh, nn.Flatten):
+        doc = layer_code(t)["doc"]
+        assert doc != inspect.getdoc(Module), t.__name__
