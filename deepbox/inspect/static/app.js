@@ -325,7 +325,9 @@ function drawHeat(canvas, name, key) {
 
 // ------------------------------------------------------------------------------------------ gradient flow
 function renderFlow() {
-  const layers = paramLayers();
+  // normalisation layers' few parameters get small gradients of their own: left out unless asked for
+  const withNorms = $("#flow-norms").checked;
+  const layers = paramLayers().filter((l) => withNorms || !/Norm/.test(l.type));
   const names = layers.map((l) => l.name);
   const withFlow = S.steps.filter((s) => names.some((n) => s.layers[n] && s.layers[n].gnorm > 0));
   if (!withFlow.length || !names.length) {
@@ -475,6 +477,7 @@ function switchView(view) {
   render();
 }
 document.querySelectorAll("#tabs button").forEach((b) => b.addEventListener("click", () => switchView(b.dataset.view)));
+$("#flow-norms").addEventListener("change", render);
 window.addEventListener("error", (e) => showError(e.message));
 window.addEventListener("resize", () => { clearTimeout(S.resizeTimer); S.resizeTimer = setTimeout(render, 150); });
 const initial = location.hash.slice(1);
