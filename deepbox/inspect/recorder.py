@@ -111,6 +111,9 @@ class Recorder:
             if len(xs) == 0 or len(xs) != len(ys) or ys.ndim != 1:
                 raise ValueError(f"data must hold as many inputs as integer class targets (1-D); got inputs "
                                  f"{np.shape(xs)} and targets {np.shape(ys)}")
+            p0 = next(iter(model.parameters()), None)
+            if p0 is not None and xs.dtype.kind in "uif" and xs.dtype != p0._data.dtype:
+                xs = xs.astype(p0._data.dtype)  # the layers refuse inputs of another dtype
             data = (xs, ys.astype(np.int64))
         if classes is not None:
             classes = [str(c) for c in classes]

@@ -239,6 +239,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         self.end_headers()
         self.close_connection = True
+        if self.command == "HEAD":
+            return
         reader, srv = self.server.reader, self.server
         last, last_beat = None, time.monotonic()
         try:

@@ -284,3 +284,13 @@ def test_overhead_benchmark_runs():
                        text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "overhead (A/B)" in p.stdout
+
+
+def test_test_data_is_cast_to_the_models_dtype(tmp_path):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    x = np.random.default_rng(0).standard_normal((6, 1, 4, 4))  # float64 arrays for a float32 model
+    rec = watch(model, str(tmp_path), data=(x, np.arange(6) % 3))
+    rec.epoch()
+    rec.close()
+    (e,), _ = read_jsonl(str(tmp_path / "inspect" / "epochs.jsonl"))
+    assert e["n_sample"] == 6 and sum(map(sum, e["confusion"])) == 6

@@ -93,6 +93,7 @@ def test_bad_requests_get_json_errors(server, path, status):
 
 
 def test_read_only_and_host_checked(server):
+    assert get(server, "/api/events", method="HEAD")[0] == 200  # headers only, no endless stream
     status, _, body = get(server, "/api/run", method="POST")
     assert status == 405 and "read-only" in json.loads(body)["error"]
     status, _, _ = get(server, "/api/run", headers={"Host": "attacker.example:80"})
