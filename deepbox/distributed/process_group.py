@@ -147,7 +147,7 @@ class _NonMember:
         return -1
 
     def size(self) -> int:
-        return len(self.ranks)
+        return -1          # as PyTorch's get_world_size for a group this rank is not in
 
     def __repr__(self) -> str:
         return f"ProcessGroup(ranks={self.ranks}, backend='mpi', this rank is not a member)"

@@ -191,6 +191,7 @@ def check_objects(rank, size):
 def check_new_group(rank, size):
     solo = dist.new_group([1])
     assert dist.get_rank(solo) == (0 if rank == 1 else -1)
+    assert dist.get_world_size(solo) == (1 if rank == 1 else -1)
     x = t(data(rank))
     assert dist.all_reduce(x, group=solo) is None           # a world of one (rank 1) or not a member (rank 0)
     close(x, data(rank))

@@ -21,6 +21,15 @@ def test_a_raising_rank_stops_the_job_and_is_named():
     assert seconds < 60
 
 
+def test_a_killed_rank_stops_the_job_and_is_named():
+    p, seconds = launch([os.path.join(HERE, "failing_rank.py"), "kill"], timeout=120)
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, out
+    assert re.search(r"rank 1 .*exited on\s+signal 9", out), out     # mpirun's own report
+    assert "finished" not in out
+    assert seconds < 60
+
+
 def test_a_healthy_job_sees_torchrun_variables_and_one_thread(tmp_path):
     script = tmp_path / "env.py"
     script.write_text(
