@@ -59,7 +59,7 @@ from deepbox.creation import (  # noqa: F401
 from deepbox.creation import range_ as range  # noqa: F401,A004
 from deepbox.kernels import families as _kernel_families  # noqa: F401  (fast twins register for kernels.choose)
 from deepbox.ops import *  # noqa: F401,F403
-from deepbox.tensor import Size, Tensor, device  # noqa: F401
+from deepbox.tensor import Size, Tensor, device, set_printoptions  # noqa: F401
 from deepbox.tensor_types import (  # noqa: F401
     BoolTensor,
     ByteTensor,

@@ -372,9 +372,10 @@ class Tensor:
     __str__ = __repr__
 
     def __format__(self, spec):
-        if self._data.ndim == 0 and spec:
+        # a 0-d tensor formats as its number, as in PyTorch (f"{loss}" prints 0.6931471824645996)
+        if self._data.ndim == 0:
             return self.item().__format__(spec)
-        return repr(self)
+        return repr(self) if not spec else object.__format__(self, spec)
 
 
 class Size(tuple):
@@ -520,16 +521,45 @@ def _tensors_to_lists(data):
     return data
 
 
+PRINT_OPTIONS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80, "sci_mode": None}
+_PRINT_PROFILES = {"default": {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80},
+                   "short": {"precision": 2, "threshold": 1000, "edgeitems": 2, "linewidth": 80},
+                   "full": {"precision": 4, "threshold": float("inf"), "edgeitems": 3, "linewidth": 80}}
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    """How tensors print (``torch.set_printoptions``): digits after the point, how many elements before
+    summarising with ``...``, the items kept at each edge, the line width; ``profile`` is "default", "short"
+    or "full"; ``sci_mode`` True/False forces or forbids scientific notation (None: NumPy decides)."""
+    if profile is not None:
+        if profile not in _PRINT_PROFILES:
+            raise ValueError(f"set_printoptions: profile must be one of {sorted(_PRINT_PROFILES)}, got {profile!r}")
+        PRINT_OPTIONS.update(_PRINT_PROFILES[profile])
+    for key, value in (("precision", precision), ("threshold", threshold), ("edgeitems", edgeitems),
+                       ("linewidth", linewidth)):
+        if value is not None:
+            PRINT_OPTIONS[key] = value
+    PRINT_OPTIONS["sci_mode"] = sci_mode
+
+
 def _format(t: Tensor) -> str:
     a = t._data
     prefix = "tensor("
+    opts = PRINT_OPTIONS
     kw = {}
     if a.dtype.kind == "f":
         finite = a[xp.isfinite(a)]
         integral = finite.size == 0 or bool((finite == xp.round(finite)).all())
         amax = float(xp.abs(finite).max()) if finite.size else 0.0
-        kw = {"floatmode": "fixed", "precision": 0 if integral and amax < 1e8 else 4, "suppress_small": False}
-    body = xp.array2string(a, separator=", ", prefix=prefix, threshold=1000, edgeitems=3, **kw)
+        kw = {"floatmode": "fixed", "precision": 0 if integral and amax < 1e8 else opts["precision"],
+              "suppress_small": opts["sci_mode"] is False}
+        if opts["sci_mode"]:
+            kw["formatter"] = {"float_kind": lambda v: f"{v:.{opts['precision']}e}"}
+    threshold = opts["threshold"]
+    threshold = xp.iinfo(xp.int64).max if threshold == float("inf") else int(threshold)
+    body = xp.array2string(a, separator=", ", prefix=prefix, threshold=threshold, edgeitems=opts["edgeitems"],
+                           max_line_width=opts["linewidth"], **kw)
+    body = body.replace(", ...,", ",  ...,")  # PyTorch pads the summary marker with one more space
     extras = []
     default = {backend.default_float_np(), xp.dtype(xp.int64), xp.dtype(xp.bool_)}
     if a.dtype not in default or a.size == 0:
