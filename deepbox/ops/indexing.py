@@ -146,15 +146,37 @@ def getitem(input, key):
     x = _as_tensor(input)
     key, basic = _convert_key(key)
     try:
-        if not basic:
-            check_masks(key, x._data.shape)
-            key = drop_empty_ellipsis(key, x.ndim)
-            split = split_key(key)
-            if split is not None:
-                return GetItem.apply(_GetItemView.apply(x, split[0], True), split[1], False)
-        return (_GetItemView if basic else GetItem).apply(x, key, basic)
+        return _getitem(x, key, basic)
     except IndexError as e:
+        empty = _empty_result(x, key, basic)
+        if empty is not None:
+            return empty
         raise _index_error(e, x._data.shape, key) from None
+
+
+def _getitem(x, key, basic):
+    if not basic:
+        check_masks(key, x._data.shape)
+        key = drop_empty_ellipsis(key, x.ndim)
+        split = split_key(key)
+        if split is not None:
+            return GetItem.apply(_GetItemView.apply(x, split[0], True), split[1], False)
+    return (_GetItemView if basic else GetItem).apply(x, key, basic)
+
+
+def _empty_result(x, key, basic):
+    """PyTorch checks index bounds element by element, so an indexing whose result is empty never raises
+    (``x[0:0, tensor([5])]`` is empty, whatever 5 is). The same indexing with every index array set to 0:
+    returned when its result has no elements, else None (and the IndexError stands)."""
+    if basic:
+        return None
+    keys = key if isinstance(key, tuple) else (key,)
+    zeroed = tuple(xp.zeros_like(k) if isinstance(k, xp.ndarray) and k.dtype.kind in "iu" else k for k in keys)
+    try:
+        out = _getitem(x, zeroed if isinstance(key, tuple) else zeroed[0], basic)
+    except IndexError:
+        return None
+    return out if out._data.size == 0 else None
 
 
 class IndexPut(Function):
