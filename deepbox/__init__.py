@@ -98,15 +98,11 @@ nan = _math.nan
 pi = _math.pi
 e = _math.e
 
+# the subpackages that exist; a name missing here (``fft``, ``hub``) is an AttributeError, so that
+# hasattr(deepbox, "fft") is False as it is for any attribute deepbox lacks
 _SUBMODULES = {"nn", "optim", "utils", "data", "vision", "models", "train", "io", "viz", "linalg", "ml", "tune",
-               "distributed",
-               "cuda", "backends", "cli", "autograd", "ops", "special", "distributions", "onnx", "fft",
-               "accelerator", "amp", "profiler"}
-
-
-# torch's top-level names for linear algebra, served by deepbox.linalg
-_LINALG_ALIASES = {"det": "det", "inverse": "inv", "cholesky": "cholesky", "svd": "svd", "slogdet": "slogdet",
-                   "pinverse": "pinv", "matrix_power": "matrix_power", "cross": "cross", "qr": "qr"}
+               "distributed", "cuda", "backends", "cli", "autograd", "ops", "special", "distributions", "inspect",
+               "kernels", "accelerator", "amp", "onnx", "profiler"}
 
 
 def __getattr__(name):
@@ -121,10 +117,6 @@ def __getattr__(name):
         from deepbox import io
 
         return getattr(io, name)
-    if name in _LINALG_ALIASES:
-        from deepbox import linalg
-
-        return getattr(linalg, _LINALG_ALIASES[name])
     raise AttributeError(f"module 'deepbox' has no attribute {name!r}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from deepbox import backend
+from deepbox.ops._common import write_out
 from deepbox.tensor import Tensor, _check_device, _make, _to_array
 
 xp = backend.xp
@@ -61,15 +62,15 @@ def from_numpy(ndarray) -> Tensor:
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
-    return _finish(xp.zeros(_size(size), _float_dtype(dtype)), requires_grad, device)
+    return write_out(_finish(xp.zeros(_size(size), _float_dtype(dtype)), requires_grad, device), out, "zeros")
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
-    return _finish(xp.ones(_size(size), _float_dtype(dtype)), requires_grad, device)
+    return write_out(_finish(xp.ones(_size(size), _float_dtype(dtype)), requires_grad, device), out, "ones")
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=None, out=None) -> Tensor:
-    return _finish(xp.empty(_size(size), _float_dtype(dtype)), requires_grad, device)
+    return write_out(_finish(xp.empty(_size(size), _float_dtype(dtype)), requires_grad, device), out, "empty")
 
 
 def _fill_dtype(value, dtype):
@@ -259,8 +260,6 @@ def triu_indices(row, col, offset=0, *, dtype=None) -> Tensor:
 def meshgrid(*tensors, indexing="ij"):
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tensors[0]
-    from deepbox.ops.movement import expand, reshape
-
     n = len(tensors)
     shapes = [t.shape[0] for t in tensors]
     if indexing == "xy" and n >= 2:
@@ -272,5 +271,5 @@ def meshgrid(*tensors, indexing="ij"):
             pos = 1 - i
         view = [1] * n
         view[pos] = -1
-        out.append(expand(reshape(t, view), shapes))
+        out.append(t.reshape(view).expand(shapes))
     return tuple(out)

@@ -142,10 +142,6 @@ class Tensor:
         return self._data.__array_interface__["data"][0]
 
     @property
-    def _version_value(self) -> int:
-        return self._version[0]
-
-    @property
     def version(self) -> int:
         """How many in-place changes this tensor (or a view of its storage) has seen."""
         return self._version[0]
@@ -241,9 +237,7 @@ class Tensor:
         nd = backend.to_numpy_dtype(dtype)
         if nd == self._data.dtype and not copy:
             return self
-        from deepbox.ops.elementwise import cast
-
-        return cast(self, nd)
+        return self._cast(nd)  # ops/_common.py's differentiable cast, bound by deepbox/ops/__init__.py
 
     def type(self, dtype=None):
         if dtype is None:
@@ -346,24 +340,13 @@ class Tensor:
             raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
         if self._post_accumulate_hooks is None:
             self._post_accumulate_hooks = []
-        from deepbox.autograd import engine
-
-        engine.eager_leaf_hooks[0] = True
+        eager_leaf_hooks[0] = True
         self._post_accumulate_hooks.append(hook)
         return _RemovableHandle(self._post_accumulate_hooks, hook)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``; first-order only."""
-        if gradient is None and inputs is None and not create_graph and self._ctx is not None \
-                and self._data.size == 1 and self._data.dtype.kind == "f":
-            # the common `loss.backward()`: straight to the engine
-            from deepbox.autograd.engine import run_backward, scalar_one
-
-            run_backward((self,), (scalar_one(self._data.shape, self._data.dtype),), bool(retain_graph))
-            return
-        from deepbox.autograd import backward
-
-        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
+        _backward_engine(self, gradient, retain_graph, create_graph, inputs)
 
     # ------------------------------------------------------------------ printing
     def __repr__(self) -> str:
@@ -446,6 +429,12 @@ class _RemovableHandle:
 
 
 _new = object.__new__
+
+# Tensor.backward runs deepbox/autograd/engine.py's tensor_backward, which puts itself here when it loads:
+# the engine sits a layer above this file, and a lower layer never imports a higher one.
+_backward_engine = None
+# set once any tensor has a post-accumulate hook; until then the engine skips counting the edges into them
+eager_leaf_hooks = [False]
 
 
 def _make(arr) -> Tensor:
@@ -574,5 +563,4 @@ def _format(t: Tensor) -> str:
     return prefix + body + "".join(", " + e for e in extras) + ")"
 
 
-make = _make
 Tensor.__array_ufunc__ = None  # NumPy defers to Tensor's reflected operators (ndarray + Tensor -> Tensor)

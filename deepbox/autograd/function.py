@@ -64,7 +64,9 @@ class Function:
         raise NotImplementedError
 
     def name(self) -> str:
-        return type(self).__name__ + "Backward"
+        """PyTorch's node name: ``MulFn`` (or ``Mul``) shows as ``MulBackward``."""
+        n = type(self).__name__
+        return (n[:-2] if n.endswith("Fn") else n) + "Backward"
 
     def __repr__(self) -> str:
         return f"<{self.name()} object>"

@@ -7,6 +7,9 @@ Usable without PyTorch, so students can check a Function they wrote.
 from __future__ import annotations
 
 from deepbox import backend
+from deepbox.autograd.engine import grad as _grad
+from deepbox.autograd.grad_mode import no_grad
+from deepbox.tensor import Tensor, _make
 
 xp = backend.xp
 
@@ -21,9 +24,6 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
         eps, atol, rtol: finite-difference step and tolerances.
     Returns ``True``, or raises ``GradcheckError`` (``raise_exception=False``: returns ``False``).
     """
-    from deepbox import autograd
-    from deepbox.tensor import Tensor, _make
-
     if isinstance(inputs, Tensor):
         inputs = (inputs,)
     inputs = tuple(inputs)
@@ -47,13 +47,13 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     vs = [rng.standard_normal(o._data.shape) for o in outs]
     live = [(o, v) for o, v in zip(outs, vs) if o.requires_grad]
     if live:
-        analytic = autograd.grad([o for o, _ in live], [inputs[i] for i in diff],
+        analytic = _grad([o for o, _ in live], [inputs[i] for i in diff],
                                  grad_outputs=[_make(v.astype(o._data.dtype)) for o, v in live], allow_unused=True)
     else:
         analytic = [None] * len(diff)
 
     def scalar(args):
-        with autograd.no_grad():
+        with no_grad():
             return sum(float((o._data.astype(xp.float64) * v).sum()) for o, v in zip(outputs_of(args), vs))
 
     ok = True

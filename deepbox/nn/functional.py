@@ -19,7 +19,9 @@ from deepbox.ops import dropout as _drop
 from deepbox.ops import linear as _lin
 from deepbox.ops import loss as _loss
 from deepbox.ops import normalization as _norm
+from deepbox.ops._common import write_out
 from deepbox.ops.indexing import index_add_rows
+from deepbox.ops.indexing import one_hot as _one_hot
 from deepbox.tensor import Tensor, _make
 
 xp = backend.xp
@@ -286,7 +288,7 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None) -> Tensor:
     """``input / max(||input||_p, eps)`` along ``dim``."""
     denom = input.norm(p, dim, keepdim=True).clamp_min(eps)
-    return input / denom
+    return write_out(input / denom, out, "normalize")
 
 
 # =========================================================================== dropout
@@ -560,7 +562,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
-    return deepbox.one_hot(tensor, num_classes)
+    return _one_hot(tensor, num_classes)
 
 
 # =========================================================================== losses

@@ -5,98 +5,21 @@ import math
 
 from deepbox import backend, kernels
 from deepbox.autograd.function import Function
-from deepbox.autograd.grad_mode import state as _grad_state
-from deepbox.tensor import Tensor, _make, _to_array
+from deepbox.ops._common import (  # noqa: F401  (cast, _as_tensor, _prepare: re-exported for the other families)
+    CastFn,
+    _as_tensor,
+    _broadcast_error,
+    _data,
+    _prepare,
+    cast,
+    no_out,
+    write_out,
+)
+from deepbox.tensor import Tensor, _make
 
 xp = backend.xp
 _ndarray = backend.ndarray
 _LN2 = math.log(2.0)
-
-# ----------------------------------------------------------------------------- operand handling
-def _as_tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else _make(_to_array(x))
-
-
-def _scalar(x):
-    """A Python scalar for weak (scalar) type promotion, or None if ``x`` is not a scalar."""
-    if isinstance(x, (int, float, bool)):
-        return x
-    if isinstance(x, xp.generic):
-        return x.item()
-    return None
-
-
-def _prepare(a, b, true_div=False):
-    """Bring two operands to PyTorch's result dtype; Tensors stay Tensors, scalars stay scalars."""
-    if isinstance(a, Tensor):
-        ad = a._data.dtype
-        if isinstance(b, Tensor):
-            if ad == b._data.dtype and not (true_div and ad.kind != "f"):
-                return a, b
-        elif type(b) is float:
-            if ad.kind == "f":
-                return a, b
-        elif type(b) is int:
-            if ad.kind == "f" or (ad.kind in "iu" and not true_div):
-                return a, b
-    # general path: compute PyTorch's result dtype, cast what needs casting
-    ops = []
-    for x in (a, b):
-        if isinstance(x, Tensor):
-            ops.append(x._data)
-        else:
-            s = _scalar(x)
-            ops.append(s if s is not None else _to_array(x))
-    rd = backend.result_dtype(*ops)
-    if true_div and rd.kind != "f":
-        rd = backend.default_float_np()
-    out = []
-    for x, o in zip((a, b), ops):
-        if isinstance(x, Tensor):
-            out.append(x if x._data.dtype == rd else cast(x, rd))
-        elif isinstance(o, _ndarray):
-            out.append(_make(o.astype(rd, copy=False)))
-        else:
-            # a Python scalar: exact in the result dtype's kind
-            out.append(float(o) if rd.kind == "f" else (bool(o) if rd.kind == "b" else int(o)))
-    return out[0], out[1]
-
-
-def _broadcast_error(a, b, op):
-    sa = tuple(a._data.shape) if isinstance(a, Tensor) else ()
-    sb = tuple(b._data.shape) if isinstance(b, Tensor) else ()
-    return RuntimeError(
-        f"{op}: the shapes {sa} and {sb} cannot be broadcast together: each dimension, counted from the "
-        "right, must be equal or 1"
-    )
-
-
-# ----------------------------------------------------------------------------- casting
-class Cast(Function):
-    @staticmethod
-    def forward(ctx, a, dtype):
-        return a.astype(dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad  # the engine casts back to the input's dtype
-
-
-def cast(x: Tensor, dtype) -> Tensor:
-    nd = backend.to_numpy_dtype(dtype)
-    if nd.kind != "f" and x.requires_grad and _grad_state.enabled:
-        with _NoGrad():
-            return Cast.apply(x, nd)
-    return Cast.apply(x, nd)
-
-
-class _NoGrad:
-    def __enter__(self):
-        self.prev = _grad_state.enabled
-        _grad_state.enabled = False
-
-    def __exit__(self, *exc):
-        _grad_state.enabled = self.prev
 
 
 # ----------------------------------------------------------------------------- binary arithmetic
@@ -226,13 +149,13 @@ def _binary(fn, a, b, name, true_div=False):
 def add(input, other, *, alpha=1, out=None):
     if alpha != 1:
         other = mul(other, alpha)
-    return _binary(Add, input, other, "add")
+    return write_out(_binary(Add, input, other, "add"), out, "add")
 
 
 def sub(input, other, *, alpha=1, out=None):
     if alpha != 1:
         other = mul(other, alpha)
-    return _binary(Sub, input, other, "sub")
+    return write_out(_binary(Sub, input, other, "sub"), out, "sub")
 
 
 subtract = sub
@@ -243,7 +166,7 @@ def rsub(input, other, *, alpha=1):
 
 
 def mul(input, other, *, out=None):
-    return _binary(Mul, input, other, "mul")
+    return write_out(_binary(Mul, input, other, "mul"), out, "mul")
 
 
 multiply = mul
@@ -251,21 +174,22 @@ multiply = mul
 
 def div(input, other, *, rounding_mode=None, out=None):
     if rounding_mode is None:
-        return _binary(Div, input, other, "div", true_div=True)
-    if rounding_mode not in ("floor", "trunc"):
+        r = _binary(Div, input, other, "div", true_div=True)
+    elif rounding_mode not in ("floor", "trunc"):
         raise ValueError(
             f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}")
-    a, b = _prepare(input, other)
-    ad, bd = _data(a), _data(b)
-    integer = xp.asarray(ad).dtype.kind in "iub"
-    if integer:
-        _check_int_divisor(ad, bd)
-        r = xp.floor_divide(ad, bd)
-        if rounding_mode == "trunc":  # floor rounds down; trunc rounds toward zero (exact, no float round trip)
-            r = r + ((r * bd != ad) & ((xp.asarray(ad) < 0) != (xp.asarray(bd) < 0)))
     else:
-        return RoundedDiv.apply(a, b, rounding_mode)
-    return _make(xp.asarray(r))
+        a, b = _prepare(input, other)
+        ad, bd = _data(a), _data(b)
+        if xp.asarray(ad).dtype.kind in "iub":
+            _check_int_divisor(ad, bd)
+            q = xp.floor_divide(ad, bd)
+            if rounding_mode == "trunc":  # floor rounds down; trunc rounds toward zero (exact, no float round trip)
+                q = q + ((q * bd != ad) & ((xp.asarray(ad) < 0) != (xp.asarray(bd) < 0)))
+            r = _make(xp.asarray(q))
+        else:
+            r = RoundedDiv.apply(a, b, rounding_mode)
+    return write_out(r, out, "div")
 
 
 class RoundedDiv(Function):
@@ -352,10 +276,6 @@ def fmax(input, other):
 
 def fmin(input, other):
     return minimum(input, other)
-
-
-def _data(x):
-    return x._data if isinstance(x, Tensor) else x
 
 
 # ----------------------------------------------------------------------------- unary math
@@ -617,6 +537,9 @@ class Relu(Function):
 
 
 class Clamp(Function):
+    """Clamp to numeric bounds ``[lo, hi]`` (either may be None): gradient 1 inside, 0 outside.
+    Tensor bounds go through ``maximum``/``minimum`` instead, which differentiate the bounds too."""
+
     @staticmethod
     def forward(ctx, a, lo, hi):
         ctx.save_for_backward(a)
@@ -631,19 +554,12 @@ class Clamp(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
-        mask = None
         lo, hi = ctx.lo, ctx.hi
-        if lo is not None:
-            mask = a >= lo
-        if hi is not None:
-            m2 = a <= hi
-            mask = m2 if mask is None else mask & m2
-        g_lo = g_hi = None
-        if ctx.needs_input_grad[1]:
-            g_lo = grad * (a < lo)
-        if ctx.needs_input_grad[2]:
-            g_hi = grad * (a > hi)
-        return (grad * mask if mask is not None else grad), g_lo, g_hi
+        if lo is None:
+            return grad * (a <= hi)
+        if hi is None:
+            return grad * (a >= lo)
+        return grad * ((a >= lo) & (a <= hi))
 
 
 class Erf(Function):
@@ -726,8 +642,16 @@ class Ceil(_ZeroGrad):
     fn = staticmethod(xp.ceil)
 
 
-class Round(_ZeroGrad):
-    fn = staticmethod(xp.round)  # half to even, as PyTorch
+class RoundFn(Function):
+    """Round half to even at ``decimals`` places (PyTorch's rule); a step function, so gradient zero."""
+
+    @staticmethod
+    def forward(ctx, a, decimals):
+        return xp.round(a, decimals)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return xp.zeros_like(grad)
 
 
 class Trunc(_ZeroGrad):
@@ -745,21 +669,19 @@ class Frac(Function):
 
 
 def _unary(cls):
+    """The public function of a one-input Function that computes in floating point (ints become float)."""
+
     def op(input, *, out=None):
         if not isinstance(input, Tensor):
             input = _as_tensor(input)
-        if input._data.dtype.kind != "f" and cls not in _INT_OK:
+        if input._data.dtype.kind != "f":
             input = cast(input, backend.default_float_np())
-        return cls.apply(input)
+        return write_out(cls.apply(input), out, op.__name__)
 
     op.__name__ = cls.__name__.lower()
     return op
 
 
-_INT_OK = set()
-
-neg = _unary(Neg)
-negative = neg
 exp = _unary(Exp)
 exp2 = _unary(Exp2)
 expm1 = _unary(Expm1)
@@ -782,10 +704,12 @@ frac = _unary(Frac)
 
 
 def _int_preserving(cls):
+    """The public function of a one-input Function that keeps integer dtypes (``abs``, ``floor``, ...)."""
+
     def op(input, *, out=None):
         if not isinstance(input, Tensor):
             input = _as_tensor(input)
-        return cls.apply(input)
+        return write_out(cls.apply(input), out, op.__name__)
 
     op.__name__ = cls.__name__.lower()
     return op
@@ -806,21 +730,18 @@ fix = trunc
 def relu(input, *, out=None):
     if not isinstance(input, Tensor):
         input = _as_tensor(input)
-    return kernels.choose(Relu, input._data).apply(input)
+    return write_out(kernels.choose(Relu, input._data).apply(input), out, "relu")
 
 
-def round(input, *, decimals=0):  # noqa: A001
-    if decimals == 0:
-        return Round.apply(_as_tensor(input))
-    s = 10.0**decimals
-    return _make(xp.round(_as_tensor(input)._data * s) / s)
+def round(input, *, decimals=0, out=None):  # noqa: A001
+    return write_out(RoundFn.apply(_as_tensor(input), int(decimals)), out, "round")
 
 
 def sgn(input):
     return sign(input)
 
 
-def clamp(input, min=None, max=None):  # noqa: A002
+def clamp(input, min=None, max=None, *, out=None):  # noqa: A002
     """Clamp to [min, max]; bounds may be numbers or tensors. Gradient 1 inside, 0 outside."""
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
@@ -830,12 +751,12 @@ def clamp(input, min=None, max=None):  # noqa: A002
             x = maximum(x, min)
         if max is not None:
             x = minimum(x, max)
-        return x
+        return write_out(x, out, "clamp")
     if x._data.dtype.kind in "iu" and (isinstance(min, float) or isinstance(max, float)):
         x = cast(x, backend.default_float_np())
     if x._data.dtype.kind in "iu":
         min, max = _int_bound(x, min), _int_bound(x, max)
-    return Clamp.apply(x, min, max)
+    return write_out(Clamp.apply(x, min, max), out, "clamp")
 
 
 def _int_bound(x, v):
@@ -881,7 +802,7 @@ class Where(Function):
                 xp.where(cond, z, grad) if n[2] else None)
 
 
-def where(condition, input=None, other=None):
+def where(condition, input=None, other=None, *, out=None):
     """``where(cond, a, b)`` picks from ``a`` where ``cond`` else ``b``.
 
     ``where(cond)`` alone gives ``nonzero(cond, as_tuple=True)``.
@@ -898,12 +819,13 @@ def where(condition, input=None, other=None):
     if not isinstance(a, Tensor):
         a = _make(xp.asarray(a, dtype=b._data.dtype if isinstance(b, Tensor) else None))
     try:
-        return Where.apply(cond, a, b)
+        r = Where.apply(cond, a, b)
     except ValueError:
         raise RuntimeError(
             f"where: the shapes of condition {tuple(cond.shape)}, input {tuple(_as_tensor(a).shape)} and other "
             f"{tuple(_as_tensor(b).shape)} cannot be broadcast together"
         ) from None
+    return write_out(r, out, "where")
 
 
 def lerp(input, end, weight):

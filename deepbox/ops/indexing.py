@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from deepbox import backend
 from deepbox.autograd.function import Function
-from deepbox.ops.elementwise import _as_tensor
-from deepbox.ops.reduction import _one_axis
+from deepbox.ops._common import _as_tensor, _one_axis, cast
 from deepbox.tensor import Tensor, _make
 
 xp = backend.xp
@@ -229,18 +228,8 @@ def index_put(input, indices, values, accumulate=False):
         key = drop_empty_ellipsis(key, x.ndim)
     v = values if isinstance(values, Tensor) else _make(xp.asarray(values, dtype=x._data.dtype))
     if v._data.dtype != x._data.dtype:
-        from deepbox.ops.elementwise import cast
-
         v = cast(v, x._data.dtype)
     return IndexPut.apply(x, v, key, accumulate)
-
-
-def setitem(input, key, value):
-    """``x[key] = value`` in place, recorded in the graph when needed."""
-    from deepbox.ops.inplace import inplace
-
-    key, _ = _convert_key(key)
-    return inplace(input, lambda t: index_put(t, key, value))
 
 
 class Gather(Function):
@@ -415,9 +404,7 @@ def index_select(input, dim, index):
 
 
 def take(input, index):
-    from deepbox.ops.movement import reshape
-
-    x = reshape(_as_tensor(input), (-1,))
+    x = _as_tensor(input).reshape(-1)
     idx = index._data if isinstance(index, Tensor) else xp.asarray(index)
     if idx.dtype.kind not in "iu":
         raise RuntimeError(f"take(): Expected a long tensor for index, but got {idx.dtype}")
@@ -463,10 +450,8 @@ def masked_select(input, mask):
     m = mask._data if isinstance(mask, Tensor) else xp.asarray(mask)
     if m.dtype != xp.bool_:
         raise RuntimeError(f"masked_select: expected BoolTensor for mask, got {m.dtype}")
-    from deepbox.ops.movement import expand
-
     shape = xp.broadcast_shapes(m.shape, x._data.shape)
-    x = expand(x, shape)
+    x = x.expand(shape)
     return getitem(x, (_make(xp.broadcast_to(m, shape)),))
 
 

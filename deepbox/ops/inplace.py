@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from deepbox import backend
 from deepbox.autograd.grad_mode import state as _grad_state
+from deepbox.ops import movement
+from deepbox.ops._common import _as_tensor, cast
+from deepbox.ops.elementwise import add, div, mul, sub
+from deepbox.ops.indexing import _convert_key, index_put
 from deepbox.tensor import Tensor, _make
 
 xp = backend.xp
@@ -108,29 +112,21 @@ _div_fast = _fast_binary(xp.true_divide)
 
 
 def add_(t, other, *, alpha=1):
-    from deepbox.ops.elementwise import add
-
     r = _add_fast(t, other, alpha)
     return r if r is not None else inplace(t, lambda a, b: add(a, b, alpha=alpha), other)
 
 
 def sub_(t, other, *, alpha=1):
-    from deepbox.ops.elementwise import sub
-
     r = _sub_fast(t, other, alpha)
     return r if r is not None else inplace(t, lambda a, b: sub(a, b, alpha=alpha), other)
 
 
 def mul_(t, other):
-    from deepbox.ops.elementwise import mul
-
     r = _mul_fast(t, other)
     return r if r is not None else inplace(t, mul, other)
 
 
 def div_(t, other, *, rounding_mode=None):
-    from deepbox.ops.elementwise import div
-
     if rounding_mode is None and t._data.dtype.kind == "f":
         r = _div_fast(t, other)
         if r is not None:
@@ -151,8 +147,6 @@ def fill_(t, value):
     _check_leaf(t)
     v = value.item() if isinstance(value, Tensor) else value
     if _grad_state.enabled and (t.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
-        from deepbox.ops.elementwise import add, mul
-
         return inplace(t, lambda a: add(mul(a, 0), value))
     t._data[...] = v
     t._version[0] += 1
@@ -160,9 +154,6 @@ def fill_(t, value):
 
 
 def copy_(t, src, non_blocking=False):
-    from deepbox.ops.elementwise import _as_tensor, cast
-    from deepbox.ops.movement import expand
-
     src = _as_tensor(src)
     try:
         xp.broadcast_to(src._data, t._data.shape)
@@ -176,11 +167,9 @@ def copy_(t, src, non_blocking=False):
         return t
 
     def f(a, s):
-        s = expand(s, tuple(a.shape))
+        s = movement.expand(s, tuple(a.shape))
         if s._data.dtype != a._data.dtype:
             s = cast(s, a._data.dtype)
-        from deepbox.ops.elementwise import add, mul
-
         return add(mul(a, 0), s)
 
     return inplace(t, f, src)
@@ -216,12 +205,38 @@ def random_(t, low=0, high=None, *, generator=None):
     return _random_fill(t, backend.rng(generator).integers(low, high, t._data.shape))
 
 
-def _make_unary_inplace(name):
+def setitem(input, key, value):
+    """``x[key] = value`` in place, recorded in the graph when needed."""
+    key, _ = _convert_key(key)
+    return inplace(input, lambda t: index_put(t, key, value))
+
+
+def inplace_variant(fn, name):
+    """``x.name_(*args)`` for an out-of-place op ``fn``: ``fn(x, *args)`` written into ``x`` (see ``inplace``)."""
+
     def op(t, *args, **kwargs):
-        from deepbox import ops
+        return inplace(t, lambda a, *rest: fn(a, *rest, **kwargs), *args)
 
-        fn = getattr(ops, name)
-        return inplace(t, lambda a: fn(a, *args, **kwargs))
-
-    op.__name__ = name + "_"
+    op.__name__ = name
     return op
+
+
+def _shape_inplace(fn, name):
+    """``x.t_()``, ``x.squeeze_()``...: ``x`` takes the new view's shape; no autograd through them."""
+
+    def op(t, *args, **kwargs):
+        r = fn(t, *args, **kwargs)
+        t._data = r._data
+        t._version[0] += 1
+        return t
+
+    op.__name__ = name
+    return op
+
+
+t_ = _shape_inplace(movement.t, "t_")
+transpose_ = _shape_inplace(movement.transpose, "transpose_")
+swapaxes_ = _shape_inplace(movement.swapaxes, "swapaxes_")
+swapdims_ = _shape_inplace(movement.swapdims, "swapdims_")
+squeeze_ = _shape_inplace(movement.squeeze, "squeeze_")
+unsqueeze_ = _shape_inplace(movement.unsqueeze, "unsqueeze_")

@@ -5,7 +5,9 @@ import string
 
 from deepbox import backend
 from deepbox.autograd.function import Function
-from deepbox.ops.elementwise import _as_tensor, _prepare
+from deepbox.ops._common import _as_tensor, _prepare, _promote_all, write_out
+from deepbox.ops.elementwise import add, mul
+from deepbox.ops.movement import unsqueeze
 
 xp = backend.xp
 
@@ -49,7 +51,7 @@ class MatMul(Function):
         return ga, gb
 
 
-def matmul(input, other):
+def matmul(input, other, *, out=None):
     a, b = _prepare(_as_tensor(input), _as_tensor(other))
     sa, sb = a._data.shape, b._data.shape
     if len(sa) == 0 or len(sb) == 0:
@@ -66,23 +68,23 @@ def matmul(input, other):
     except ValueError:
         raise RuntimeError(f"matmul: the batch dimensions of shapes {tuple(sa)} and {tuple(sb)} cannot be broadcast "
                            "together") from None
-    return MatMul.apply(a, b)
+    return write_out(MatMul.apply(a, b), out, "matmul")
 
 
-def mm(input, mat2):
+def mm(input, mat2, *, out=None):
     a, b = _as_tensor(input), _as_tensor(mat2)
     if a.ndim != 2 or b.ndim != 2:
         raise RuntimeError(f"mm: expected 2-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
-    return matmul(a, b)
+    return matmul(a, b, out=out)
 
 
-def bmm(input, mat2):
+def bmm(input, mat2, *, out=None):
     a, b = _as_tensor(input), _as_tensor(mat2)
     if a.ndim != 3 or b.ndim != 3:
         raise RuntimeError(f"bmm: expected 3-D tensors, got shapes {tuple(a.shape)} and {tuple(b.shape)}")
     if a.shape[0] != b.shape[0]:
         raise RuntimeError(f"bmm: batch sizes differ: {tuple(a.shape)} and {tuple(b.shape)}")
-    return matmul(a, b)
+    return matmul(a, b, out=out)
 
 
 def _no_dims(*ts):
@@ -118,8 +120,6 @@ def inner(input, other):
     """Sum over the last dimension of both (a product when either is 0-d)."""
     a, b = _as_tensor(input), _as_tensor(other)
     if a.ndim == 0 or b.ndim == 0:
-        from deepbox.ops.elementwise import mul
-
         return mul(a, b)
     if a.shape[-1] != b.shape[-1]:
         raise RuntimeError(f"inner() the last dimension must match on both input tensors but got shapes "
@@ -128,9 +128,6 @@ def inner(input, other):
 
 
 def outer(input, vec2):
-    from deepbox.ops.elementwise import mul
-    from deepbox.ops.movement import unsqueeze
-
     a, b = _as_tensor(input), _as_tensor(vec2)
     for name, t in (("self", a), ("vec2", b)):
         if t.ndim != 1:
@@ -142,8 +139,6 @@ ger = outer
 
 
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
-    from deepbox.ops.elementwise import add, mul
-
     for name, t in (("mat1", mat1), ("mat2", mat2)):
         if _as_tensor(t).ndim != 2:
             raise RuntimeError(f"{name} must be a matrix, got {_as_tensor(t).ndim}-D tensor")
@@ -154,8 +149,6 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
 
 
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
-    from deepbox.ops.elementwise import add, mul
-
     b1, b2 = _as_tensor(batch1), _as_tensor(batch2)
     _no_dims(b1, b2)
     prod = bmm(b1, b2)
@@ -199,7 +192,14 @@ def _parse_einsum(equation, shapes):
     return out_ins, rhs
 
 
-class Einsum(Function):
+class EinsumFn(Function):
+    """``einsum`` over explicit subscripts (``ins`` per operand, ``out``).
+
+    The gradient for operand ``i`` is itself an einsum: the output gradient contracted with the other
+    operands onto ``i``'s letters. Letters only ``i`` has (summed away) get a broadcast; a letter
+    repeated within ``i`` (``'ii->i'``, a diagonal) gets its gradient written onto that diagonal.
+    """
+
     @staticmethod
     def forward(ctx, *arrays, ins, out):
         ctx.ins, ctx.out = ins, out
@@ -214,19 +214,30 @@ class Einsum(Function):
             if not ctx.needs_input_grad[i]:
                 grads.append(None)
                 continue
-            if len(set(sub)) != len(sub):
-                raise RuntimeError(
-                    "einsum backward with a repeated index within one operand (a diagonal) is not supported")
+            letters = "".join(dict.fromkeys(sub))  # each letter once, in order of first appearance
+            sizes = {c: a.shape[sub.index(c)] for c in letters}
             others = [(s, x) for j, (s, x) in enumerate(zip(ctx.ins, arrays)) if j != i]
-            present = set(ctx.out).union(*[set(s) for s, _ in others]) if others else set(ctx.out)
-            target = "".join(c for c in sub if c in present)
+            present = set(ctx.out).union(*[set(s) for s, _ in others])
+            target = "".join(c for c in letters if c in present)
             eq = ",".join([ctx.out] + [s for s, _ in others]) + "->" + target
             g = xp.einsum(eq, grad, *[x for _, x in others], optimize=len(others) > 1)
-            if target != sub:  # letters only this operand had: the gradient is constant along them
-                shape = [a.shape[k] if c in present else 1 for k, c in enumerate(sub)]
-                g = xp.broadcast_to(g.reshape(shape), a.shape)
+            if target != letters:  # letters only this operand had: the gradient is constant along them
+                g = xp.broadcast_to(g.reshape([sizes[c] if c in present else 1 for c in letters]),
+                                    [sizes[c] for c in letters])
+            if letters != sub:
+                g = _onto_diagonals(g, sub, letters, a)
             grads.append(g)
         return tuple(grads)
+
+
+def _onto_diagonals(g, sub, letters, a):
+    """An array of ``a``'s shape, zero except where repeated letters of ``sub`` agree, which get ``g``."""
+    full = xp.zeros(a.shape, g.dtype)
+    # one axis per distinct letter, striding along all of its copies at once: a writable view of the diagonal
+    strides = [sum(full.strides[k] for k, c in enumerate(sub) if c == letter) for letter in letters]
+    diag = xp.lib.stride_tricks.as_strided(full, shape=g.shape, strides=strides)
+    diag[...] = g
+    return full
 
 
 def einsum(equation, *operands):
@@ -234,11 +245,9 @@ def einsum(equation, *operands):
         operands = tuple(operands[0])
     ts = [_as_tensor(o) for o in operands]
     if len({t._data.dtype for t in ts}) > 1:
-        from deepbox.ops.movement import _promote_all
-
         ts = _promote_all(ts)
     ins, out = _parse_einsum(equation, [t._data.shape for t in ts])
-    return Einsum.apply(*ts, ins=ins, out=out)
+    return EinsumFn.apply(*ts, ins=ins, out=out)
 
 
 def tensordot(a, b, dims=2):

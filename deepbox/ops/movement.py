@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from deepbox import backend
 from deepbox.autograd.function import Function
-from deepbox.ops.elementwise import _as_tensor
-from deepbox.ops.reduction import _one_axis
-from deepbox.tensor import Tensor, _make
+from deepbox.ops._common import _as_tensor, _one_axis, _promote_all, write_out
+from deepbox.ops.elementwise import mul
+from deepbox.ops.indexing import getitem, index_put, index_select
+from deepbox.tensor import Size, Tensor, _make
 
 xp = backend.xp
 
@@ -290,8 +291,6 @@ def broadcast_tensors(*tensors):
 
 
 def broadcast_shapes(*shapes):
-    from deepbox.tensor import Size
-
     for s in shapes:
         if not isinstance(s, (int, tuple, list)) or (not isinstance(s, int) and not all(isinstance(v, int)
                                                                                         for v in s)):
@@ -346,8 +345,6 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     axis = _one_axis(dim, x.ndim)
     r = repeats._data if isinstance(repeats, Tensor) else repeats
     idx = xp.repeat(xp.arange(x._data.shape[axis]), r)
-    from deepbox.ops.indexing import index_select
-
     return index_select(x, axis, _make(idx))
 
 
@@ -373,16 +370,6 @@ class Cat(Function):
         return tuple(out)
 
 
-def _promote_all(tensors):
-    ts = [_as_tensor(t) for t in tensors]
-    dt = backend.result_dtype(*[t._data for t in ts]) if len({t._data.dtype for t in ts}) > 1 else None
-    if dt is not None:
-        from deepbox.ops.elementwise import cast
-
-        ts = [t if t._data.dtype == dt else cast(t, dt) for t in ts]
-    return ts
-
-
 def cat(tensors, dim=0, *, out=None):
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
         raise TypeError("cat() expects a sequence of tensors, e.g. deepbox.cat([a, b], dim=0)")
@@ -405,7 +392,7 @@ def cat(tensors, dim=0, *, out=None):
                     f"{ts[0]._data.shape[d]} but got size {t._data.shape[d]} for tensor number {i} in the list "
                     f"(shapes {tuple(ts[0].shape)} and {tuple(t.shape)})."
                 )
-    return Cat.apply(*ts, axis=axis)
+    return write_out(Cat.apply(*ts, axis=axis), out, "cat")
 
 
 concat = cat
@@ -440,7 +427,7 @@ def stack(tensors, dim=0, *, out=None):
     n = len(sh) + 1
     if not -n <= dim < n:
         raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
-    return Stack.apply(*ts, axis=dim % n)
+    return write_out(Stack.apply(*ts, axis=dim % n), out, "stack")
 
 
 def hstack(tensors):
@@ -791,8 +778,6 @@ def diag(input, diagonal=0):
     if x.ndim != 1:
         raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {x.ndim}D")
     n = x._data.shape[0] + abs(diagonal)
-    from deepbox.ops.indexing import index_put
-
     z = _make(xp.zeros((n, n), x._data.dtype))
     i = xp.arange(x._data.shape[0])
     return index_put(z, (_make(i + max(-diagonal, 0)), _make(i + max(diagonal, 0))), x)
@@ -802,8 +787,6 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     x = _as_tensor(input)
     n = x._data.shape[-1]
     eye = xp.eye(n, dtype=x._data.dtype)
-    from deepbox.ops.elementwise import mul
-
     return mul(unsqueeze(x, -1), _make(eye))
 
 
@@ -815,8 +798,6 @@ def select(input, dim, index):
         raise IndexError(f"select(): index {index} out of range for tensor of size {list(x.shape)} at dimension {dim}")
     key = [slice(None)] * x.ndim
     key[axis] = index
-    from deepbox.ops.indexing import getitem
-
     return getitem(x, tuple(key))
 
 
@@ -830,8 +811,6 @@ def narrow(input, dim, start, length):
                            "negative")
     key = [slice(None)] * x.ndim
     key[axis] = slice(start, start + length)
-    from deepbox.ops.indexing import getitem
-
     return getitem(x, tuple(key))
 
 

@@ -5,7 +5,7 @@ from collections import namedtuple
 
 from deepbox import backend
 from deepbox.autograd.function import Function
-from deepbox.ops.elementwise import _as_tensor, cast
+from deepbox.ops._common import _as_tensor, _one_axis, cast, write_out
 from deepbox.tensor import Tensor, _make
 
 xp = backend.xp
@@ -31,16 +31,6 @@ def _axes(dim, ndim):
                 raise RuntimeError(f"dim {a} appears multiple times in the list of dims")
         return axes
     return (_one_axis(dim, ndim),)
-
-
-def _one_axis(d, ndim):
-    n = _bmax(ndim, 1)
-    if not isinstance(d, int) and not (hasattr(d, "__index__")):
-        raise TypeError(f"dim must be an int, got {type(d).__name__}")
-    d = int(d)
-    if not -n <= d < n:
-        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {d})")
-    return d % n if ndim else None
 
 
 def _keep_shape(shape, axes):
@@ -104,18 +94,21 @@ class Mean(Function):
         return _broadcast_grad(g, ctx.shape) if ctx.axes is None else xp.broadcast_to(g, ctx.shape)
 
 
-def sum(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A001
+def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):  # noqa: A001
     x = input if isinstance(input, Tensor) else _as_tensor(input)
-    if dim is None and dtype is None and x._data.dtype.kind == "f":
+    if dim is None and dtype is None and out is None and x._data.dtype.kind == "f":
         return Sum.apply(x, None, keepdim)
+    if out is not None and dim is None:
+        raise TypeError("sum() takes out= only together with dim (PyTorch's signature: sum(input, dim, keepdim=False, "
+                        "*, dtype=None, out=None))")
     if dtype is not None:
         x = cast(x, backend.to_numpy_dtype(dtype))
     elif x._data.dtype.kind in "bu" or x._data.dtype in (xp.int8, xp.int16, xp.int32):
         x = cast(x, xp.int64)  # PyTorch sums integers and bools as int64
-    return Sum.apply(x, _axes(dim, x.ndim), keepdim)
+    return write_out(Sum.apply(x, _axes(dim, x.ndim), keepdim), out, "sum")
 
 
-def mean(input, dim=None, keepdim=False, *, dtype=None):
+def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     x = _as_tensor(input)
     if dtype is not None:
         x = cast(x, backend.to_numpy_dtype(dtype))
@@ -124,7 +117,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
             f"mean(): could not infer output dtype. Input dtype must be either a floating point or complex "
             f"dtype. Got: {x.dtype}"
         )
-    return Mean.apply(x, _axes(dim, x.ndim), keepdim)
+    return write_out(Mean.apply(x, _axes(dim, x.ndim), keepdim), out, "mean")
 
 
 def nansum(input, dim=None, keepdim=False):
@@ -607,10 +600,8 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         raise RuntimeError(f"norm(): input dtype should be floating point, got {x.dtype}")
     if p == "fro" or p is None:
         p = 2
-    elif p == "nuc":
-        from deepbox import linalg
-
-        return linalg.matrix_norm(x, "nuc", dim=(-2, -1) if dim is None else dim, keepdim=keepdim)
+    elif isinstance(p, str):  # 'nuc' is linear algebra: ops/linalg.py's tensor_norm, bound as deepbox.norm
+        raise RuntimeError(f"norm(): p must be a number, 'fro' or 'nuc', got {p!r}")
     if isinstance(dim, int):
         dim = (dim,)
     return Norm.apply(x, float(p), _axes(dim, x.ndim), keepdim)

@@ -1,7 +1,6 @@
 """Residual networks: CIFAR-style ResNet-20/32/56 and ResNet-18 adapted to small inputs."""
 from __future__ import annotations
 
-import deepbox
 from deepbox import nn
 from deepbox.models.registry import register_model
 from deepbox.nn import functional as F
@@ -21,7 +20,7 @@ class _PadShortcut(nn.Module):
         if self.stride > 1:
             x = x[:, :, ::self.stride, ::self.stride]
         lo = self.extra // 2
-        return deepbox.pad(x, (0, 0, 0, 0, lo, self.extra - lo))
+        return F.pad(x, (0, 0, 0, 0, lo, self.extra - lo))
 
     def extra_repr(self) -> str:
         return f"stride={self.stride}, extra_channels={self.extra}"

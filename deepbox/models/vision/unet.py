@@ -4,6 +4,7 @@ from __future__ import annotations
 import deepbox
 from deepbox import nn
 from deepbox.models.registry import register_model
+from deepbox.nn import functional as F
 
 __all__ = ["UNet", "unet"]
 
@@ -54,7 +55,7 @@ class UNet(nn.Module):
             out = up(out)
             dh, dw = skip.shape[2] - out.shape[2], skip.shape[3] - out.shape[3]
             if dh or dw:
-                out = deepbox.pad(out, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
+                out = F.pad(out, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
             out = dec(deepbox.cat([skip, out], 1))
         return self.outc(out)
 
