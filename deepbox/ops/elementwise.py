@@ -11,6 +11,7 @@ from deepbox.ops._common import (  # noqa: F401  (cast, _as_tensor, _prepare: re
     _broadcast_error,
     _data,
     _prepare,
+    _scalar,
     cast,
     no_out,
     write_out,

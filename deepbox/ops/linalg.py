@@ -707,6 +707,9 @@ def cross(input, other, *, dim: int = -1) -> Tensor:
     """The cross product of 3-vectors along ``dim``."""
 
     a, b = _as_tensor(input), _as_tensor(other)
+    if a.ndim == 0 or b.ndim == 0 or a.ndim != b.ndim:
+        raise RuntimeError(f"linalg.cross: inputs must have the same number of dimensions, at least 1; got shapes "
+                           f"{tuple(a.shape)} and {tuple(b.shape)}")
     if a.shape[dim] != 3 or b.shape[dim] != 3:
         raise RuntimeError(f"linalg.cross: inputs dimension {dim} must have length 3, got {a.shape[dim]} and "
                            f"{b.shape[dim]}")
