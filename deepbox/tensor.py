@@ -220,18 +220,8 @@ class Tensor:
 
     def to(self, *args, **kwargs) -> Tensor:
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other)``; devices other than cpu are refused."""
-        dtype = kwargs.get("dtype")
+        dtype = to_arguments(args, kwargs)
         copy = kwargs.get("copy", False)
-        dev = kwargs.get("device")
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif isinstance(a, (str, device)):
-                dev = a
-            elif a is not None:
-                dtype = a
-        if dev is not None:
-            _check_device(dev)
         if dtype is None:
             return self.clone() if copy else self
         nd = backend.to_numpy_dtype(dtype)
@@ -399,6 +389,24 @@ class device:
 
     def __hash__(self):
         return hash("cpu")
+
+
+def to_arguments(args, kwargs):
+    """The dtype that ``Tensor.to`` / ``Module.to`` were asked for (None: keep), from any of PyTorch's forms:
+    ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other_tensor)``, keywords; a device other than
+    the CPU is refused."""
+    dtype = kwargs.get("dtype")
+    dev = kwargs.get("device")
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a.dtype
+        elif isinstance(a, (str, device)):
+            dev = a
+        elif a is not None:
+            dtype = a
+    if dev is not None:
+        _check_device(dev)
+    return dtype
 
 
 def _check_device(dev) -> None:

@@ -18,10 +18,13 @@ switched off by replacing its helper, on the shared 2-core machine; PyTorch take
 from __future__ import annotations
 
 import heapq
+import sys
 
 from deepbox import backend
-from deepbox import tensor as _tensor_module
 from deepbox.tensor import Tensor, _make
+
+# the module deepbox/tensor.py itself (``deepbox.tensor`` the attribute is the creation function)
+_tensor_module = sys.modules[Tensor.__module__]
 
 xp = backend.xp
 _ndarray = backend.ndarray

@@ -14,6 +14,8 @@ modules), ``kernels_for(*arrays)`` the same only when every array is float32 or 
     >>> from deepbox import kernels
     >>> kernels.available()          # numba importable and not switched off
     True
+    >>> import deepbox
+    >>> model, x = deepbox.nn.Conv2d(1, 4, 3), deepbox.randn(2, 1, 8, 8)
     >>> with kernels.compiled(False):
     ...     out = model(x)           # the reference (NumPy) Functions
 """

@@ -17,7 +17,15 @@ import math
 
 import deepbox
 from deepbox import backend
-from deepbox.ml.base import BaseEstimator, ClassifierMixin, check_X, check_y, encode_labels, like_input
+from deepbox.ml.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    LinearClassifierMixin,
+    check_X,
+    check_y,
+    encode_labels,
+    like_input,
+)
 from deepbox.tensor import _make
 
 xp = backend.xp
@@ -25,7 +33,7 @@ xp = backend.xp
 _SOLVERS = ("lbfgs", "gd")
 
 
-class LogisticRegression(ClassifierMixin, BaseEstimator):
+class LogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
     """Linear classifier trained by maximum likelihood with an L2 penalty.
 
     Args:
@@ -130,14 +138,6 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self.coef_ = W.detach()._data.copy()
         self.intercept_ = b.detach()._data.copy()
         return self
-
-    def decision_function(self, X):
-        """Logits: ``(n_samples,)`` for two classes (positive favours ``classes_[1]``), else
-        ``(n_samples, n_classes)``."""
-        self._check_fitted("coef_")
-        A = check_X(X, n_features=self.n_features_in_)
-        z = (_make(A) @ _make(self.coef_.astype(A.dtype).T))._data + self.intercept_.astype(A.dtype)
-        return like_input(z[:, 0] if z.shape[1] == 1 else z, X)
 
     def predict_proba(self, X):
         """Class probabilities ``(n_samples, n_classes)``, columns in the order of ``classes_``."""

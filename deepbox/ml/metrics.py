@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from deepbox import backend
-from deepbox.ml.base import to_array
+from deepbox.ml.validation import to_array
 
 xp = backend.xp
 

@@ -15,7 +15,15 @@ from __future__ import annotations
 
 import deepbox
 from deepbox import backend
-from deepbox.ml.base import BaseEstimator, ClassifierMixin, check_X, check_y, encode_labels, like_input
+from deepbox.ml.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    LinearClassifierMixin,
+    check_X,
+    check_y,
+    encode_labels,
+    like_input,
+)
 from deepbox.tensor import _make
 
 xp = backend.xp
@@ -23,7 +31,7 @@ xp = backend.xp
 _LOSSES = ("hinge", "squared_hinge")
 
 
-class LinearSVC(ClassifierMixin, BaseEstimator):
+class LinearSVC(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
     """Linear SVM trained on the primal hinge loss with L2 regularisation.
 
     Args:
@@ -120,14 +128,6 @@ class LinearSVC(ClassifierMixin, BaseEstimator):
         self.intercept_ = (b_sum / n_avg).astype(X.dtype)
         self.n_iter_ = self.epochs
         return self
-
-    def decision_function(self, X):
-        """Scores: ``(n_samples,)`` for two classes (positive favours ``classes_[1]``), else
-        ``(n_samples, n_classes)``."""
-        self._check_fitted("coef_")
-        A = check_X(X, n_features=self.n_features_in_)
-        z = (_make(A) @ _make(self.coef_.astype(A.dtype).T))._data + self.intercept_.astype(A.dtype)
-        return like_input(z[:, 0] if z.shape[1] == 1 else z, X)
 
     def predict(self, X):
         """The class with the highest score (for two classes: ``classes_[1]`` where the score is > 0)."""

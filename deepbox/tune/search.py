@@ -5,10 +5,13 @@ optimised), for example one that builds a model from ``config``, trains it with 
 or a plain loop, and returns the validation loss. A failing trial is recorded with its error and the
 search goes on.
 
+    >>> from deepbox.tune import Choice, LogUniform, random_search
+    >>> def train_and_validate(config):    # returns the validation loss of one run
+    ...     return (config["lr"] - 0.01) ** 2 + config["hidden"] / 1000
     >>> space = {"lr": LogUniform(1e-4, 1e-1), "hidden": Choice([32, 64])}
     >>> results = random_search(train_and_validate, space, n_trials=20, mode="min", seed=0)
-    >>> print(results)              # a table, best first
-    >>> results.best_config         # {'lr': ..., 'hidden': ...}
+    >>> results.best_config["hidden"]
+    32
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Batch norm on the compiled kernels and on their NumPy twin, against PyTorch.
 
-Each test takes ``kernel_mode`` (tests/nn/conftest.py) and so runs on both paths. A case builds
+Each test takes ``kernel_mode`` (tests/conftest.py) and so runs on both paths. A case builds
 the same module in deepbox and torch (random affine parameters), feeds the same input stored
 channels-first, channels-last or as a non-contiguous slice, backpropagates the same cotangent,
 and compares the output, the input/weight/bias gradients and the running statistics

@@ -140,6 +140,8 @@ class Conv2d(_ConvNd):
 
     Example::
 
+        >>> import deepbox
+        >>> from deepbox import nn
         >>> m = nn.Conv2d(1, 6, 5, padding=2)
         >>> m(deepbox.randn(8, 1, 28, 28)).shape
         deepbox.Size([8, 6, 28, 28])

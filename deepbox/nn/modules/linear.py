@@ -48,6 +48,8 @@ class Linear(Module):
 
     Example::
 
+        >>> import deepbox
+        >>> from deepbox import nn
         >>> m = nn.Linear(20, 30)
         >>> m(deepbox.randn(128, 20)).shape
         deepbox.Size([128, 30])

@@ -17,7 +17,7 @@ from deepbox import backend
 from deepbox.autograd.function import Function
 from deepbox.autograd.grad_mode import state as _grad_state
 from deepbox.nn.parameter import Buffer, Parameter
-from deepbox.tensor import Tensor, _check_device, _make
+from deepbox.tensor import Tensor, _make, to_arguments
 
 __all__ = ["Module", "RemovableHandle", "register_module_forward_hook", "register_module_forward_pre_hook"]
 
@@ -506,17 +506,7 @@ class Module:
 
     def to(self, *args, **kwargs) -> Module:
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(tensor)``; casts floating tensors only."""
-        dtype = kwargs.get("dtype")
-        dev = kwargs.get("device")
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif isinstance(a, str) or type(a).__name__ == "device":
-                dev = a
-            elif a is not None:
-                dtype = a
-        if dev is not None:
-            _check_device(dev)
+        dtype = to_arguments(args, kwargs)
         if dtype is None:
             return self
         nd = backend.to_numpy_dtype(dtype)

@@ -278,6 +278,8 @@ class LSTM(RNNBase):
 
     Example::
 
+        >>> import deepbox
+        >>> from deepbox import nn
         >>> lstm = nn.LSTM(10, 20, num_layers=2, batch_first=True)
         >>> out, (h, c) = lstm(deepbox.randn(3, 5, 10))
         >>> out.shape, h.shape

@@ -44,6 +44,10 @@ class Compose:
 
     Example:
         >>> Compose([ToTensor(), Normalize((0.5,), (0.5,))])
+        Compose(
+            ToTensor()
+            Normalize(mean=[0.5], std=[0.5])
+        )
     """
 
     def __init__(self, transforms: Sequence[Callable]):
