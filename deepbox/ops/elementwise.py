@@ -1050,7 +1050,7 @@ def _quiet_unary(cls):
 
     def op(input, *, out=None):
         with xp.errstate(invalid="ignore", divide="ignore"):
-            return base(input)
+            return base(input, out=out)
 
     op.__name__ = cls.__name__.lower()
     return op
