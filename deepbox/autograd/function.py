@@ -64,9 +64,7 @@ class Function:
         raise NotImplementedError
 
     def name(self) -> str:
-        """PyTorch's node name: ``MulFn`` (or ``Mul``) shows as ``MulBackward``."""
-        n = type(self).__name__
-        return (n[:-2] if n.endswith("Fn") else n) + "Backward"
+        return type(self).__name__ + "Backward"
 
     def __repr__(self) -> str:
         return f"<{self.name()} object>"
