@@ -12,10 +12,12 @@ from deepbox import ml
 rng = np.random.default_rng(0)
 
 
-def regression_data(n=200, d=5, targets=None):
-    X = rng.standard_normal((n, d)) * np.array([1.0, 2.0, 0.5, 3.0, 1.5])[:d] + 4.0
-    w = rng.standard_normal((d,) if targets is None else (d, targets))
-    y = X @ w + 1.5 + 0.3 * rng.standard_normal(n if targets is None else (n, targets))
+def regression_data(n=200, d=5, targets=None, seed=None):
+    # seed: a data set of its own, whatever other tests drew from the shared generator before
+    rng_ = rng if seed is None else np.random.default_rng(seed)
+    X = rng_.standard_normal((n, d)) * np.array([1.0, 2.0, 0.5, 3.0, 1.5])[:d] + 4.0
+    w = rng_.standard_normal((d,) if targets is None else (d, targets))
+    y = X @ w + 1.5 + 0.3 * rng_.standard_normal(n if targets is None else (n, targets))
     return X, y
 
 
@@ -74,12 +76,14 @@ def test_linear_regression_gradient_descent_converges_to_closed_form(alpha):
 
 
 def test_linear_regression_minibatch_sgd_gets_close():
-    X, y = regression_data()
-    sgd = ml.LinearRegression(solver="gd", lr=0.01, epochs=60, batch_size=20, random_state=3).fit(X, y)
+    # its own data: with the shared generator the data set depended on test order, and 60 epochs reached
+    # 0.05 of the closed form only for some of them (worst of 20 data sets: 0.45 after 60 epochs, 0.026 after 200)
+    X, y = regression_data(seed=11)
+    sgd = ml.LinearRegression(solver="gd", lr=0.01, epochs=200, batch_size=20, random_state=3).fit(X, y)
     ref = linear_model.LinearRegression().fit(X, y)
     np.testing.assert_allclose(sgd.coef_, ref.coef_, atol=0.05)
     assert sgd.score(X, y) > ref.score(X, y) - 1e-3
-    again = ml.LinearRegression(solver="gd", lr=0.01, epochs=60, batch_size=20, random_state=3).fit(X, y)
+    again = ml.LinearRegression(solver="gd", lr=0.01, epochs=200, batch_size=20, random_state=3).fit(X, y)
     np.testing.assert_array_equal(sgd.coef_, again.coef_)
 
 
