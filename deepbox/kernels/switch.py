@@ -1,6 +1,7 @@
 """The on/off switch of the fast-kernel layer and the loading of its compiled (numba) loops.
 
-Two switches, read only when a public wrapper picks its Function (``deepbox.kernels.choose``):
+Two switches, read only when a public wrapper picks its Function (``choose``, from ``deepbox/ops/_dispatch.py``,
+which holds the on/off flag that this module sets):
 
 * ``compiled(flag)`` / ``set_enabled(flag)``: the fast layer on or off for the process. Off, every op
   runs its reference Function from ``deepbox/ops/`` (plain NumPy), which is what the tests compare the
@@ -25,10 +26,12 @@ import contextlib
 import os
 import threading
 
+from deepbox.ops._dispatch import _switch
+
 __all__ = ["available", "enabled", "active", "set_enabled", "compiled", "kernels", "kernels_for"]
 
-# "enabled": the fast layer's switch (compiled()); numba itself loads on first use unless DEEPBOX_NUMBA=0
-_state = {"enabled": True, "module": None, "tried": False}
+# numba itself loads on first use unless DEEPBOX_NUMBA=0; the fast layer's on/off flag is _switch["enabled"]
+_state = {"module": None, "tried": False}
 _lock = threading.Lock()
 
 
@@ -76,33 +79,33 @@ def available() -> bool:
 
 def enabled() -> bool:
     """True when the ops use the compiled kernels now."""
-    return _state["enabled"] and _load() is not None
+    return _switch["enabled"] and _load() is not None
 
 
 def active() -> bool:
     """True when the fast layer is switched on (``compiled(True)``), with or without numba."""
-    return _state["enabled"]
+    return _switch["enabled"]
 
 
 def set_enabled(flag: bool) -> None:
     """Switch the fast layer on or off for the whole process (off: the reference Functions run)."""
-    _state["enabled"] = bool(flag)
+    _switch["enabled"] = bool(flag)
 
 
 @contextlib.contextmanager
 def compiled(flag: bool = True):
     """Run a block with the fast layer switched on or off; restores the previous setting."""
-    old = _state["enabled"]
-    _state["enabled"] = bool(flag)
+    old = _switch["enabled"]
+    _switch["enabled"] = bool(flag)
     try:
         yield
     finally:
-        _state["enabled"] = old
+        _switch["enabled"] = old
 
 
 def kernels():
     """The compiled-kernel module when enabled and available, else None (use the NumPy path)."""
-    return _load() if _state["enabled"] else None
+    return _load() if _switch["enabled"] else None
 
 
 def kernels_for(*arrays):
@@ -110,7 +113,7 @@ def kernels_for(*arrays):
 
     This runs on every op call: the dtype test reads one character (``np.dtype.char``).
     """
-    k = _state["module"] if _state["tried"] and _state["enabled"] else kernels()
+    k = _state["module"] if _state["tried"] and _switch["enabled"] else kernels()
     if k is not None:
         for a in arrays:
             dt = a.dtype

@@ -26,7 +26,6 @@ Operators (``x + y``) and the few methods whose signature differs from the funct
 from __future__ import annotations
 
 from deepbox import creation as _creation
-from deepbox import kernels as _kernels
 from deepbox.ops import elementwise as _ew
 from deepbox.ops import indexing as _ix
 from deepbox.ops import inplace as _ip
@@ -34,6 +33,7 @@ from deepbox.ops import linalg as _la
 from deepbox.ops import matmul as _mm
 from deepbox.ops import movement as _mv
 from deepbox.ops import reduction as _rd
+from deepbox.ops._dispatch import choose as _choose
 from deepbox.tensor import Tensor
 
 TABLE = {
@@ -305,7 +305,7 @@ def _fast_operator(cls, general):
         try:
             if other.__class__ is Tensor:
                 if self._data.dtype is other._data.dtype and self._data.dtype.kind == "f":
-                    return _kernels.choose(cls, self._data, other._data).apply(self, other)
+                    return _choose(cls, self._data, other._data).apply(self, other)
             elif other.__class__ is float and self._data.dtype.kind == "f":
                 return cls.apply(self, other)
         except ValueError:

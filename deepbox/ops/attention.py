@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import math
 
-from deepbox import backend, kernels
+from deepbox import backend
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
+from deepbox.ops._dispatch import choose
 from deepbox.tensor import Tensor
 
 __all__ = ["scaled_dot_product_attention", "AttentionFn", "CausalAttentionFn"]
@@ -253,9 +254,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
         mask = mask.to(query.dtype)
     L, S = query.shape[-2], key.shape[-2]
     if is_causal and not need_weights and L == S and L >= 128:
-        fn = kernels.choose(CausalAttentionFn, query, key, value)
+        fn = choose(CausalAttentionFn, query, key, value)
         return fn.apply(query, key, value, scale=float(scale), edges=_causal_edges(L), dropout_p=float(dropout_p),
                         generator=generator)
-    fn = kernels.choose(AttentionFn, query, key, value)
+    fn = choose(AttentionFn, query, key, value)
     return fn.apply(query, key, value, mask, scale=float(scale), causal=bool(is_causal), dropout_p=float(dropout_p),
                     need_weights=need_weights, generator=generator)

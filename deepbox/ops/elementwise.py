@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from deepbox import backend, kernels
+from deepbox import backend
 from deepbox.autograd.function import Function
 from deepbox.ops._common import (  # noqa: F401  (cast, _as_tensor, _prepare: re-exported for the other families)
     CastFn,
@@ -16,6 +16,7 @@ from deepbox.ops._common import (  # noqa: F401  (cast, _as_tensor, _prepare: re
     no_out,
     write_out,
 )
+from deepbox.ops._dispatch import choose
 from deepbox.tensor import Tensor, _make
 
 xp = backend.xp
@@ -731,7 +732,7 @@ fix = trunc
 def relu(input, *, out=None):
     if not isinstance(input, Tensor):
         input = _as_tensor(input)
-    return write_out(kernels.choose(Relu, input._data).apply(input), out, "relu")
+    return write_out(choose(Relu, input._data).apply(input), out, "relu")
 
 
 def round(input, *, decimals=0, out=None):  # noqa: A001

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import math
 
-from deepbox import kernels
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
+from deepbox.ops._dispatch import choose
 from deepbox.ops.conv import _ntuple, _positive  # noqa: F401  (re-used by the pooling modules)
 from deepbox.tensor import _make
 
@@ -256,7 +256,7 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_i
         if _pool_out(size, kk, ss, pp, dd, ceil_mode) < 1:
             raise RuntimeError(f"{name}: input {tuple(input.shape)} is too small for kernel {k} "
                                f"(padding {p}, dilation {d})")
-    fn = kernels.choose(MaxPool2dFn, x)
+    fn = choose(MaxPool2dFn, x)
     res = fn.apply(x, kernel_size=k, stride=s, padding=p, dilation=d, ceil_mode=bool(ceil_mode),
                    return_indices=bool(return_indices))
     if return_indices:

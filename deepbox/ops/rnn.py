@@ -31,9 +31,9 @@ give. Outputs at padded positions are zero, like ``pad_packed_sequence``'s.
 """
 from __future__ import annotations
 
-from deepbox import kernels
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
+from deepbox.ops import _dispatch as kernels  # the twin registry: kernels.choose picks the fast twin
 
 __all__ = ["lstm_layer", "gru_layer", "rnn_layer", "LSTMFn", "GRUFn", "RNNFn"]
 
