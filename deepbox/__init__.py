@@ -86,6 +86,8 @@ uint16 = _backend.uint16
 uint32 = _backend.uint32
 uint64 = _backend.uint64
 bool = _backend.bool_  # noqa: A001
+complex64 = cfloat = _backend.complex64
+complex128 = cdouble = _backend.complex128
 float = float32  # noqa: A001
 double = float64
 half = float16
@@ -126,6 +128,10 @@ def is_tensor(obj) -> bool:
 
 def is_floating_point(input) -> bool:
     return input.is_floating_point()
+
+
+def is_complex(input) -> bool:
+    return input.is_complex()
 
 
 def numel(input) -> int:

@@ -65,10 +65,10 @@ class dtype:
         self.name = name
         self.np = np.dtype(np_dtype)
         self.is_floating_point = category == 2
-        self.is_complex = False
-        self.is_signed = self.np.kind in "if"
+        self.is_complex = category == 3
+        self.is_signed = self.np.kind in "ifc"
         self.itemsize = self.np.itemsize
-        self._category = category  # 0 bool, 1 integer, 2 floating point
+        self._category = category  # 0 bool, 1 integer, 2 floating point, 3 complex
 
     def __repr__(self) -> str:
         return f"deepbox.{self.name}"
@@ -94,9 +94,13 @@ uint16 = dtype("uint16", np.uint16, 1)
 uint32 = dtype("uint32", np.uint32, 1)
 uint64 = dtype("uint64", np.uint64, 1)
 bool_ = dtype("bool", np.bool_, 0)
+# complex numbers: a pair of float32 (float64) values, real part first, as in PyTorch and NumPy
+complex64 = dtype("complex64", np.complex64, 3)
+complex128 = dtype("complex128", np.complex128, 3)
 
 
-ALL_DTYPES = (float32, float64, float16, int8, int16, int32, int64, uint8, uint16, uint32, uint64, bool_)
+ALL_DTYPES = (float32, float64, float16, int8, int16, int32, int64, uint8, uint16, uint32, uint64, bool_,
+              complex64, complex128)
 _SHELL_UINTS = (np.dtype(np.uint16), np.dtype(np.uint32), np.dtype(np.uint64))
 _BY_NP = {d.np: d for d in ALL_DTYPES}
 _BY_NAME = {d.name: d for d in ALL_DTYPES}
@@ -132,6 +136,8 @@ def to_numpy_dtype(d) -> np.dtype:
         return np.dtype(np.int64)
     if d is builtins_bool:
         return np.dtype(np.bool_)
+    if d is builtins_complex:
+        return complex_of(_default_float.np)
     if isinstance(d, str) and d in _BY_NAME:
         return _BY_NAME[d].np
     try:
@@ -145,6 +151,7 @@ def to_numpy_dtype(d) -> np.dtype:
 builtins_float = float
 builtins_int = int
 builtins_bool = bool
+builtins_complex = complex
 
 _default_float = float32
 
@@ -165,19 +172,34 @@ def default_float_np() -> np.dtype:
     return _default_float.np
 
 
+def complex_of(d: np.dtype) -> np.dtype:
+    """The complex dtype whose parts have float dtype ``d`` (float32 -> complex64, float64 -> complex128).
+
+    PyTorch's float16 pairs with complex32, which NumPy lacks: deepbox computes it in complex64."""
+    return np.dtype(np.complex128) if np.dtype(d) == np.float64 else np.dtype(np.complex64)
+
+
+def real_of(d: np.dtype) -> np.dtype:
+    """The float dtype of a complex dtype's parts (complex64 -> float32); a real dtype is its own."""
+    d = np.dtype(d)
+    return d if d.kind != "c" else np.dtype(np.float64) if d == np.complex128 else np.dtype(np.float32)
+
+
 # ---------------------------------------------------------------------------
 # type promotion, PyTorch's rules
 #
 # Operands fall into three priority groups: tensors with dimensions, zero-dim
-# tensors, and Python scalars. The result's category (bool < integer < float) is
-# the highest among all operands; its dtype comes from the highest-priority group
-# that reaches that category. A Python float therefore keeps a float32 tensor
-# float32, and an integer tensor divided by a float gives the default float.
+# tensors, and Python scalars. The result's category (bool < integer < float <
+# complex) is the highest among all operands; its dtype comes from the
+# highest-priority group that reaches that category. A Python float therefore
+# keeps a float32 tensor float32, and an integer tensor divided by a float gives
+# the default float. One exception: a complex operand of lower priority meeting a
+# float tensor takes that tensor's precision (float64 tensor * 1j is complex128).
 # ---------------------------------------------------------------------------
 
 def _category_np(d: np.dtype) -> int:
     k = d.kind
-    return 2 if k == "f" else (0 if k == "b" else 1)
+    return 2 if k == "f" else (0 if k == "b" else 3 if k == "c" else 1)
 
 
 def _scalar_category(x) -> int:
@@ -185,6 +207,8 @@ def _scalar_category(x) -> int:
         return 0
     if isinstance(x, (int, np.integer)):
         return 1
+    if isinstance(x, (complex, np.complexfloating)):
+        return 3
     return 2
 
 
@@ -207,11 +231,20 @@ def result_dtype(*operands) -> np.dtype:
     result = dim_t
     if zero_t is not None:
         if result is None or _category_np(zero_t) > _category_np(result):
-            result = zero_t
+            result = _lower_wins(result, zero_t)
     if scalar_cat >= 0:
         if result is None or scalar_cat > _category_np(result):
-            result = (np.dtype(np.bool_), np.dtype(np.int64), _default_float.np)[scalar_cat]
+            default = (np.dtype(np.bool_), np.dtype(np.int64), _default_float.np, complex_of(_default_float.np))
+            result = _lower_wins(result, default[scalar_cat])
     return result
+
+
+def _lower_wins(higher, lower):
+    """The dtype when an operand of lower priority (``lower``) brings a higher category than ``higher``:
+    its own, except that a complex one takes a float tensor's precision (PyTorch's combine_categories)."""
+    if higher is not None and lower.kind == "c" and higher.kind == "f":
+        return complex_of(higher)
+    return lower
 
 
 def _promote(a: np.dtype, b: np.dtype) -> np.dtype:
@@ -219,6 +252,8 @@ def _promote(a: np.dtype, b: np.dtype) -> np.dtype:
         return a
     ca, cb = _category_np(a), _category_np(b)
     if ca != cb:
+        if {ca, cb} == {2, 3}:  # complex64 with float64 is complex128
+            return np.promote_types(a, b)
         return a if ca > cb else b
     if a in _SHELL_UINTS or b in _SHELL_UINTS:
         raise RuntimeError(f"Promotion for uint16, uint32, uint64 types is not supported, attempted to promote "
@@ -314,7 +349,7 @@ class finfo:  # noqa: N801 - PyTorch's name
     """Machine limits of a floating-point dtype, as ``torch.finfo``: eps, max, min, tiny, resolution, bits."""
 
     def __init__(self, type=None):  # noqa: A002 - PyTorch's argument name
-        nd = to_numpy_dtype(type)
+        nd = real_of(to_numpy_dtype(type))  # a complex dtype's limits are those of its parts, as in PyTorch
         if nd.kind != "f":
             raise TypeError(f"finfo expects a floating point dtype, got {from_numpy_dtype(nd)!r}")
         info = np.finfo(nd)

@@ -131,6 +131,9 @@ class Tensor:
     def is_floating_point(self) -> bool:
         return self._data.dtype.kind == "f"
 
+    def is_complex(self) -> bool:
+        return self._data.dtype.kind == "c"
+
     def is_contiguous(self) -> bool:
         return self._data.flags.c_contiguous
 
@@ -231,7 +234,10 @@ class Tensor:
 
     def type(self, dtype=None):
         if dtype is None:
-            return "deepbox." + {"f": "Float", "i": "Long", "u": "Byte", "b": "Bool"}[self._data.dtype.kind] + "Tensor"
+            d = self._data.dtype
+            if d.kind == "c":
+                return "deepbox." + ("ComplexDouble" if d.itemsize == 16 else "ComplexFloat") + "Tensor"
+            return "deepbox." + {"f": "Float", "i": "Long", "u": "Byte", "b": "Bool"}[d.kind] + "Tensor"
         return self.to(dtype)
 
     def float(self):
@@ -278,8 +284,9 @@ class Tensor:
                 "computed variable in a subgraph that doesn't require differentiation use "
                 "var_no_grad = var.detach()."
             )
-        if requires_grad and self._data.dtype.kind != "f":
-            raise RuntimeError(f"only Tensors of floating point dtype can require gradients, got {self.dtype}")
+        if requires_grad and self._data.dtype.kind not in "fc":
+            raise RuntimeError(f"only Tensors of floating point and complex dtype can require gradients, got "
+                               f"{self.dtype}")
         self.requires_grad = bool(requires_grad)
         return self
 
@@ -494,12 +501,14 @@ def _to_array(data, dtype=None, copy=False):
             return arr.astype(backend.default_float_np())
         if k in "iu" and arr.dtype != xp.int64:
             return arr.astype(xp.int64)
-        if k not in "fiub":
+        if k == "c" and arr.dtype != backend.complex_of(backend.default_float_np()):
+            return arr.astype(backend.complex_of(backend.default_float_np()))
+        if k not in "fiubc":
             raise ValueError(f"can't convert {type(data).__name__} of dtype {arr.dtype} to a tensor")
-    elif arr.dtype.kind not in "fiub" or arr.dtype not in backend._BY_NP:
+    elif arr.dtype.kind not in "fiubc" or arr.dtype not in backend._BY_NP:
         raise TypeError(
-            f"can't convert a NumPy array of dtype {arr.dtype}; the only supported types are: "
-            "float64, float32, float16, int64, int32, int16, int8, uint8, uint16, uint32, uint64, and bool."
+            f"can't convert a NumPy array of dtype {arr.dtype}; the only supported types are: complex128, "
+            "complex64, float64, float32, float16, int64, int32, int16, int8, uint8, uint16, uint32, uint64, and bool."
         )
     return arr.copy() if copy else arr
 
@@ -544,21 +553,25 @@ def _format(t: Tensor) -> str:
     prefix = "tensor("
     opts = PRINT_OPTIONS
     kw = {}
-    if a.dtype.kind == "f":
-        finite = a[xp.isfinite(a)]
+    if a.dtype.kind in "fc":
+        parts = a if a.dtype.kind == "f" else xp.concatenate([a.real.ravel(), a.imag.ravel()])
+        finite = parts[xp.isfinite(parts)]
         integral = finite.size == 0 or bool((finite == xp.round(finite)).all())
         amax = float(xp.abs(finite).max()) if finite.size else 0.0
         kw = {"floatmode": "fixed", "precision": 0 if integral and amax < 1e8 else opts["precision"],
               "suppress_small": opts["sci_mode"] is False}
         if opts["sci_mode"]:
-            kw["formatter"] = {"float_kind": lambda v: f"{v:.{opts['precision']}e}"}
+            p = opts["precision"]
+            kw["formatter"] = {"float_kind": lambda v: f"{v:.{p}e}",
+                               "complex_kind": lambda v: f"{v.real:.{p}e}{v.imag:+.{p}e}j"}
     threshold = opts["threshold"]
     threshold = xp.iinfo(xp.int64).max if threshold == float("inf") else int(threshold)
     body = xp.array2string(a, separator=", ", prefix=prefix, threshold=threshold, edgeitems=opts["edgeitems"],
                            max_line_width=opts["linewidth"], **kw)
     body = body.replace(", ...,", ",  ...,")  # PyTorch pads the summary marker with one more space
     extras = []
-    default = {backend.default_float_np(), xp.dtype(xp.int64), xp.dtype(xp.bool_)}
+    default = {backend.default_float_np(), backend.complex_of(backend.default_float_np()), xp.dtype(xp.int64),
+               xp.dtype(xp.bool_)}
     if a.dtype not in default or a.size == 0:
         if a.size == 0 and a.ndim > 1:
             extras.append(f"size={tuple(a.shape)}")

@@ -261,6 +261,19 @@ CASES = [
     ("inner", lambda x, y: x.inner(y), [a(2, 4), a(3, 4)]),
     ("outer", lambda x, y: x.outer(y), [a(3), a(4)]),
     ("chain", lambda x, w, b: (x @ w + b).relu().sum(), [a(4, 3), a(3, 2), a(2)]),
+    # complex numbers, built from real inputs and taken apart again (real outputs: gradients are compared as reals)
+    ("complex_mul", lambda x, y: torch_or_db(x).view_as_real(
+        torch_or_db(x).complex(x, y) * torch_or_db(x).complex(y, x)), [a(3, 4), a(3, 4)]),
+    ("polar_div", lambda r, t: torch_or_db(r).view_as_real(
+        torch_or_db(r).polar(r, t) / torch_or_db(r).complex(t, r)), [pos(3, 4), a(3, 4)]),
+    ("view_as_complex_sub", lambda x, y: (torch_or_db(x).view_as_complex(x) - y).abs(), [a(3, 2), a(3)]),
+    ("real_imag", lambda x: torch_or_db(x).real(torch_or_db(x).view_as_complex(x) * 2j) * torch_or_db(x).imag(
+        torch_or_db(x).view_as_complex(x)), [a(4, 2)]),
+    ("conj_angle", lambda x: (torch_or_db(x).view_as_complex(x) * x[:, 0]).conj().angle(), [a(4, 2)]),
+    ("conj_physical", lambda x: torch_or_db(x).view_as_real(torch_or_db(x).view_as_complex(x).conj_physical() * 3),
+     [a(4, 2)]),
+    ("resolve_conj", lambda x: torch_or_db(x).view_as_real(torch_or_db(x).view_as_complex(x).conj().resolve_conj()),
+     [a(4, 2)]),
 ]
 
 

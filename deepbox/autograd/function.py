@@ -41,6 +41,10 @@ _sequence = itertools.count()  # creation order: a topological order of the grap
 
 
 class Function:
+    # Whether forward and backward are right for complex inputs (backward returns the conjugate Wirtinger
+    # gradient, PyTorch's convention). deepbox's own ops opt in one by one; the others refuse complex tensors
+    # rather than return a wrong value or gradient. A user's own Function is trusted, as PyTorch trusts it.
+    supports_complex = False
     # class-level defaults: instances set these only when needed
     _hooks = None        # {output index: [hook, ...]} registered on non-leaf outputs
     _retained = None     # {output index: weakref to the output tensor}  (retain_grad)
@@ -62,6 +66,11 @@ class Function:
     @staticmethod
     def backward(ctx, *grads):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "supports_complex" not in cls.__dict__ and not cls.__module__.startswith("deepbox."):
+            cls.supports_complex = True
 
     def name(self) -> str:
         return type(self).__name__ + "Backward"
@@ -97,6 +106,8 @@ class Function:
         for a in args:
             if isinstance(a, Tensor):
                 arrays.append(a._data)
+                if a._data.dtype.kind == "c" and not cls.supports_complex:
+                    raise ComplexNotSupportedError(cls)
                 if record and a.requires_grad:
                     needs.append(True)
                     any_grad = True
@@ -130,6 +141,17 @@ class Function:
         return result
 
     _is_view = False
+
+
+class ComplexNotSupportedError(TypeError, NotImplementedError):
+    """An op that has no complex version was given a complex tensor. A TypeError, and a NotImplementedError
+    (so a RuntimeError) as PyTorch raises for an op without a complex kernel."""
+
+    def __init__(self, fn):
+        op = fn if isinstance(fn, str) else fn.__name__.removesuffix("Fn").removesuffix("Function")
+        super().__init__(f"{op} does not support complex tensors in deepbox (its value or gradient would be "
+                         "wrong); complex tensors work with + - * /, abs, angle, real, imag, conj, sum, mean, "
+                         "reshaping and indexing, and deepbox.fft")
 
 
 class AccumulateGrad:

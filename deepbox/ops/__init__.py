@@ -26,6 +26,7 @@ Operators (``x + y``) and the few methods whose signature differs from the funct
 from __future__ import annotations
 
 from deepbox import creation as _creation
+from deepbox.ops import complex as _cx
 from deepbox.ops import elementwise as _ew
 from deepbox.ops import indexing as _ix
 from deepbox.ops import inplace as _ip
@@ -254,6 +255,18 @@ TABLE = {
         einsum                 deepbox
         tensordot              deepbox
     """,
+    _cx: """
+        real                   deepbox
+        imag                   deepbox
+        conj                   deepbox method
+        conj_physical=conj     deepbox method
+        resolve_conj           deepbox method
+        angle                  deepbox method
+        view_as_real           deepbox
+        view_as_complex        deepbox
+        complex                deepbox
+        polar                  deepbox
+    """,
     _la: """
         norm=tensor_norm       deepbox method
         det                    deepbox method
@@ -373,12 +386,14 @@ Tensor.exponential_ = _ip.exponential_
 Tensor.random_ = _ip.random_
 Tensor.T = property(lambda self: _mv.permute(self, *reversed(range(self.ndim))))
 Tensor.mT = property(lambda self: _mv.transpose(self, -2, -1))
-Tensor.H = Tensor.T  # real tensors only: the conjugate transpose is the transpose
-Tensor.mH = Tensor.mT
+Tensor.H = property(lambda self: _cx.conj(self.T))  # the conjugate transpose (the transpose, for a real tensor)
+Tensor.mH = property(lambda self: _cx.conj(self.mT))
+Tensor.real = property(_cx.real)  # views: x.real.mul_(2) changes x
+Tensor.imag = property(_cx.imag)
 Tensor.view_as = lambda self, other: _mv.view(self, tuple(other.shape))
 Tensor.reshape_as = lambda self, other: _mv.reshape(self, tuple(other.shape))
 Tensor.type_as = lambda self, other: self.to(other.dtype)
-Tensor._cast = _ew.cast  # what Tensor.to() calls: tensor.py sits below ops and cannot import it
+Tensor._cast = lambda self, dtype: _ew.cast(self, dtype, explicit=True)  # Tensor.to()'s (tensor.py sits below ops)
 Tensor.new_tensor = lambda self, data, dtype=None, **kw: _creation.tensor(data, dtype=dtype or self.dtype, **kw)
 Tensor.new_zeros = lambda self, *size, dtype=None, **kw: _creation.zeros(*size, dtype=dtype or self.dtype, **kw)
 Tensor.new_ones = lambda self, *size, dtype=None, **kw: _creation.ones(*size, dtype=dtype or self.dtype, **kw)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 
 from deepbox import backend
-from deepbox.autograd.function import Function
+from deepbox.autograd.function import ComplexNotSupportedError, Function
 from deepbox.autograd.grad_mode import state as _grad_state
 from deepbox.tensor import Tensor, _make, _to_array
 
@@ -29,7 +29,7 @@ def _data(x):
 
 def _scalar(x):
     """A Python scalar for weak (scalar) type promotion, or None if ``x`` is not a scalar."""
-    if isinstance(x, (int, float, bool)):
+    if isinstance(x, (int, float, bool, complex)):
         return x
     if isinstance(x, xp.generic):
         return x.item()
@@ -58,7 +58,7 @@ def _prepare(a, b, true_div=False):
             s = _scalar(x)
             ops.append(s if s is not None else _to_array(x))
     rd = backend.result_dtype(*ops)
-    if true_div and rd.kind != "f":
+    if true_div and rd.kind not in "fc":
         rd = backend.default_float_np()
     out = []
     for x, o in zip((a, b), ops):
@@ -67,8 +67,12 @@ def _prepare(a, b, true_div=False):
         elif isinstance(o, _ndarray):
             out.append(_make(o.astype(rd, copy=False)))
         else:
-            # a Python scalar: exact in the result dtype's kind
-            out.append(float(o) if rd.kind == "f" else (bool(o) if rd.kind == "b" else int(o)))
+            # a Python scalar: exact in the result dtype's kind (a real one stays real beside a complex tensor)
+            k = rd.kind
+            if k == "c":
+                out.append(o if isinstance(o, complex) else float(o))
+            else:
+                out.append(float(o) if k == "f" else (bool(o) if k == "b" else int(o)))
     return out[0], out[1]
 
 
@@ -103,19 +107,31 @@ def _one_axis(d, ndim):
 
 # ----------------------------------------------------------------------------- casting
 class CastFn(Function):
+    supports_complex = True
+
     @staticmethod
     def forward(ctx, a, dtype):
+        # real -> complex: the gradient a real input gets is the real part of the complex one
+        ctx.real_input = a.dtype.kind != "c" and xp.dtype(dtype).kind == "c"
+        if a.dtype.kind == "c" and xp.dtype(dtype).kind != "c":
+            warnings.warn("Casting complex values to real discards the imaginary part", UserWarning, stacklevel=4)
+            return a.real.astype(dtype)
         return a.astype(dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        return grad  # the engine casts back to the input's dtype
+        return grad.real if ctx.real_input else grad  # the engine casts back to the input's dtype
 
 
-def cast(x: Tensor, dtype) -> Tensor:
-    """``x`` converted to ``dtype``; differentiable into float dtypes, a constant otherwise."""
+def cast(x: Tensor, dtype, explicit: bool = False) -> Tensor:
+    """``x`` converted to ``dtype``; differentiable into float and complex dtypes, a constant otherwise.
+
+    Ops call it to bring their inputs to the dtype they compute in; a complex input would lose its imaginary
+    part there, so it is refused unless the user asked for the conversion (``explicit``: ``Tensor.to``)."""
     nd = backend.to_numpy_dtype(dtype)
-    if nd.kind != "f" and x.requires_grad and _grad_state.enabled:
+    if not explicit and nd.kind != "c" and x._data.dtype.kind == "c":
+        raise ComplexNotSupportedError("this op")
+    if nd.kind not in "fc" and x.requires_grad and _grad_state.enabled:
         with _NoGrad():
             return CastFn.apply(x, nd)
     return CastFn.apply(x, nd)
@@ -159,7 +175,8 @@ def write_out(result: Tensor, out, name: str) -> Tensor:
 
 
 _TORCH_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half", "int64": "Long", "int32": "Int",
-                "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+                "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool", "complex64": "ComplexFloat",
+                "complex128": "ComplexDouble"}
 
 
 def no_out(out, name: str) -> None:

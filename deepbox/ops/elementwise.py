@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from deepbox import backend
-from deepbox.autograd.function import Function
+from deepbox.autograd.function import ComplexNotSupportedError, Function
 from deepbox.ops._common import (  # noqa: F401  (cast, _as_tensor, _prepare: re-exported for the other families)
     CastFn,
     _as_tensor,
@@ -26,6 +26,7 @@ _LN2 = math.log(2.0)
 
 # ----------------------------------------------------------------------------- binary arithmetic
 class Add(Function):
+    supports_complex = True  # linear: the conjugate of a real coefficient is itself
     @staticmethod
     def forward(ctx, a, b):
         return a + b
@@ -36,6 +37,7 @@ class Add(Function):
 
 
 class Sub(Function):
+    supports_complex = True  # linear: the conjugate of a real coefficient is itself
     @staticmethod
     def forward(ctx, a, b):
         return a - b
@@ -46,6 +48,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    supports_complex = True
+
     @staticmethod
     def forward(ctx, a, b):
         n = ctx.needs_input_grad
@@ -55,10 +59,14 @@ class Mul(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
+        if grad.dtype.kind == "c":  # complex: a gradient is multiplied by the conjugate of the derivative
+            a, b = _conj(a), _conj(b)
         return (grad * b if b is not None else None), (grad * a if a is not None else None)
 
 
 class Div(Function):
+    supports_complex = True
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -67,6 +75,8 @@ class Div(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
+        if grad.dtype.kind == "c":  # complex: d(a/b)/da = 1/b and d(a/b)/db = -a/b^2, conjugated
+            a, b = _conj(a), _conj(b)
         ga = grad / b
         gb = -ga * a / b if ctx.needs_input_grad[1] else None
         return (ga if ctx.needs_input_grad[0] else None), gb
@@ -136,6 +146,11 @@ class Remainder(Function):
         a, b = ctx.saved_tensors
         gb = -grad * xp.floor(a / b) if ctx.needs_input_grad[1] else None
         return grad, gb
+
+
+def _conj(v):
+    """The complex conjugate of a saved operand (an array, a Python number, or None)."""
+    return None if v is None else v.conjugate()
 
 
 def _binary(fn, a, b, name, true_div=False):
@@ -282,6 +297,7 @@ def fmin(input, other):
 
 # ----------------------------------------------------------------------------- unary math
 class Neg(Function):
+    supports_complex = True  # linear: the conjugate of a real coefficient is itself
     @staticmethod
     def forward(ctx, a):
         return -a
@@ -292,14 +308,17 @@ class Neg(Function):
 
 
 class Abs(Function):
+    supports_complex = True
+
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return xp.abs(a)
+        return xp.abs(a)  # complex -> real magnitude
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
+        # sign(z) = z / |z| for complex z (0 at 0): the gradient of |z| = sqrt(x^2 + y^2) is x/|z| + i y/|z|
         return grad * xp.sign(a)
 
 
@@ -844,8 +863,12 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
 
 # ----------------------------------------------------------------------------- comparisons (no gradient)
 def _compare(ufunc, name):
+    ordering = name not in ("eq", "ne")
+
     def op(input, other):
         a, b = _prepare(input, other)
+        if ordering and xp.asarray(_data(a)).dtype.kind == "c":  # NumPy would order complex numbers lexically
+            raise ComplexNotSupportedError(name)
         try:
             return _make(xp.asarray(ufunc(_data(a), _data(b))))
         except ValueError:

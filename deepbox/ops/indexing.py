@@ -122,6 +122,7 @@ def _index_error(e, shape, key):
 
 
 class GetItem(Function):
+    supports_complex = True  # a linear map with real coefficients: the same backward
     @staticmethod
     def forward(ctx, a, key, basic):
         ctx.key, ctx.basic, ctx.shape = key, basic, a.shape

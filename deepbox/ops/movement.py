@@ -45,6 +45,7 @@ def _infer_shape(shape, numel, input_shape):
 
 
 class Reshape(Function):
+    supports_complex = True  # a linear map with real coefficients: the same backward
     _is_view = True
 
     @staticmethod
@@ -170,6 +171,7 @@ def unsqueeze(input, dim):
 
 
 class Permute(Function):
+    supports_complex = True  # a linear map with real coefficients: the same backward
     _is_view = True
 
     @staticmethod
@@ -240,6 +242,7 @@ moveaxis = movedim
 
 
 class Expand(Function):
+    supports_complex = True  # a linear map with real coefficients: the same backward
     _is_view = True
 
     @staticmethod
@@ -299,6 +302,7 @@ def broadcast_shapes(*shapes):
 
 
 class Repeat(Function):
+    supports_complex = True  # a linear map with real coefficients: the same backward
     @staticmethod
     def forward(ctx, a, reps):
         a2 = a.reshape((1,) * (len(reps) - a.ndim) + a.shape)
@@ -349,6 +353,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
 
 
 class Cat(Function):
+    supports_complex = True  # a linear map with real coefficients: the same backward
     @staticmethod
     def forward(ctx, *arrays, axis):
         ctx.axis = axis
@@ -400,6 +405,7 @@ concatenate = cat
 
 
 class Stack(Function):
+    supports_complex = True  # a linear map with real coefficients: the same backward
     @staticmethod
     def forward(ctx, *arrays, axis):
         ctx.axis = axis
@@ -451,6 +457,7 @@ def atleast_2d(x):
 
 class Split(Function):
     """Views of consecutive pieces along an axis (one node, one output per piece)."""
+    supports_complex = True  # a linear map with real coefficients: the same backward
 
     @staticmethod
     def forward(ctx, a, sizes, axis):
@@ -539,6 +546,7 @@ def unbind(input, dim=0):
 
 
 class Flip(Function):
+    supports_complex = True  # a linear map with real coefficients: the same backward
     _is_view = True
 
     @staticmethod
@@ -574,6 +582,7 @@ def flipud(input):
 
 
 class Roll(Function):
+    supports_complex = True  # a linear map with real coefficients: the same backward
     @staticmethod
     def forward(ctx, a, shifts, axes):
         ctx.shifts, ctx.axes = shifts, axes
@@ -815,6 +824,7 @@ def narrow(input, dim, start, length):
 
 
 class Contiguous(Function):
+    supports_complex = True  # a linear map with real coefficients: the same backward
     @staticmethod
     def forward(ctx, a):
         return xp.ascontiguousarray(a)
@@ -832,6 +842,7 @@ def contiguous(input, memory_format=None):
 
 
 class Clone(Function):
+    supports_complex = True  # a linear map with real coefficients: the same backward
     @staticmethod
     def forward(ctx, a):
         return a.copy()

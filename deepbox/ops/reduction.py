@@ -66,6 +66,7 @@ def _broadcast_grad(g, shape):
 
 
 class Sum(Function):
+    supports_complex = True  # a linear map with real coefficients: the same backward
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
@@ -81,6 +82,7 @@ class Sum(Function):
 
 
 class Mean(Function):
+    supports_complex = True  # a linear map with real coefficients: the same backward
     @staticmethod
     def forward(ctx, a, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
@@ -112,7 +114,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     x = _as_tensor(input)
     if dtype is not None:
         x = cast(x, backend.to_numpy_dtype(dtype))
-    if x._data.dtype.kind != "f":
+    if x._data.dtype.kind not in "fc":
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be either a floating point or complex "
             f"dtype. Got: {x.dtype}"
