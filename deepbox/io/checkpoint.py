@@ -40,6 +40,7 @@ from collections import Counter, OrderedDict
 
 from deepbox import backend
 from deepbox.io.atomic import write_atomically
+from deepbox.io.errors import CheckpointError
 from deepbox.tensor import Tensor, _make, device
 
 xp = backend.xp
@@ -66,10 +67,6 @@ _NP_TO_ST = {v.newbyteorder("="): k for k, v in _ST_TO_NP.items()}
 _MAX_HEADER = 100 * 1024 * 1024  # the safetensors package's own limit
 
 __all__ = ["save", "load", "CheckpointError"]
-
-
-class CheckpointError(ValueError):
-    """A file that is not a readable deepbox/safetensors checkpoint (truncated, corrupt or foreign)."""
 
 
 # ---------------------------------------------------------------------------------------------- encode

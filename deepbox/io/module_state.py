@@ -21,6 +21,7 @@ import types
 from collections import OrderedDict
 
 from deepbox import backend
+from deepbox.io.errors import CheckpointError
 from deepbox.tensor import Tensor
 
 __all__ = ["encode", "decode", "contains_module"]
@@ -152,8 +153,6 @@ def decode(obj, source: str):
 
 
 def _error(source, msg):
-    from deepbox.io.checkpoint import CheckpointError
-
     return CheckpointError(f"{source}: {msg}")
 
 

@@ -36,6 +36,7 @@ import zipfile
 from collections import OrderedDict
 
 from deepbox import backend
+from deepbox.io.errors import CheckpointError
 from deepbox.tensor import Size, Tensor, _make, device
 
 xp = backend.xp
@@ -47,8 +48,6 @@ _MAX_OVERLAP_BYTES = 256 * 1024 * 1024  # an expanded (stride-0) tensor may not 
 
 
 def _error(source, reason):
-    from deepbox.io.checkpoint import CheckpointError
-
     return CheckpointError(f"{source}: refused PyTorch checkpoint: {reason}")
 
 
@@ -371,8 +370,6 @@ class _Reader:
         except RecursionError:
             raise self.fail("the pickle nests containers too deeply") from None
         except (ValueError, TypeError) as e:
-            from deepbox.io.checkpoint import CheckpointError
-
             if isinstance(e, CheckpointError):
                 raise
             raise self.fail(f"corrupt pickle ({type(e).__name__}: {e})") from None
