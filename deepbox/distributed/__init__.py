@@ -15,6 +15,7 @@ from deepbox.distributed.collectives import (  # noqa: F401
     barrier,
     broadcast,
     gather,
+    new_group,
     reduce,
     reduce_scatter_tensor,
     scatter,
@@ -35,5 +36,4 @@ from deepbox.distributed.process_group import (  # noqa: F401
     is_available,
     is_initialized,
     is_mpi_available,
-    new_group,
 )

@@ -27,6 +27,9 @@ from deepbox.distributed.process_group import (
     _mpi,
     _NonMember,
     _resolve,
+    _state,
+    _to_seconds,
+    _world,
     wait_request,
 )
 from deepbox.tensor import Tensor
@@ -41,6 +44,7 @@ __all__ = [
     "barrier",
     "broadcast",
     "gather",
+    "new_group",
     "reduce",
     "reduce_scatter_tensor",
     "scatter",
@@ -193,6 +197,32 @@ def _agree(pg: ProcessGroup, op: str, arr=None, root: int = -1, redop=None, erro
             raise ValueError("new_group: every rank must pass the same ranks")
         parts = ", ".join(f"rank {g[r]} has {_describe(rows[r])}" for r in range(n))
         raise DistError(f"{op}: {what} differ across ranks: {parts}; every rank must pass the same shape and dtype")
+
+
+# ---------------------------------------------------------------------- groups
+
+
+def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local_synchronization=False,
+              group_desc=None):
+    """A group of a subset of the ranks; every rank of the job must call it, with the same ``ranks``.
+
+    On ranks outside ``ranks`` it returns a placeholder on which collectives do nothing, as in PyTorch.
+    """
+    w = _world()
+    n = w.size()
+    rs = list(range(n)) if ranks is None else sorted(int(r) for r in ranks)
+    if len(set(rs)) != len(rs) or any(not 0 <= r < n for r in rs):
+        raise ValueError(f"new_group: ranks must be distinct ranks of the world (0..{n - 1}), got {ranks}")
+    _agree(w, "new_group", extra=rs)
+    MPI = _mpi()
+    me = w.rank()
+    sub = w.comm.Split(0 if me in rs else MPI.UNDEFINED, key=me)
+    if sub == MPI.COMM_NULL:
+        return _NonMember(rs)
+    seconds = w.timeout if timeout is None else _to_seconds(timeout)
+    g = ProcessGroup(sub, rs, seconds)
+    _state.groups.append(g)
+    return g
 
 
 # ---------------------------------------------------------------------- buffers and ops

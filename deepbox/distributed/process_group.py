@@ -35,7 +35,6 @@ __all__ = [
     "is_available",
     "is_initialized",
     "is_mpi_available",
-    "new_group",
 ]
 
 DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)   # PyTorch's default for CPU backends
@@ -279,31 +278,6 @@ def get_backend(group=None) -> str:
 
 def get_process_group_ranks(group) -> list[int]:
     return list(_resolve(group).ranks)
-
-
-def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local_synchronization=False,
-              group_desc=None):
-    """A group of a subset of the ranks; every rank of the job must call it, with the same ``ranks``.
-
-    On ranks outside ``ranks`` it returns a placeholder on which collectives do nothing, as in PyTorch.
-    """
-    w = _world()
-    n = w.size()
-    rs = list(range(n)) if ranks is None else sorted(int(r) for r in ranks)
-    if len(set(rs)) != len(rs) or any(not 0 <= r < n for r in rs):
-        raise ValueError(f"new_group: ranks must be distinct ranks of the world (0..{n - 1}), got {ranks}")
-    from deepbox.distributed.collectives import _agree
-
-    _agree(w, "new_group", extra=rs)
-    MPI = _mpi()
-    me = w.rank()
-    sub = w.comm.Split(0 if me in rs else MPI.UNDEFINED, key=me)
-    if sub == MPI.COMM_NULL:
-        return _NonMember(rs)
-    seconds = w.timeout if timeout is None else _to_seconds(timeout)
-    g = ProcessGroup(sub, rs, seconds)
-    _state.groups.append(g)
-    return g
 
 
 def destroy_process_group(group=None) -> None:
