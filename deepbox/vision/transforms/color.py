@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from deepbox.vision.transforms.functional import _from_chw, _is_pil, _to_chw
+from deepbox.vision.transforms._image import _from_chw, _is_pil, _to_chw
 
 __all__ = ["adjust_brightness", "adjust_contrast", "adjust_gamma", "adjust_hue", "adjust_saturation",
            "adjust_sharpness", "autocontrast", "equalize", "gaussian_blur", "invert", "posterize", "solarize"]
