@@ -23,7 +23,7 @@ import sys
 
 from deepbox.cli.common import CLIError, write_json
 
-__all__ = ["cmd_train_nproc"]
+__all__ = ["cmd_train_nproc", "runs_in_one_process"]
 
 
 def _launched_world() -> int | None:
@@ -36,18 +36,19 @@ def _launched_world() -> int | None:
     return int(ws) if ws else None
 
 
+def runs_in_one_process(nproc: int) -> bool:
+    """True for ``--nproc 1`` outside an MPI job: the ordinary one-process run, with no launcher."""
+    return nproc == 1 and _launched_world() is None
+
+
 def cmd_train_nproc(args) -> int:
-    from deepbox.cli.train import train_config
+    """``deepbox train --nproc N`` (where ``runs_in_one_process`` is False): relaunch N ranks, or be one of them."""
+    from deepbox.cli.train_steps import train_config
 
     nproc = args.nproc
     if nproc < 1:
         raise CLIError(f"--nproc must be a positive number of processes, got {nproc}")
     world = _launched_world()
-    if nproc == 1 and world is None:
-        args.nproc = None
-        from deepbox.cli.train import cmd_train
-
-        return cmd_train(args)
     if world is None:
         cfg, _ = train_config(args)                 # bad options are reported once, here
         _check_batch(cfg, nproc)
@@ -108,7 +109,7 @@ def _on_rank0(fn):
 
 def _shard_loaders(prep, cfg, rank: int, world: int):
     """Training batches from a DistributedSampler; validation and test sets split into strided shares."""
-    from deepbox.cli.train import EVAL_BATCH
+    from deepbox.cli.train_steps import EVAL_BATCH
     from deepbox.data import DataLoader, DistributedSampler, Subset
 
     train_ds = prep.train_loader.dataset
@@ -131,7 +132,7 @@ def _train_rank(args, cfg, resume) -> int:
     import deepbox.distributed as dist
     from deepbox import nn
     from deepbox.cli.common import TRAINABLE_TASKS, model_entry
-    from deepbox.cli.train import (
+    from deepbox.cli.train_steps import (
         _announce,
         _check_same_run,
         _first_segment,

@@ -5,7 +5,7 @@ import os
 
 from deepbox.cli.common import CHECKPOINT_NAME, CLIError, build_model, duration, new_run_folder, say, write_json
 from deepbox.cli.config import TrainConfig
-from deepbox.cli.train import _after_failure, _make_folder
+from deepbox.cli.train_steps import _after_failure, _make_folder
 
 __all__ = ["train_language_model"]
 

@@ -55,6 +55,19 @@ def test_bad_nproc_input_is_reported_once(tmp_path):
     assert p.returncode == 2 and "--nproc must be a positive" in p.stderr, p.stderr
     p = _deepbox(["train", "--hostfile", "hosts"], tmp_path)
     assert p.returncode == 2 and "pass --nproc too" in p.stderr, p.stderr
+    # --nproc 1 outside an MPI job is the one-process run, where a hostfile has nothing to spread
+    p = _deepbox(["train", "--nproc", "1", "--hostfile", "hosts"], tmp_path)
+    assert p.returncode == 2 and "pass --nproc too" in p.stderr, p.stderr
+
+
+def test_one_process_needs_no_launcher(monkeypatch):
+    from deepbox.cli.train_dist import runs_in_one_process
+
+    for var in ("WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_NTASKS"):
+        monkeypatch.delenv(var, raising=False)
+    assert runs_in_one_process(1) and not runs_in_one_process(2)
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "1")      # a rank of a one-process MPI job: the launched path
+    assert not runs_in_one_process(1)
 
 
 def test_an_existing_run_folder_stops_every_rank(tmp_path):
