@@ -115,10 +115,14 @@ def __getattr__(name):
         from deepbox.amp import autocast
 
         return autocast
-    if name in ("save", "load"):
-        from deepbox import io
+    if name == "save":
+        from deepbox.io import save
 
-        return getattr(io, name)
+        return save
+    if name == "load":
+        from deepbox.io import load
+
+        return load
     raise AttributeError(f"module 'deepbox' has no attribute {name!r}")
 
 

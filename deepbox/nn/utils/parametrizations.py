@@ -82,7 +82,7 @@ class _SpectralNorm(Module):
             self._power_method(weight_mat.detach(), self.n_power_iterations)
         u = self._u.clone()
         v = self._v.clone()
-        sigma = deepbox.vdot(u, weight_mat @ v) if hasattr(deepbox, "vdot") else (u * (weight_mat @ v)).sum()
+        sigma = deepbox.vdot(u, weight_mat @ v)
         return weight / sigma
 
     def right_inverse(self, value):
