@@ -308,6 +308,25 @@ def _root(pg: ProcessGroup, rank, group_rank, name: str):
     return pg.ranks.index(r), None
 
 
+def _agree_rooted(pg: ProcessGroup, op: str, tensor, tensors, list_name: str, rank, group_rank, role: str):
+    """The checks and the agreement step of ``gather``/``scatter``: one tensor per rank of ``pg`` in ``tensors``
+    on the root (``role``: "dst" or "src", from ``rank``/``group_rank``), no list elsewhere.
+
+    Returns the group-local root and ``tensor``'s array; raises on every rank when any rank's arguments are bad.
+    """
+    root, err = _root(pg, rank, group_rank, role)
+    err = err or _check_tensor(tensor, "tensor")
+    arr = None if err else tensor._data
+    if err is None:
+        if pg.rank() == root:
+            err = _check_list(tensors, pg.size(), arr, list_name)
+        elif tensors:
+            which = "destination" if role == "dst" else "source"
+            err = ValueError(f"Argument ``{list_name}`` must NOT be specified on non-{which} ranks.")
+    _agree(pg, op, arr, root=-1 if root is None else root, error=err)
+    return root, arr
+
+
 def start_allreduce(pg: ProcessGroup, arr, average: bool = False) -> Work:
     """Start summing (or averaging) the contiguous array ``arr`` in place over ``pg``, without the agreement step.
 
@@ -485,15 +504,7 @@ def gather(tensor, gather_list=None, dst: int | None = None, group=None, async_o
     if isinstance(pg, _NonMember):
         return _Done() if async_op else None
     n, me = pg.size(), pg.rank()
-    root, err = _root(pg, dst, group_dst, "dst")
-    err = err or _check_tensor(tensor, "tensor")
-    arr = None if err else tensor._data
-    if err is None:
-        if me == root:
-            err = _check_list(gather_list, n, arr, "gather_list")
-        elif gather_list:
-            err = ValueError("Argument ``gather_list`` must NOT be specified on non-destination ranks.")
-    _agree(pg, "gather", arr, root=-1 if root is None else root, error=err)
+    root, arr = _agree_rooted(pg, "gather", tensor, gather_list, "gather_list", dst, group_dst, "dst")
     src = xp.ascontiguousarray(arr, dtype=_work_dtype(arr.dtype))
     recv = xp.empty((n,) + arr.shape, dtype=src.dtype) if me == root else None
 
@@ -518,15 +529,7 @@ def scatter(tensor, scatter_list=None, src: int | None = None, group=None, async
     if isinstance(pg, _NonMember):
         return _Done() if async_op else None
     n, me = pg.size(), pg.rank()
-    root, err = _root(pg, src, group_src, "src")
-    err = err or _check_tensor(tensor, "tensor")
-    arr = None if err else tensor._data
-    if err is None:
-        if me == root:
-            err = _check_list(scatter_list, n, arr, "scatter_list")
-        elif scatter_list:
-            err = ValueError("Argument ``scatter_list`` must NOT be specified on non-source ranks.")
-    _agree(pg, "scatter", arr, root=-1 if root is None else root, error=err)
+    root, arr = _agree_rooted(pg, "scatter", tensor, scatter_list, "scatter_list", src, group_src, "src")
     wd = _work_dtype(arr.dtype)
     send = xp.stack([xp.asarray(t._data, dtype=wd) for t in scatter_list]) if me == root else None
     buf = _Buf(tensor, fill=False)
