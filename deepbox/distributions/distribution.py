@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import deepbox
 from deepbox.distributions import constraints
-from deepbox.distributions.utils import lazy_property
+from deepbox.distributions.utils import broadcast_all, lazy_property
 from deepbox.tensor import Size, Tensor
 
 __all__ = ["Distribution"]
@@ -151,3 +151,24 @@ class Distribution:
         args = ", ".join(f"{p}: {self.__dict__[p] if self.__dict__[p].numel() == 1 else self.__dict__[p].size()}"
                          for p in names)
         return f"{type(self).__name__}({args})"
+
+
+class LocationScale(Distribution):
+    """A distribution on the real line with a location ``loc`` and a positive ``scale`` (``Normal``,
+    ``Laplace``): the two parameters broadcast together, and its mean and mode are ``loc``."""
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+
+    def __init__(self, loc, scale, validate_args=None):
+        self.loc, self.scale = broadcast_all(loc, scale)
+        super().__init__(self.loc.shape, validate_args=validate_args)
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def mode(self):
+        return self.loc

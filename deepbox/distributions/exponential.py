@@ -6,7 +6,7 @@ import math
 import deepbox
 from deepbox import backend
 from deepbox.distributions import constraints
-from deepbox.distributions.distribution import Distribution
+from deepbox.distributions.distribution import Distribution, LocationScale
 from deepbox.distributions.utils import broadcast_all
 from deepbox.ops.special import lgamma, xlogy
 from deepbox.tensor import Size
@@ -63,24 +63,8 @@ class Exponential(Distribution):
         return 1.0 - deepbox.log(self.rate)
 
 
-class Laplace(Distribution):
+class Laplace(LocationScale):
     """Density exp(-|x - loc| / scale) / (2 scale)."""
-
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(self.loc.shape, validate_args=validate_args)
-
-    @property
-    def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
-        return self.loc
 
     @property
     def variance(self):

@@ -4,16 +4,14 @@ from __future__ import annotations
 import math
 
 import deepbox
-from deepbox.distributions import constraints
-from deepbox.distributions.distribution import Distribution
-from deepbox.distributions.utils import broadcast_all
+from deepbox.distributions.distribution import LocationScale
 from deepbox.ops.special import erfinv
 from deepbox.tensor import Size, Tensor
 
 __all__ = ["Normal"]
 
 
-class Normal(Distribution):
+class Normal(LocationScale):
     r"""The normal distribution with mean ``loc`` and standard deviation ``scale``.
 
     log p(x) = -(x - loc)^2 / (2 scale^2) - log(scale) - log(sqrt(2 pi)); reparameterised
@@ -26,22 +24,6 @@ class Normal(Distribution):
         >>> m.log_prob(torch.tensor([0.0]))
         tensor([-0.9189])
     """
-
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(self.loc.shape, validate_args=validate_args)
-
-    @property
-    def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
-        return self.loc
 
     @property
     def stddev(self):
