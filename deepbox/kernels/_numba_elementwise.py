@@ -1,4 +1,5 @@
-"""Compiled elementwise and row kernels: activations, layer norm, attention softmax, LSTM gates (numba).
+"""Compiled elementwise and row kernels: activations, layer norm, attention softmax, cross-entropy, LSTM gates
+(numba).
 
 Imported only through ``deepbox.kernels.switch`` and only when numba is installed. Like the
 kernels in ``_numba_kernels.py`` each takes ``(lo, hi, ...)``, the part of its leading
@@ -362,6 +363,49 @@ def softmax_bwd(lo, hi, dp, p, delta, r0):
             prow = p[b, i]
             for j in range(C):
                 drow[j] = prow[j] * (drow[j] - d)
+
+
+# ----------------------------------------------------------------------------- cross-entropy (rows of (N, C))
+
+@njit(**_SUM)
+def cross_entropy_fwd(lo, hi, x, m, t, ignore, lse, loss):
+    """Per row of the logits ``x`` (N, C), given its maximum ``m``: ``lse = log sum exp(x)`` and the loss
+    ``lse - x[t]`` (0 where ``t == ignore``). Shifted by the maximum, logits of any size stay finite.
+
+    The maximum comes from NumPy's ``max`` (vectorised, NaN-propagating; numba's loop did not vectorise:
+    1.1 vs 0.24 ms on 2048 x 1000). Sums in the logits' dtype, over vector lanes.
+    """
+    C = x.shape[1]
+    for r in range(lo, hi):
+        row = x[r]
+        mr = m[r]
+        s = row[0] * _F(0.0)
+        for j in range(C):
+            s += _exp(x, row[j] - mr)
+        v = mr + math.log(s)
+        lse[r] = v
+        k = t[r]
+        loss[r] = 0.0 if k == ignore else v - row[k]
+
+
+@njit(**_JIT)
+def cross_entropy_bwd(lo, hi, x, t, ignore, lse, up, g):
+    """``g[r] = (softmax(x[r]) - onehot(t[r])) * up[r]``; 0 where ``t == ignore``. ``lse`` and ``up`` have
+    the logits' dtype, so float32 logits stay in float32 arithmetic."""
+    C = x.shape[1]
+    for r in range(lo, hi):
+        grow = g[r]
+        k = t[r]
+        if k == ignore:
+            for j in range(C):
+                grow[j] = 0.0
+            continue
+        row = x[r]
+        u = up[r]
+        v = lse[r]
+        for j in range(C):
+            grow[j] = _exp(x, row[j] - v) * u
+        grow[k] -= u
 
 
 # ----------------------------------------------------------------------------- LSTM cell

@@ -694,8 +694,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
             raise RuntimeError(f"cross_entropy: probability targets must have the input's shape {tuple(input.shape)}, "
                                f"got {tuple(target.shape)}")
         return _loss.CrossEntropyProbFn.apply(input, target, w, label_smoothing=label_smoothing, reduction=reduction)
-    return _loss.CrossEntropyFn.apply(input, target, w, ignore_index=ignore_index, label_smoothing=label_smoothing,
-                                    reduction=reduction)
+    fn = kernels.choose(_loss.CrossEntropyFn, input, target, w, label_smoothing)
+    return fn.apply(input, target, w, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction=reduction)
 
 
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,

@@ -53,7 +53,8 @@ def _index_target_coeffs(logp, t, weight, ignore_index, label_smoothing, C):
     """The loss per row and its derivative with respect to ``logp`` (per row, before reduction).
 
     loss_i = -(1 - eps) w[t_i] logp[i, t_i] - eps / C * sum_c w_c logp[i, c], zero where ignored.
-    Returns (loss (N,), coef (N, C) = d loss_i / d logp[i, :], denominator for 'mean').
+    Returns (loss (N,), coef (N, C) = d loss_i / d logp[i, :], denominator for 'mean', None when
+    every row is ignored).
     """
     n = logp.shape[0]
     dt = logp.dtype
@@ -76,6 +77,8 @@ def _index_target_coeffs(logp, t, weight, ignore_index, label_smoothing, C):
         loss = loss + (label_smoothing / C) * smooth
         coef -= (label_smoothing / C) * (wc[None, :] * keep[:, None])
     denom = wt.sum()
+    if not keep.any():
+        denom = None   # every row ignored: the 'mean' is NaN, its gradient 0 (as PyTorch)
     return loss, coef, denom
 
 
@@ -85,7 +88,11 @@ class _IndexLossBase(Function):
         ctx.reduction = reduction
         ctx.out_shape = out_shape
         if reduction == "mean":
-            # 0/0 = nan when every target is ignored, as in PyTorch
+            # 0/0 = nan when every target is ignored or has weight 0, as in PyTorch; the gradient is then
+            # 0 when every target is ignored, NaN when the kept ones weigh 0
+            if denom is None:
+                ctx.scale = 0.0
+                return xp.asarray(xp.nan, dtype=dt), coef
             with xp.errstate(invalid="ignore", divide="ignore"):
                 val = xp.asarray(loss.sum() / denom, dtype=dt)
             ctx.scale = (1.0 / denom) if denom != 0 else xp.nan
