@@ -409,77 +409,80 @@ def cross_entropy_bwd(lo, hi, x, t, ignore, lse, up, g):
 
 
 # ----------------------------------------------------------------------------- LSTM cell
-# Gates in deepbox's internal order (o, i, f, g), gate-major buffers; the sigmoid gates' weights are
-# pre-halved so that sigmoid(a) = tanh(a / 2) / 2 + 1 / 2 takes the same tanh as the g gate. The
-# constants are float32 (exact) so that float32 data is not promoted to float64.
+# Feature-major state: unit j of sequence b is element j * B + b of a flat (H * B) array, so one step's
+# gates, cell state and factors are each one contiguous run and the recurrent GEMM is W (4H, H) @ h (H, B).
+# Gates in deepbox's internal order (o, i, f, g); the sigmoid gates' weights are pre-halved so that
+# sigmoid(a) = tanh(a / 2) / 2 + 1 / 2 takes the same tanh as the g gate. The constants are float32
+# (exact) so that float32 data is not promoted to float64.
 
 @njit(**_JIT)
-def lstm_cell_fwd(lo, hi, g, x, t, c, hn, q, a, need):
-    """One LSTM step for batch rows ``lo:hi``.
+def lstm_cell_fwd(lo, hi, g, x, bias, c, h, q, a, need):
+    """One LSTM step over the elements ``lo:hi`` of the feature-major state.
 
-    ``g`` (B, 4, H): the recurrent pre-activations ``h W_hh^T``; ``x`` (4, T, B, H): the input
-    projections, step ``t``'s added to them. ``c`` (B, H): the cell state, updated in place;
-    ``hn`` (B, H) receives ``o * tanh(c)``. With ``need``, the factors that backward needs:
-    ``q[:, t]`` (4, T, B, H) = ``(o' tanh c, i' g, f' c_prev, (1 - g^2) i)`` (``s' = s (1 - s)``) and
-    ``a[:, t]`` (2, T, B, H) = ``(o (1 - tanh^2 c), f)``.
+    ``g`` (4, H*B): the recurrent pre-activations ``W_hh h``; ``x`` (4, H*B): the step's input
+    projections; ``bias`` (4, H*B): the summed biases. ``c`` (H*B): the cell state, updated in place;
+    ``h`` (H*B) receives ``o * tanh(c)``. With ``need``, the factors that backward needs:
+    ``q`` (4, H*B) = ``(o' tanh c, i' g, f' c_prev, (1 - g^2) i)`` (``s' = s (1 - s)``) and
+    ``a`` (2, H*B) = ``(o (1 - tanh^2 c), f)``.
     """
-    H = c.shape[1]
-    for b in range(lo, hi):
-        g0, g1, g2, g3 = g[b, 0], g[b, 1], g[b, 2], g[b, 3]
-        x0, x1, x2, x3 = x[0, t, b], x[1, t, b], x[2, t, b], x[3, t, b]
-        cb, hb = c[b], hn[b]
-        if need:
-            q0, q1, q2, q3 = q[0, t, b], q[1, t, b], q[2, t, b], q[3, t, b]
-            a0, a1 = a[0, t, b], a[1, t, b]
-            for j in range(H):
-                so = _F(0.5) * _tanh(c, g0[j] + x0[j]) + _F(0.5)
-                si = _F(0.5) * _tanh(c, g1[j] + x1[j]) + _F(0.5)
-                sf = _F(0.5) * _tanh(c, g2[j] + x2[j]) + _F(0.5)
-                gg = _tanh(c, g3[j] + x3[j])
-                cp = cb[j]
-                cn = sf * cp + si * gg
-                tc = _tanh(c, cn)
-                cb[j] = cn
-                hb[j] = so * tc
-                q0[j] = so * (_F(1.0) - so) * tc
-                q1[j] = si * (_F(1.0) - si) * gg
-                q2[j] = sf * (_F(1.0) - sf) * cp
-                q3[j] = (_F(1.0) - gg * gg) * si
-                a0[j] = so * (_F(1.0) - tc * tc)
-                a1[j] = sf
-        else:
-            for j in range(H):
-                so = _F(0.5) * _tanh(c, g0[j] + x0[j]) + _F(0.5)
-                si = _F(0.5) * _tanh(c, g1[j] + x1[j]) + _F(0.5)
-                sf = _F(0.5) * _tanh(c, g2[j] + x2[j]) + _F(0.5)
-                gg = _tanh(c, g3[j] + x3[j])
-                cn = sf * cb[j] + si * gg
-                cb[j] = cn
-                hb[j] = so * _tanh(c, cn)
+    g0, g1, g2, g3 = g[0, lo:hi], g[1, lo:hi], g[2, lo:hi], g[3, lo:hi]
+    x0, x1, x2, x3 = x[0, lo:hi], x[1, lo:hi], x[2, lo:hi], x[3, lo:hi]
+    b0, b1, b2, b3 = bias[0, lo:hi], bias[1, lo:hi], bias[2, lo:hi], bias[3, lo:hi]
+    cc, hh = c[lo:hi], h[lo:hi]
+    if need:
+        q0, q1, q2, q3 = q[0, lo:hi], q[1, lo:hi], q[2, lo:hi], q[3, lo:hi]
+        a0, a1 = a[0, lo:hi], a[1, lo:hi]
+        for k in range(hi - lo):   # from 0: numba then knows the index is non-negative and vectorises
+            so = _F(0.5) * _tanh(c, g0[k] + x0[k] + b0[k]) + _F(0.5)
+            si = _F(0.5) * _tanh(c, g1[k] + x1[k] + b1[k]) + _F(0.5)
+            sf = _F(0.5) * _tanh(c, g2[k] + x2[k] + b2[k]) + _F(0.5)
+            gg = _tanh(c, g3[k] + x3[k] + b3[k])
+            cp = cc[k]
+            cn = sf * cp + si * gg
+            tc = _tanh(c, cn)
+            cc[k] = cn
+            hh[k] = so * tc
+            q0[k] = so * (_F(1.0) - so) * tc
+            q1[k] = si * (_F(1.0) - si) * gg
+            q2[k] = sf * (_F(1.0) - sf) * cp
+            q3[k] = (_F(1.0) - gg * gg) * si
+            a0[k] = so * (_F(1.0) - tc * tc)
+            a1[k] = sf
+    else:
+        for k in range(hi - lo):
+            so = _F(0.5) * _tanh(c, g0[k] + x0[k] + b0[k]) + _F(0.5)
+            si = _F(0.5) * _tanh(c, g1[k] + x1[k] + b1[k]) + _F(0.5)
+            sf = _F(0.5) * _tanh(c, g2[k] + x2[k] + b2[k]) + _F(0.5)
+            gg = _tanh(c, g3[k] + x3[k] + b3[k])
+            cn = sf * cc[k] + si * gg
+            cc[k] = cn
+            hh[k] = so * _tanh(c, cn)
 
 
 @njit(**_JIT)
-def lstm_cell_bwd(lo, hi, ds, dc, q, a, t, dg):
-    """Backward through one LSTM step for batch rows ``lo:hi``.
+def lstm_cell_bwd(lo, hi, dout, dh, dc, q, a, dg):
+    """Backward through one LSTM step for the units ``lo:hi`` (rows of the feature-major state).
 
-    ``ds`` (B, H): the gradient reaching ``h_t``; ``dc`` (B, H): the one reaching ``c_t``, replaced by
-    the one reaching ``c_{t-1}``; ``q``, ``a`` as ``lstm_cell_fwd`` wrote them. ``dg`` (B, 4, H)
-    receives the gradients of the four gates' pre-activations, side by side for the recurrent GEMM.
+    ``dout`` + ``dh`` (H*B): the gradient reaching ``h_t`` (from the output and from step t + 1);
+    ``dc`` (H*B): the one reaching ``c_t``, replaced by the one reaching ``c_{t-1}``; ``q``, ``a`` as
+    ``lstm_cell_fwd`` wrote them. ``dg`` (4, H, B), a view into all steps' gradients: receives the
+    gradients of the four gates' pre-activations.
     """
-    H = dc.shape[1]
-    for b in range(lo, hi):
-        q0, q1, q2, q3 = q[0, t, b], q[1, t, b], q[2, t, b], q[3, t, b]
-        a0, a1 = a[0, t, b], a[1, t, b]
-        d0, d1, d2, d3 = dg[b, 0], dg[b, 1], dg[b, 2], dg[b, 3]
-        dsb, dcb = ds[b], dc[b]
-        for j in range(H):
-            d = dsb[j]
-            dcc = dcb[j] + d * a0[j]
-            d0[j] = d * q0[j]
-            d1[j] = dcc * q1[j]
-            d2[j] = dcc * q2[j]
-            d3[j] = dcc * q3[j]
-            dcb[j] = dcc * a1[j]
+    B = dg.shape[2]
+    q0, q1, q2, q3 = q[0], q[1], q[2], q[3]
+    a0, a1 = a[0], a[1]
+    for j in range(lo, hi):
+        r0, r1, r2, r3 = dg[0, j], dg[1, j], dg[2, j], dg[3, j]
+        base = j * B
+        for b in range(B):
+            k = base + b
+            d = dout[k] + dh[k]
+            dcc = dc[k] + d * a0[k]
+            r0[b] = d * q0[k]
+            r1[b] = dcc * q1[k]
+            r2[b] = dcc * q2[k]
+            r3[b] = dcc * q3[k]
+            dc[k] = dcc * a1[k]
 
 
 # ----------------------------------------------------------------------------- Adam

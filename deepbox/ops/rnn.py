@@ -307,7 +307,7 @@ class LSTMFn(Function):
 def lstm_layer(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, w_hr=None, *, reverse=False,
                batch_first=False, batch_sizes=None):
     """Run one LSTM layer in one direction; returns ``(output, h_n, c_n)`` (see ``LSTMFn``)."""
-    fn = kernels.choose(LSTMFn, x, w_hh)
+    fn = kernels.choose(LSTMFn, x, w_hh, w_hr, batch_sizes)
     return fn.apply(x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_hr, reverse=reverse, batch_first=batch_first,
                     batch_sizes=batch_sizes)
 

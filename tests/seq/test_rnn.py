@@ -73,8 +73,57 @@ def _run(kind, I=3, H=5, T=4, B=2, batched=True, with_h0=True, **kw):
     dict(num_layers=2, bidirectional=True, batch_first=True),
     dict(num_layers=3, bias=False),
 ])
-def test_layer_matches_torch(kind, cfg):
+def test_layer_matches_torch(kind, cfg, kernel_mode):
+    """On the fast layer (the LSTM's feature-major twin) and on the reference Functions."""
     _run(kind, **cfg)
+
+
+def _graph_nodes(t):
+    seen, todo = [], [t.grad_fn]
+    while todo:
+        n = todo.pop()
+        if n is not None and all(n is not m for m in seen):
+            seen.append(n)
+            todo.extend(f for f, _ in n.next_functions)
+    return seen
+
+
+@pytest.mark.parametrize("cfg", [dict(), dict(batch_first=True, bidirectional=True), dict(num_layers=2)])
+def test_lstm_fast_twin_split_over_threads_float32(cfg, monkeypatch):
+    """The compiled LSTM cell with every step cut over two threads (odd sizes, so chunks split units),
+    float32, with initial states: values and gradients as PyTorch's."""
+    from deepbox import kernels
+    from deepbox.kernels import rnn as krnn
+    from tests.helpers import require_kernels
+
+    require_kernels()
+    monkeypatch.setattr(kernels.threads, "split_work", lambda n, ns: 1 << 30)
+    old = kernels.threads.num_threads()
+    kernels.threads.set_num_threads(2)
+    try:
+        t_mod, d_mod = torch.nn.LSTM(5, 7, **cfg), dnn.LSTM(5, 7, **cfg)
+        copy_torch_weights(t_mod, d_mod)
+        L = cfg.get("num_layers", 1) * (2 if cfg.get("bidirectional") else 1)
+        x = rng.standard_normal((3, 6, 5)).astype(np.float32)
+        h0, c0 = (rng.standard_normal((L, 3 if cfg.get("batch_first") else 6, 7)).astype(np.float32)
+                  for _ in range(2))
+        tx, dx = torch.tensor(x, requires_grad=True), deepbox.tensor(x, requires_grad=True)
+        th, tc = torch.tensor(h0, requires_grad=True), torch.tensor(c0, requires_grad=True)
+        dh, dc = deepbox.tensor(h0, requires_grad=True), deepbox.tensor(c0, requires_grad=True)
+        to, (thn, tcn) = t_mod(tx, (th, tc))
+        do, (dhn, dcn) = d_mod(dx, (dh, dc))
+        assert any(isinstance(n, krnn.LSTMKernelFn) for n in _graph_nodes(do)), "the fast twin did not run"
+        for a, b in ((do, to), (dhn, thn), (dcn, tcn)):
+            assert_close(a, b, rtol=1e-5, atol=1e-6)
+        cots = [rng.standard_normal(tuple(t.shape)).astype(np.float32) for t in (to, thn, tcn)]
+        torch.autograd.backward([to, thn, tcn], [torch.tensor(c) for c in cots])
+        deepbox.autograd.backward([do, dhn, dcn], [deepbox.tensor(c) for c in cots])
+        for d, t, what in ((dx, tx, "input"), (dh, th, "h0"), (dc, tc, "c0")):
+            assert_close(d.grad, t.grad, rtol=1e-4, atol=1e-5, what=what)
+        for (name, tp), dp in zip(t_mod.named_parameters(), d_mod.parameters()):
+            assert_close(dp.grad, tp.grad, rtol=1e-4, atol=1e-5, what=name)
+    finally:
+        kernels.threads.set_num_threads(old)
 
 
 def test_relu_rnn_and_no_initial_state():
