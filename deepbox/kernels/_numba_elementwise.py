@@ -463,8 +463,9 @@ def lstm_cell_fwd(lo, hi, g, x, bias, c, h, q, a, need):
 def lstm_cell_bwd(lo, hi, dout, dh, dc, q, a, dg):
     """Backward through one LSTM step for the units ``lo:hi`` (rows of the feature-major state).
 
-    ``dout`` + ``dh`` (H*B): the gradient reaching ``h_t`` (from the output and from step t + 1);
-    ``dc`` (H*B): the one reaching ``c_t``, replaced by the one reaching ``c_{t-1}``; ``q``, ``a`` as
+    ``dout`` (B, H): the gradient of the step's output (the layer's output gradient at this step, as
+    it lies, batch-major) and ``dh`` (H*B): the one coming back from step t + 1; ``dc`` (H*B): the
+    gradient reaching ``c_t``, replaced by the one reaching ``c_{t-1}``; ``q``, ``a`` as
     ``lstm_cell_fwd`` wrote them. ``dg`` (4, H, B), a view into all steps' gradients: receives the
     gradients of the four gates' pre-activations.
     """
@@ -476,7 +477,7 @@ def lstm_cell_bwd(lo, hi, dout, dh, dc, q, a, dg):
         base = j * B
         for b in range(B):
             k = base + b
-            d = dout[k] + dh[k]
+            d = dout[b, j] + dh[k]
             dcc = dc[k] + d * a0[k]
             r0[b] = d * q0[k]
             r1[b] = dcc * q1[k]

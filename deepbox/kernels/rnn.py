@@ -108,8 +108,7 @@ class LSTMKernelFn(Function):
         T, B = xs.shape[0], xs.shape[1]
         HB, dt = H * B, q.dtype
         dout_tm = _time_major(dout, batch_first)
-        douts = _take((T, H, B), dt)                                                  # step order, feature-major
-        xp.copyto(douts, (dout_tm[::-1] if reverse else dout_tm).transpose(0, 2, 1))
+        douts = dout_tm[::-1] if reverse else dout_tm                                 # (T, B, H) views, step order
         dh = dhn.T.astype(dt, order="C", copy=True)                                   # (H, B)
         dc = dcn.T.astype(dt, order="C", copy=True).reshape(HB)
         dg = _take((4, H, T, B), dt)
@@ -118,7 +117,7 @@ class LSTMKernelFn(Function):
         work = threads.split_work(HB, 1.0)
         for s in range(T - 1, -1, -1):
             dgs = dg[:, :, s, :]
-            threads.parallel(cell, H, douts[s].reshape(HB), dh.reshape(HB), dc, q[s], a[s], dgs, work=work)
+            threads.parallel(cell, H, douts[s], dh.reshape(HB), dc, q[s], a[s], dgs, work=work)
             xp.matmul(w_hhT, dgs.reshape(4 * H, B), out=dh)
 
         need = ctx.needs_input_grad
