@@ -368,9 +368,10 @@ def softmax_bwd(lo, hi, dp, p, delta, r0):
 # ----------------------------------------------------------------------------- cross-entropy (rows of (N, C))
 
 @njit(**_SUM)
-def cross_entropy_fwd(lo, hi, x, m, t, ignore, lse, loss):
+def cross_entropy_fwd(lo, hi, x, m, t, ignore, eps, lse, loss):
     """Per row of the logits ``x`` (N, C), given its maximum ``m``: ``lse = log sum exp(x)`` and the loss
-    ``lse - x[t]`` (0 where ``t == ignore``). Shifted by the maximum, logits of any size stay finite.
+    ``lse - (1 - eps) x[t] - eps mean(x)`` (label smoothing ``eps``; 0 where ``t == ignore``). Shifted by
+    the maximum, logits of any size stay finite.
 
     The maximum comes from NumPy's ``max`` (vectorised, NaN-propagating; numba's loop did not vectorise:
     1.1 vs 0.24 ms on 2048 x 1000). Sums in the logits' dtype, over vector lanes.
@@ -385,13 +386,21 @@ def cross_entropy_fwd(lo, hi, x, m, t, ignore, lse, loss):
         v = mr + math.log(s)
         lse[r] = v
         k = t[r]
-        loss[r] = 0.0 if k == ignore else v - row[k]
+        if k == ignore:
+            loss[r] = 0.0
+        elif eps == 0.0:
+            loss[r] = v - row[k]
+        else:
+            tot = row[0] * _F(0.0)
+            for j in range(C):
+                tot += row[j]
+            loss[r] = v - (1.0 - eps) * row[k] - eps * tot / C
 
 
 @njit(**_JIT)
-def cross_entropy_bwd(lo, hi, x, t, ignore, lse, up, g):
-    """``g[r] = (softmax(x[r]) - onehot(t[r])) * up[r]``; 0 where ``t == ignore``. ``lse`` and ``up`` have
-    the logits' dtype, so float32 logits stay in float32 arithmetic."""
+def cross_entropy_bwd(lo, hi, x, t, ignore, eps, lse, up, g):
+    """``g[r] = (softmax(x[r]) - (1 - eps) onehot(t[r]) - eps / C) * up[r]``; 0 where ``t == ignore``. ``lse``
+    and ``up`` have the logits' dtype, so float32 logits stay in float32 arithmetic."""
     C = x.shape[1]
     for r in range(lo, hi):
         grow = g[r]
@@ -405,7 +414,11 @@ def cross_entropy_bwd(lo, hi, x, t, ignore, lse, up, g):
         v = lse[r]
         for j in range(C):
             grow[j] = _exp(x, row[j] - v) * u
-        grow[k] -= u
+        if eps != 0.0:
+            us = u * (eps / C)
+            for j in range(C):
+                grow[j] -= us
+        grow[k] -= u * (1.0 - eps)
 
 
 # ----------------------------------------------------------------------------- LSTM cell

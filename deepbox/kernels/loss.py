@@ -1,11 +1,12 @@
 """Fast cross-entropy over class indices: one compiled pass over the logits each way, split over the threads.
 
 The twin of ``deepbox.ops.loss.CrossEntropyFn`` (same values) for the common case: 2-D float32/64
-logits, no class weights, no label smoothing. The reference builds the log-softmax (N, C) and a
-dense coefficient matrix (N, C) in about eight NumPy passes on one core; here forward reads the
-logits once per row for its maximum and once for the sum of exponentials, keeps only the per-row
-``log sum exp`` (N floats) and recomputes the softmax in backward. Measured on a language model's
-head (2048 x 1000 logits, 2 threads): forward 3.6 -> 0.6 ms, forward + backward 7.9 -> 1.6 ms.
+logits without class weights (label smoothing and ``ignore_index`` included). The reference builds
+the log-softmax (N, C) and a dense coefficient matrix (N, C) in about eight NumPy passes on one core;
+here forward reads the logits once per row for its maximum and once for the sum of exponentials, keeps
+only the per-row ``log sum exp`` (N floats) and recomputes the softmax in backward. Measured on a
+language model's head (2048 x 1000 logits, 2 threads, in-process): forward 3.6 -> 1.3 ms, forward +
+backward 7.9 -> 3.9 ms (PyTorch's: 0.8 and 3.1 ms).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class CrossEntropyKernelFn(Function):
     @staticmethod
     def accepts(x, target, weight=None, label_smoothing=0.0):
         x, target = _array(x), _array(target)
-        return (x.ndim == 2 and x.size > 0 and x.flags.c_contiguous and weight is None and not label_smoothing
+        return (x.ndim == 2 and x.size > 0 and x.flags.c_contiguous and weight is None
                 and target.ndim == 1 and target.dtype.kind in "iu" and switch.kernels_for(x) is not None)
 
     @staticmethod
@@ -47,9 +48,11 @@ class CrossEntropyKernelFn(Function):
         lse = xp.empty(n, x.dtype)
         loss = xp.empty(n)
         work = threads.split_work(x.size, 1.0)
-        threads.parallel(K.cross_entropy_fwd, n, x, x.max(axis=1), t, ignore_index, lse, loss, work=work)
+        threads.parallel(K.cross_entropy_fwd, n, x, x.max(axis=1), t, ignore_index, float(label_smoothing), lse, loss,
+                         work=work)
         ctx.save_for_backward(x)
         ctx.t, ctx.lse, ctx.ignore, ctx.reduction, ctx.work = t, lse, ignore_index, reduction, work
+        ctx.eps = float(label_smoothing)
         if reduction == "none":
             return loss.astype(x.dtype)
         total = loss.sum()
@@ -70,6 +73,6 @@ class CrossEntropyKernelFn(Function):
             scale = ctx.scale if ctx.reduction == "mean" else 1.0
             up = xp.full(n, float(grad) * scale, x.dtype)
         g = xp.empty_like(x)
-        threads.parallel(switch.kernels().cross_entropy_bwd, n, x, ctx.t, ctx.ignore, ctx.lse, up, g,
+        threads.parallel(switch.kernels().cross_entropy_bwd, n, x, ctx.t, ctx.ignore, ctx.eps, ctx.lse, up, g,
                          work=ctx.work)
         return g, None, None

@@ -396,6 +396,27 @@ def test_float32_functions_within_a_few_ulps(name, ref, lo, hi, max_ulps):
 
 
 # ----------------------------------------------------------------------------- LSTM cell
+# The LSTM's fast twin takes layers without a projection and unpacked input; projections and packed
+# sequences run the reference (no compiled call then, in either mode).
+
+def _check_lstm_path(calls, kernel_mode, twin_applies):
+    if twin_applies:   # (otherwise other small ops may still take their compiled twins)
+        _check_path(calls, kernel_mode)
+
+
+def test_lstm_twin_declines_projections_and_packed_sequences():
+    from deepbox.kernels.rnn import LSTMKernelFn
+    from deepbox.ops.rnn import LSTMFn
+    from tests.helpers import require_kernels
+
+    require_kernels()
+    x, w_hh, w_hr = np.zeros((3, 2, 4), np.float32), np.zeros((28, 7), np.float32), np.zeros((7, 7), np.float32)
+    with kernels.switch.compiled(True):
+        assert kernels.choose(LSTMFn, x, w_hh, None, None) is LSTMKernelFn
+        assert kernels.choose(LSTMFn, x, w_hh, w_hr, None) is LSTMFn
+        assert kernels.choose(LSTMFn, x, w_hh, None, [2, 2, 1]) is LSTMFn
+        assert kernels.choose(LSTMFn, x.astype(np.float16), w_hh, None, None) is LSTMFn
+
 
 def _lstm_pair(dtype, **kw):
     torch.manual_seed(0)
@@ -438,7 +459,7 @@ def test_lstm_matches_torch(small_kernels, kernel_mode, kw, state, dtype):
     tp = dict(t.named_parameters())
     for name, p in d.named_parameters():
         np.testing.assert_allclose(p.grad._data, tp[name].grad.numpy(), **tol, err_msg=name)
-    _check_path(small_kernels, kernel_mode)
+    _check_lstm_path(small_kernels, kernel_mode, not kw.get("proj_size"))
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
@@ -459,7 +480,7 @@ def test_lstm_packed_sequences_match_torch(small_kernels, kernel_mode, batch_fir
     ((tpad ** 2).sum() + thn.sum() + (tcn * 3).sum()).backward()
     np.testing.assert_allclose(dx.grad._data, tx.grad.numpy(), **TOL[np.float64])
     np.testing.assert_allclose(d.weight_hh_l0.grad._data, t.weight_hh_l0.grad.numpy(), **TOL[np.float64])
-    _check_path(small_kernels, kernel_mode)
+    _check_lstm_path(small_kernels, kernel_mode, False)
 
 
 def test_lstm_kernels_switched_between_forward_and_backward_and_retain_graph(small_kernels, kernel_mode):
@@ -477,8 +498,9 @@ def test_lstm_kernels_switched_between_forward_and_backward_and_retain_graph(sma
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_lstm_inference_without_grad(small_kernels, kernel_mode, dtype):
-    t, d = _lstm_pair(dtype, proj_size=2)
+@pytest.mark.parametrize("proj_size", [0, 2])
+def test_lstm_inference_without_grad(small_kernels, kernel_mode, dtype, proj_size):
+    t, d = _lstm_pair(dtype, proj_size=proj_size)
     x = (np.random.default_rng(15).standard_normal((7, 2, 5)) * 3).astype(dtype)
     with deepbox.no_grad():
         dout, (dhn, dcn) = d(deepbox.tensor(x))
@@ -487,7 +509,7 @@ def test_lstm_inference_without_grad(small_kernels, kernel_mode, dtype):
     tol = TOL[dtype] if dtype == np.float64 else dict(rtol=1e-4, atol=2e-5)
     for a, b in ((dout, tout), (dhn, thn), (dcn, tcn)):
         np.testing.assert_allclose(a._data, b.numpy(), **tol)
-    _check_path(small_kernels, kernel_mode)
+    _check_lstm_path(small_kernels, kernel_mode, not proj_size)
 
 
 # ----------------------------------------------------------------------------- Adam

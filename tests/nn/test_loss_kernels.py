@@ -49,13 +49,14 @@ def _chosen(x, t, **kw):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("shape", [(1, 1), (7, 5), (64, 1000)])
-def test_cross_entropy_matches_torch(kernel_mode, two_threads, dtype, reduction, shape):
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy_matches_torch(kernel_mode, two_threads, dtype, reduction, shape, smoothing):
     rng = np.random.default_rng(sum(shape))
     x = (rng.standard_normal(shape) * 4).astype(dtype)
     t = rng.integers(0, shape[1], shape[0])
-    fn = _chosen(x, t)
+    fn = _chosen(x, t, label_smoothing=smoothing)
     assert fn is (kloss.CrossEntropyKernelFn if kernel_mode == "numba" else rloss.CrossEntropyFn)
-    xd, xt, ld, lt = _both(x, t, reduction=reduction)
+    xd, xt, ld, lt = _both(x, t, reduction=reduction, label_smoothing=smoothing)
     np.testing.assert_allclose(ld.detach().numpy(), lt.detach().numpy(), **TOL[dtype])
     up = rng.standard_normal(ld.shape).astype(dtype)
     ld.backward(deepbox.tensor(up))
@@ -64,11 +65,13 @@ def test_cross_entropy_matches_torch(kernel_mode, two_threads, dtype, reduction,
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_ignore_index_rows_and_all_ignored(kernel_mode, reduction):
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_ignore_index_rows_and_all_ignored(kernel_mode, reduction, smoothing):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((6, 4)).astype(np.float32)
     for t in (np.array([0, -100, 3, -100, 1, 2]), np.full(6, 7)):
-        xd, xt, ld, lt = _both(x, t, ignore_index=t[1] if t[0] == 7 else -100, reduction=reduction)
+        xd, xt, ld, lt = _both(x, t, ignore_index=t[1] if t[0] == 7 else -100, reduction=reduction,
+                               label_smoothing=smoothing)
         np.testing.assert_allclose(ld.detach().numpy(), lt.detach().numpy(), rtol=2e-5, atol=2e-6)
         ld.sum().backward()
         lt.sum().backward()
@@ -91,14 +94,14 @@ def test_out_of_range_target_raises_before_computing(kernel_mode):
 
 
 def test_kernel_declines_what_it_does_not_handle():
-    """Class weights, label smoothing, non-2-D logits and strided logits go to the reference Function."""
+    """Class weights, non-2-D logits, strided logits and integer logits go to the reference Function."""
     x = np.zeros((4, 3), np.float32)
     t = np.zeros(4, np.int64)
     ch = kernels.choose
     ref = rloss.CrossEntropyFn
     with kernels.compiled(True):
         assert ch(ref, x, t, np.ones(3, np.float32), 0.0) is ref
-        assert ch(ref, x, t, None, 0.1) is ref
+        assert ch(ref, x, t, None, 0.1) is kloss.CrossEntropyKernelFn
         assert ch(ref, np.zeros((2, 3, 4), np.float32), np.zeros((2, 4), np.int64), None, 0.0) is ref
         assert ch(ref, np.zeros((3, 4), np.float32).T, t, None, 0.0) is ref
         assert ch(ref, x.astype(np.int64), t, None, 0.0) is ref
