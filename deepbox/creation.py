@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from deepbox import backend
-from deepbox.ops._common import write_out
+from deepbox.ops._common import _TORCH_NAMES, write_out
 from deepbox.tensor import Tensor, _check_device, _make, _to_array
 
 xp = backend.xp
@@ -224,37 +224,75 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
     return _finish(xp.asarray(arr).astype(nd), requires_grad, device)
 
 
-def bernoulli(input, p=None, *, generator=None) -> Tensor:
-    probs = input._data if p is None else xp.full(input._data.shape, p)
-    return _make((backend.rng(generator).random(probs.shape) < probs).astype(input._data.dtype))
+def bernoulli(input, p=None, *, generator=None, out=None) -> Tensor:
+    """0/1 samples in ``input``'s dtype: 1 with probability ``input`` (or ``p``) elementwise. Not differentiable."""
+    a = input._data
+    if a.dtype.kind != "f":
+        raise NotImplementedError(f'"bernoulli_tensor_cpu_p_" not implemented for \'{_TORCH_NAMES[a.dtype.name]}\'')
+    probs = a if p is None else xp.full(a.shape, p)
+    if ((probs < 0) | (probs > 1)).any() or xp.isnan(probs).any():
+        raise RuntimeError("bernoulli: every probability must be in [0, 1] (Expected p_in >= 0 && p_in <= 1 to be "
+                           "true, but got false.)")
+    return write_out(_make((backend.rng(generator).random(probs.shape) < probs).astype(a.dtype)), out, "bernoulli")
 
 
-def multinomial(input, num_samples, replacement=False, *, generator=None) -> Tensor:
-    p = xp.asarray(input._data, dtype=xp.float64)
-    rng = backend.rng(generator)
-    rows = p.reshape(-1, p.shape[-1])
+def multinomial(input, num_samples, replacement=False, *, generator=None, out=None) -> Tensor:
+    """``num_samples`` category indices per row of the (unnormalised) probabilities ``input`` (1-D or 2-D).
+
+    Without replacement each draw is the largest of p_i / E_i over the categories left (E_i independent
+    exponentials): the same distribution as drawing one by one and removing what was drawn, as PyTorch
+    does; categories of probability 0 come last, in order, once the others are used up.
+    """
+    a = input._data
+    if a.dtype.kind != "f":
+        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: "
+                           f"{_TORCH_NAMES[a.dtype.name]}")
+    if a.ndim not in (1, 2):
+        raise RuntimeError("prob_dist must be 1 or 2 dim")
+    if num_samples <= 0:
+        raise RuntimeError("cannot sample n_sample <= 0 samples")
+    rows = xp.asarray(a, dtype=xp.float64).reshape(-1, a.shape[-1])
     if (rows < 0).any() or not xp.isfinite(rows).all():
         raise RuntimeError("multinomial: probability tensor contains either `inf`, `nan` or element < 0")
     sums = rows.sum(axis=1, keepdims=True)
     if (sums <= 0).any():
         raise RuntimeError("multinomial: invalid multinomial distribution (sum of probabilities <= 0)")
-    rows = rows / sums
     if not replacement and num_samples > rows.shape[1]:
         raise RuntimeError("multinomial: cannot sample n_sample > prob_dist.size(-1) samples without replacement")
-    out = xp.stack([rng.choice(rows.shape[1], size=num_samples, replace=replacement, p=r) for r in rows])
-    return _make(out.reshape(p.shape[:-1] + (num_samples,)).astype(xp.int64))
+    rng = backend.rng(generator)
+    if replacement:
+        cdf = xp.cumsum(rows / sums, axis=1)
+        u = rng.random((rows.shape[0], num_samples))
+        picks = [xp.searchsorted(c, v, side="right") for c, v in zip(cdf, u)]
+        samples = xp.minimum(xp.stack(picks), rows.shape[1] - 1)
+    else:
+        keys = rows / rng.exponential(1.0, rows.shape)
+        samples = xp.argsort(-keys, axis=1, kind="stable")[:, :num_samples]
+    result = _make(samples.reshape(a.shape[:-1] + (num_samples,)).astype(xp.int64))
+    return write_out(result, out, "multinomial")
 
 
 def scalar_tensor(value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _finish(xp.asarray(value, dtype=_float_dtype(dtype)), requires_grad, device)
 
 
-def tril_indices(row, col, offset=0, *, dtype=None) -> Tensor:
-    return _make(xp.stack(xp.tril_indices(row, offset, col)).astype(xp.int64))
+def _indices_dtype(dtype, name):
+    nd = backend.to_numpy_dtype(dtype) if dtype is not None else xp.dtype(xp.int64)
+    if nd.kind not in "iu":
+        raise NotImplementedError(f'"{name}" not implemented for \'{_TORCH_NAMES[nd.name]}\'')
+    return nd
 
 
-def triu_indices(row, col, offset=0, *, dtype=None) -> Tensor:
-    return _make(xp.stack(xp.triu_indices(row, offset, col)).astype(xp.int64))
+def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None) -> Tensor:
+    """The (row, column) indices of the lower triangle of a row x col matrix, as a (2, N) tensor."""
+    nd = _indices_dtype(dtype, "tril_indices")
+    return _finish(xp.stack(xp.tril_indices(row, offset, col)).reshape(2, -1).astype(nd), False, device)
+
+
+def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None) -> Tensor:
+    """The (row, column) indices of the upper triangle of a row x col matrix, as a (2, N) tensor."""
+    nd = _indices_dtype(dtype, "triu_indices")
+    return _finish(xp.stack(xp.triu_indices(row, offset, col)).reshape(2, -1).astype(nd), False, device)
 
 
 def meshgrid(*tensors, indexing="ij"):

@@ -274,6 +274,36 @@ CASES = [
      [a(4, 2)]),
     ("resolve_conj", lambda x: torch_or_db(x).view_as_real(torch_or_db(x).view_as_complex(x).conj().resolve_conj()),
      [a(4, 2)]),
+    # the long tail that course code uses (more cases, modes and errors in tests/test_long_tail_ops.py)
+    ("atan2", lambda x, y: x.atan2(y), [a(3, 4), a(4)]),
+    ("arctan2", lambda x, y: torch_or_db(x).arctan2(x, y), [a(3, 4), a(3, 1)]),
+    ("cdist", lambda x, y: torch_or_db(x).cdist(x, y), [a(2, 4, 3), a(5, 3)]),
+    ("cdist_p1", lambda x, y: torch_or_db(x).cdist(x, y, p=1), [a(4, 3), a(5, 3)]),
+    ("cdist_p3", lambda x, y: torch_or_db(x).cdist(x, y, p=3), [a(4, 3), a(5, 3)]),
+    ("cdist_pinf", lambda x, y: torch_or_db(x).cdist(x, y, p=float("inf")), [a(4, 3), a(5, 3)]),
+    ("searchsorted", lambda s, v: torch_or_db(v).searchsorted(s, v), [np.sort(a(6)), a(3, 4)]),
+    ("searchsorted_rows", lambda s, v: torch_or_db(v).searchsorted(s, v, right=True), [np.sort(a(2, 6)), a(2, 3)]),
+    ("bucketize", lambda v, b: torch_or_db(v).bucketize(v, b, right=True), [a(3, 4), np.sort(a(5))]),
+    ("isin", lambda x, y: torch_or_db(x).isin(x, y), [idx(6, 3, 4), idx(6, 3)]),
+    ("histc", lambda x: x.histc(bins=5, min=-1, max=1), [a(20)]),
+    ("trace", lambda x: x.trace(), [a(3, 4)]),
+    ("quantile", lambda x: x.quantile(0.3, dim=1), [a(4, 7)]),
+    ("quantile_all", lambda x: torch_or_db(x).quantile(x, 0.65), [a(3, 5)]),
+    ("quantile_q_keepdim", lambda x: x.quantile(torch_or_db(x).tensor([0.1, 0.5, 0.95], dtype=x.dtype), dim=0,
+                                                keepdim=True), [a(5, 3)]),
+    ("quantile_lower", lambda x: x.quantile(0.3, dim=1, interpolation="lower"), [a(4, 7)]),
+    ("quantile_higher", lambda x: x.quantile(0.3, dim=1, interpolation="higher"), [a(4, 7)]),
+    ("quantile_midpoint", lambda x: x.quantile(0.3, dim=1, interpolation="midpoint"), [a(4, 7)]),
+    ("quantile_nearest", lambda x: x.quantile(0.3, dim=1, interpolation="nearest"), [a(4, 7)]),
+    ("nanquantile", lambda x: x.masked_fill(x > 1.2, float("nan")).nanquantile(0.4, dim=1), [a(5, 6)]),
+    ("diff", lambda x: x.diff(), [a(3, 5)]),
+    ("diff_n2_prepend", lambda x, p: x.diff(n=2, dim=0, prepend=p), [a(4, 3), a(2, 3)]),
+    ("cartesian_prod", lambda x, y: torch_or_db(x).cartesian_prod(x, y), [a(3), a(2)]),
+    ("kron", lambda x, y: x.kron(y), [a(2, 3), a(3, 2, 2)]),
+    ("index_add", lambda x, i, s: x.index_add(1, i, s, alpha=2), [a(3, 5), np.array([0, 2, 2, 4]), a(3, 4)]),
+    ("index_copy", lambda x, i, s: x.index_copy(0, i, s), [a(5, 3), np.array([4, 0, 2]), a(3, 3)]),
+    ("renorm", lambda x: x.renorm(2, 0, 2.0), [a(5, 3)]),
+    ("renorm_p1_dim1", lambda x: x.renorm(1, 1, 2.5), [a(3, 4, 2)]),
 ]
 
 
@@ -302,7 +332,8 @@ GRADCHECK = [c for c in CASES if not c[0].startswith(("floor", "ceil", "round", 
                                                         "sgn", "fmax", "fmin", "nan_to_num", "count_nonzero"))
              and all(x.dtype.kind == "f" for x in c[2])
              and c[0] not in ("eq", "ne", "lt", "le", "ge", "isclose", "logical_and", "logical_or", "logical_xor",
-                              "logical_not", "any", "all", "argmax", "argmin", "argsort")]
+                              "logical_not", "any", "all", "argmax", "argmin", "argsort",
+                              "searchsorted", "searchsorted_rows", "bucketize", "histc")]
 
 
 @pytest.mark.parametrize("name,fn,inputs", GRADCHECK, ids=[c[0] for c in GRADCHECK])

@@ -142,6 +142,8 @@ TABLE = {
         isclose                deepbox method
         allclose               deepbox method
         equal                  deepbox method
+        atan2                  deepbox method inplace
+        arctan2=atan2          deepbox method inplace
     """,
     _rd: """
         sum                    deepbox method
@@ -178,6 +180,14 @@ TABLE = {
         cummax                 deepbox method
         cummin                 deepbox method
         logcumsumexp           deepbox method
+        cdist                  deepbox
+        searchsorted           deepbox
+        bucketize              deepbox
+        isin                   deepbox
+        histc                  deepbox method
+        trace                  deepbox method
+        quantile               deepbox method
+        nanquantile            deepbox method
     """,
     _mv: """
         reshape                deepbox method
@@ -226,6 +236,8 @@ TABLE = {
         narrow                 deepbox method
         contiguous             method
         clone                  deepbox method
+        diff                   deepbox method
+        cartesian_prod         deepbox
     """,
     _ix: """
         index_put              deepbox method inplace
@@ -239,6 +251,8 @@ TABLE = {
         nonzero                deepbox method
         argwhere               deepbox method
         scatter_reduce         deepbox method inplace
+        index_add              deepbox method inplace
+        index_copy             deepbox method inplace
     """,
     _mm: """
         matmul                 deepbox method
@@ -254,6 +268,7 @@ TABLE = {
         baddbmm                deepbox method inplace
         einsum                 deepbox
         tensordot              deepbox
+        kron                   deepbox method
     """,
     _cx: """
         real                   deepbox
@@ -278,6 +293,7 @@ TABLE = {
         qr                     deepbox method
         svd=torch_svd          deepbox method
         cross=torch_cross      deepbox method
+        renorm                 deepbox method inplace
     """,
 }
 
@@ -382,6 +398,9 @@ Tensor.copy_ = _ip.copy_
 Tensor.uniform_ = _ip.uniform_
 Tensor.normal_ = _ip.normal_
 Tensor.bernoulli_ = _ip.bernoulli_
+Tensor.bernoulli = lambda self, p=None, *, generator=None: _creation.bernoulli(self, p, generator=generator)
+Tensor.multinomial = lambda self, num_samples, replacement=False, *, generator=None: _creation.multinomial(
+    self, num_samples, replacement, generator=generator)
 Tensor.exponential_ = _ip.exponential_
 Tensor.random_ = _ip.random_
 Tensor.T = property(lambda self: _mv.permute(self, *reversed(range(self.ndim))))

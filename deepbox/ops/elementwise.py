@@ -1172,3 +1172,27 @@ def _shift(ufunc, name):
 
 bitwise_left_shift = _shift(xp.left_shift, "lshift")
 bitwise_right_shift = _shift(xp.right_shift, "rshift")
+
+
+# ----------------------------------------------------------------------------- the angle of a point
+class Atan2(Function):
+    """The angle of the point (b, a): d/da = b / (a^2 + b^2), d/db = -a / (a^2 + b^2)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return xp.arctan2(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        with xp.errstate(invalid="ignore", divide="ignore"):
+            g = grad / (a * a + b * b)
+        return g * b, -g * a
+
+
+def atan2(input, other, *, out=None):
+    return write_out(_binary(Atan2, input, other, "atan2", true_div=True), out, "atan2")
+
+
+arctan2 = atan2

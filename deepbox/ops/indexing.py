@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from deepbox import backend
 from deepbox.autograd.function import Function
-from deepbox.ops._common import _as_tensor, _one_axis, cast
+from deepbox.ops._common import _TORCH_NAMES, _as_tensor, _one_axis, cast
 from deepbox.tensor import Tensor, _make
 
 xp = backend.xp
@@ -585,3 +585,93 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
                            f"{src.dtype}")
     _check_scatter("scatter_reduce", x, axis, idx, src)
     return ScatterReduce.apply(x, src, idx, axis, reduce, bool(include_self))
+
+
+# ----------------------------------------------------------------------------- index_add / index_copy
+class IndexAdd(Function):
+    """out = input; out[..., index[i], ...] += alpha * source[..., i, ...] along ``axis`` (repeats add up).
+    Gradients: input gets the output's gradient, source the rows it was added to (times alpha)."""
+
+    @staticmethod
+    def forward(ctx, a, src, idx, axis, alpha):
+        ctx.save_for_backward(idx)
+        ctx.axis, ctx.alpha = axis, alpha
+        out = a.copy()
+        rows = xp.moveaxis(out, axis, 0)  # a view: adding into it adds into out
+        rows += index_add_rows(a.shape[axis], idx, xp.moveaxis(src, axis, 0) * alpha).astype(a.dtype)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (idx,) = ctx.saved_tensors
+        gs = xp.take(grad, idx, axis=ctx.axis) * ctx.alpha if ctx.needs_input_grad[1] else None
+        return grad, gs
+
+
+class IndexCopy(Function):
+    """out = input with out[..., index[i], ...] = source[..., i, ...] along ``axis``.
+    Gradients: input's where it was not overwritten, source the rows it was copied to."""
+
+    @staticmethod
+    def forward(ctx, a, src, idx, axis):
+        ctx.save_for_backward(idx)
+        ctx.axis = axis
+        out = a.copy()
+        xp.moveaxis(out, axis, 0)[idx] = xp.moveaxis(src, axis, 0)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (idx,) = ctx.saved_tensors
+        ga = grad.copy()
+        xp.moveaxis(ga, ctx.axis, 0)[idx] = 0
+        gs = xp.take(grad, idx, axis=ctx.axis) if ctx.needs_input_grad[1] else None
+        return ga, gs
+
+
+def _index_source_args(name, input, dim, index, source):
+    """PyTorch's checks shared by index_add and index_copy: an integer vector index, one index per slice
+    of ``source`` along ``dim``, slices of the same shape as ``input``'s, indices within ``input``."""
+    x, src = _as_tensor(input), _as_tensor(source)
+    axis = _one_axis(dim, x.ndim) or 0  # a 0-d tensor counts as one element along dim 0
+    idx = index._data if isinstance(index, Tensor) else xp.asarray(index)
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError(f"{name}(): Expected dtype int32/int64 for index but got: "
+                           f"{_TORCH_NAMES.get(idx.dtype.name, idx.dtype.name)}")
+    if idx.ndim > 1:
+        if name == "index_add_":
+            raise IndexError(f"index_add_(): Index is supposed to be a vector, but got dim: {idx.ndim} with size: "
+                             f"{list(idx.shape)}")
+        raise IndexError(f"{name}(): Index should have dimension 1 or 0 (got {idx.ndim})")
+    idx = idx.reshape(-1).astype(xp.int64)
+    if x._data.dtype != src._data.dtype:
+        raise RuntimeError(f"{name}(): self ({_TORCH_NAMES[x._data.dtype.name]}) and source "
+                           f"({_TORCH_NAMES[src._data.dtype.name]}) must have the same scalar type")
+    xs, ss = (tuple(x.shape) or (1,)), (tuple(src.shape) or (1,))
+    n_src = ss[axis] if len(ss) == len(xs) else None
+    if n_src != idx.size:
+        error = RuntimeError if name == "index_add_" else IndexError  # as PyTorch
+        raise error(f"{name}(): Number of indices ({idx.size}) should be equal to source.size(dim) "
+                    f"({n_src if n_src is not None else list(src.shape)}), for dim: {axis}")
+    if xs[:axis] + xs[axis + 1:] != ss[:axis] + ss[axis + 1:]:
+        raise RuntimeError("source tensor shape must match self tensor shape, excluding the specified dimension. "
+                           f"Got self.shape = {list(x.shape)} source.shape = {list(src.shape)}")
+    if idx.size and (idx.min() < 0 or idx.max() >= xs[axis]):
+        bad = int(idx.max()) if idx.max() >= xs[axis] else int(idx.min())
+        raise IndexError(f"{name}(): index {bad} is out of bounds for dimension {axis} with size {xs[axis]} "
+                         "(index out of range in self)")
+    return x, src, idx, axis
+
+
+def index_add(input, dim, index, source, *, alpha=1):
+    x, src, idx, axis = _index_source_args("index_add_", input, dim, index, source)
+    if x.ndim == 0:
+        return IndexAdd.apply(x.reshape(1), src.reshape(1), idx, 0, alpha).reshape(())
+    return IndexAdd.apply(x, src, idx, axis, alpha)
+
+
+def index_copy(input, dim, index, source):
+    x, src, idx, axis = _index_source_args("index_copy_", input, dim, index, source)
+    if x.ndim == 0:
+        return IndexCopy.apply(x.reshape(1), src.reshape(1), idx, 0).reshape(())
+    return IndexCopy.apply(x, src, idx, axis)

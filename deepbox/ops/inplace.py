@@ -192,7 +192,10 @@ def normal_(t, mean=0.0, std=1.0, *, generator=None):
 
 
 def bernoulli_(t, p=0.5, *, generator=None):
-    return _random_fill(t, backend.rng(generator).random(t._data.shape) < p)
+    probs = p._data if isinstance(p, Tensor) else xp.asarray(p)
+    if ((probs < 0) | (probs > 1)).any():
+        raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
+    return _random_fill(t, backend.rng(generator).random(t._data.shape) < probs)
 
 
 def exponential_(t, lambd=1.0, *, generator=None):

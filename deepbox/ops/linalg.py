@@ -26,7 +26,7 @@ from deepbox import backend
 from deepbox.autograd.function import Function
 from deepbox.ops import elementwise as ew
 from deepbox.ops import reduction as red
-from deepbox.ops._common import _as_tensor, cast, no_out
+from deepbox.ops._common import _TORCH_NAMES, _as_tensor, cast, no_out
 from deepbox.ops.matmul import matmul
 from deepbox.ops.movement import movedim, select, squeeze, stack, unsqueeze
 from deepbox.tensor import Tensor, _make
@@ -746,3 +746,26 @@ def torch_cross(input, other, dim=None):
         sizes = xp.broadcast_shapes(a.shape, b.shape) if a.ndim and b.ndim else ()
         dim = next((i for i, n in enumerate(sizes) if n == 3), -1)
     return cross(a, b, dim=dim)
+
+
+def renorm(input, p, dim, maxnorm) -> Tensor:
+    """Each slice ``input.select(dim, i)`` whose p-norm exceeds ``maxnorm`` scaled down to norm ``maxnorm``
+    (by maxnorm / (norm + 1e-7), as PyTorch). Built from ``norm`` and products, so the gradient includes
+    the norm's dependence on the input, as PyTorch's does."""
+    x = _as_tensor(input)
+    if x.ndim < 2:
+        raise RuntimeError(f"renorm: input needs at least 2 dimensions, got {x.ndim} dimensions")
+    if p <= 0:
+        raise RuntimeError("renorm: non-positive-norm not supported")
+    if maxnorm < 0:
+        raise RuntimeError(f"renorm: expected maxnorm to be >= 0 but got {maxnorm}")
+    if x._data.dtype.kind != "f":
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
+                           f"{_TORCH_NAMES[x._data.dtype.name]}")
+    axis = dim % x.ndim if -x.ndim <= dim < x.ndim else None
+    if axis is None:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-x.ndim}, {x.ndim - 1}], but got "
+                         f"{dim})")
+    norms = red.norm(x, float(p), tuple(i for i in range(x.ndim) if i != axis), True)
+    factor = ew.where(norms > maxnorm, ew.div(maxnorm, ew.add(norms, 1e-7)), 1.0)
+    return ew.mul(x, factor)

@@ -269,3 +269,19 @@ def tensordot(a, b, dims=2):
     return einsum("".join(sa) + "," + "".join(sb) + "->" + "".join(out), a, b)
 
 
+
+
+def kron(input, other, *, out=None):
+    """The Kronecker product: every element of ``input`` times the whole of ``other``, laid out blockwise.
+
+    With both reshaped to the same rank, ``input`` to (a0, 1, a1, 1, ...) and ``other`` to (1, b0, 1, b1, ...),
+    their broadcast product reshaped to (a0·b0, a1·b1, ...) is the result; the gradient is mul's.
+    """
+    from deepbox.ops.movement import reshape
+
+    a, b = _as_tensor(input), _as_tensor(other)
+    nd = max(a.ndim, b.ndim)
+    sa = (1,) * (nd - a.ndim) + tuple(a.shape)
+    sb = (1,) * (nd - b.ndim) + tuple(b.shape)
+    blocks = mul(reshape(a, sum(((s, 1) for s in sa), ())), reshape(b, sum(((1, s) for s in sb), ())))
+    return write_out(reshape(blocks, tuple(x * y for x, y in zip(sa, sb))), out, "kron")

@@ -890,3 +890,50 @@ def unfold(input, dimension, size, step):
     if x.ndim == 0:
         return reshape(x, (size,))
     return Unfold.apply(x, axis, size, step)
+
+
+# ----------------------------------------------------------------------------- differences and products of sets
+def diff(input, n=1, dim=-1, prepend=None, append=None):
+    """The n-th forward difference along ``dim`` (``prepend``/``append`` joined first): x[1:] - x[:-1], n times;
+    bool tensors give x[1:] != x[:-1]."""
+    from deepbox.ops.elementwise import logical_xor, sub
+
+    x = _as_tensor(input)
+    if x.ndim == 0:
+        raise RuntimeError("diff expects input to be at least one-dimensional")
+    if n < 0:
+        raise RuntimeError(f"order must be non-negative but got {n}")
+    axis = _one_axis(dim, x.ndim)
+    for extra in (prepend, append):
+        if extra is not None and _as_tensor(extra).ndim != x.ndim:
+            raise RuntimeError("diff expects prepend or append to be the same dimension as input")
+    if prepend is not None or append is not None:
+        x = cat([t for t in (prepend, x, append) if t is not None], axis)
+    for _ in range(n):
+        m = x.shape[axis]
+        if m == 0:
+            break
+        later, earlier = narrow(x, axis, 1, m - 1), narrow(x, axis, 0, m - 1)
+        x = logical_xor(later, earlier) if x._data.dtype.kind == "b" else sub(later, earlier)
+    return x
+
+
+def cartesian_prod(*tensors):
+    """Every combination of one element from each 1-D tensor, as rows: (n1·n2·..., k); one tensor is returned."""
+    if not tensors:
+        raise RuntimeError("meshgrid expects a non-empty TensorList")
+    ts = [_as_tensor(t) for t in tensors]
+    for t in ts:
+        if t.ndim != 1:
+            raise RuntimeError(f"Expect a 1D vector, but got shape {list(t.shape)}")
+    if len(ts) == 1:
+        return ts[0]
+    if len({t._data.dtype for t in ts}) > 1:
+        raise RuntimeError("meshgrid expects all tensors to have the same dtype")
+    sizes = tuple(t.shape[0] for t in ts)
+    columns = []
+    for i, t in enumerate(ts):  # column i: tensor i varying along axis i of the grid, then flattened
+        view = [1] * len(ts)
+        view[i] = sizes[i]
+        columns.append(reshape(expand(reshape(t, tuple(view)), *sizes), (-1,)))
+    return stack(columns, 1)

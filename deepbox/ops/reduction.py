@@ -5,7 +5,7 @@ from collections import namedtuple
 
 from deepbox import backend
 from deepbox.autograd.function import Function
-from deepbox.ops._common import _as_tensor, _one_axis, cast, write_out
+from deepbox.ops._common import _TORCH_NAMES, _as_tensor, _one_axis, cast, write_out
 from deepbox.tensor import Tensor, _make
 
 xp = backend.xp
@@ -725,9 +725,22 @@ def count_nonzero(input, dim=None):
 
 
 def bincount(input, weights=None, minlength=0):
+    """Counts of each value of a 1-D non-negative integer tensor (sums of ``weights`` if given: float32
+    weights give float32 sums, any other weights float64, as PyTorch)."""
     a = _as_tensor(input)._data
-    w = None if weights is None else _as_tensor(weights)._data
-    return _make(xp.bincount(a, weights=w, minlength=minlength))
+    if a.dtype.kind not in "iub":
+        raise NotImplementedError(f'"bincount_cpu" not implemented for \'{_TORCH_NAMES[a.dtype.name]}\'')
+    if a.ndim != 1 or (a.size and a.min() < 0):
+        raise RuntimeError("bincount only supports 1-d non-negative integral inputs.")
+    if minlength < 0:
+        raise RuntimeError("minlength should be >= 0")
+    if weights is None:
+        return _make(xp.bincount(a, minlength=minlength).astype(xp.int64))
+    w = _as_tensor(weights)._data
+    if w.shape != a.shape:
+        raise RuntimeError("weights should be 1-d and have the same length as input")
+    dt = xp.float32 if w.dtype == xp.float32 else xp.float64
+    return _make(xp.bincount(a, weights=w, minlength=minlength).astype(dt))
 
 
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):  # noqa: A002
@@ -819,3 +832,215 @@ def logcumsumexp(input, dim):
 
         return clone(x)
     return LogCumSumExp.apply(x, axis)
+
+
+# ----------------------------------------------------------------------------- distances
+def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
+    """The p-norm distance between each row of ``x1`` (*, P, M) and each row of ``x2`` (*, R, M): (*, P, R).
+
+    It is ``norm`` over the last dimension of the broadcast differences, so its gradient is norm's
+    (0 where a distance is 0). PyTorch computes p=2 through a matrix product when a side has more than
+    25 rows (faster, less exact); this is the exact form, so values agree to rounding.
+    """
+    from deepbox.ops.elementwise import sub
+    from deepbox.ops.movement import unsqueeze
+
+    a, b = _as_tensor(x1), _as_tensor(x2)
+    for name, t in (("X1", a), ("X2", b)):
+        if t.ndim < 2:
+            raise RuntimeError(f"cdist only supports at least 2D tensors, {name} got: {t.ndim}D")
+        if t._data.dtype.kind != "f":
+            raise RuntimeError(f"cdist only supports floating-point dtypes, {name} got: "
+                               f"{_TORCH_NAMES[t._data.dtype.name]}")
+    if a.shape[-1] != b.shape[-1]:
+        raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: {a.shape[-1]} X2: {b.shape[-1]}")
+    if a._data.dtype != b._data.dtype:
+        raise RuntimeError(f"expected scalar type {_TORCH_NAMES[a._data.dtype.name]} but found "
+                           f"{_TORCH_NAMES[b._data.dtype.name]}")
+    if p < 0:
+        raise RuntimeError("cdist only supports non-negative p values")
+    modes = ("use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist", "donot_use_mm_for_euclid_dist")
+    if compute_mode not in modes:
+        raise ValueError(f"{compute_mode} is not a valid value for compute_mode")
+    return norm(sub(unsqueeze(a, -2), unsqueeze(b, -3)), float(p), -1)
+
+
+# ----------------------------------------------------------------------------- bins and sets
+def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None, out=None):
+    """For each value, the index where it would be inserted into ``sorted_sequence`` to keep it sorted:
+    the first such index (``right=False`` / ``side='left'``) or the last. A 1-D sequence serves every
+    value; an N-D one holds one sorted row per row of ``input`` (same leading dimensions)."""
+    seq = _as_tensor(sorted_sequence)._data
+    vals = input._data if isinstance(input, Tensor) else xp.asarray(input)
+    if side is not None:
+        if side not in ("left", "right"):
+            raise RuntimeError(f"torch.searchsorted(): side can only be 'left' or 'right' but got {side}")
+        if right and side == "left":
+            raise RuntimeError("torch.searchsorted(): side and right can't be set to opposites, got side of left "
+                               "while right was True")
+        right = side == "right"
+    if vals.ndim == 0 and seq.ndim != 1:
+        raise RuntimeError("torch.searchsorted(): input value can be a scalar only when boundaries tensor dimension "
+                           f"is 1, but we got boundaries tensor dim({seq.ndim}) and input value's dim(0) numel(1)")
+    if seq.ndim != 1 and (vals.ndim != seq.ndim or seq.shape[:-1] != vals.shape[:-1]):
+        raise RuntimeError("torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 "
+                           "dimensions of boundaries tensor and input value tensor must match, but we got "
+                           f"boundaries tensor {list(seq.shape)} and input value tensor {list(vals.shape)}")
+    if sorter is not None:
+        order = _as_tensor(sorter)._data
+        if order.dtype != xp.int64:
+            raise RuntimeError("torch.searchsorted(): sorter must be a tensor of long dtype but got dtype "
+                               f"{_TORCH_NAMES[order.dtype.name]}")
+        if order.shape != seq.shape:
+            raise RuntimeError("torch.searchsorted(): boundary and sorter must have the same size, but got "
+                               f"boundary tensor {list(seq.shape)}and got sorter tensor {list(order.shape)}")
+        seq = xp.take_along_axis(seq, order, axis=-1)
+    side = "right" if right else "left"
+    if seq.ndim == 1:
+        idx = xp.searchsorted(seq, vals, side=side)
+    else:  # one search per row
+        rows = zip(seq.reshape(-1, seq.shape[-1]), vals.reshape(-1, vals.shape[-1]))
+        idx = xp.stack([xp.searchsorted(s, v, side=side) for s, v in rows]).reshape(vals.shape)
+    result = _make(xp.asarray(idx, dtype=xp.int32 if out_int32 else xp.int64))
+    return write_out(result, out, "searchsorted")
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False, out=None):
+    """The bucket of each value between 1-D sorted ``boundaries``: i with boundaries[i-1] < x <= boundaries[i]
+    (``right=True``: boundaries[i-1] <= x < boundaries[i]); ``searchsorted`` with the arguments swapped."""
+    b = _as_tensor(boundaries)
+    if b.ndim != 1:
+        raise RuntimeError(f"boundaries tensor must be 1 dimension, but got dim({b.ndim})")
+    return searchsorted(b, input, out_int32=out_int32, right=right, out=out)
+
+
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    """A bool tensor of ``elements``' shape: whether each element is among ``test_elements`` (one may be a number)."""
+    e = elements._data if isinstance(elements, Tensor) else xp.asarray(elements)
+    t = test_elements._data if isinstance(test_elements, Tensor) else xp.asarray(test_elements)
+    for a in (e, t):
+        if a.dtype.kind == "b":
+            raise RuntimeError("Unsupported input type encountered for isin(): Bool")
+    return _make(xp.asarray(xp.isin(e, t, assume_unique=assume_unique, invert=invert)))
+
+
+def histc(input, bins=100, min=0, max=0, *, out=None):  # noqa: A002
+    """A histogram of ``bins`` equal bins over [min, max] (the data's range when min == max); values outside
+    are left out, the last bin includes ``max``. Counts in the input's dtype; not differentiable."""
+    a = _as_tensor(input)._data
+    if a.dtype.kind != "f":
+        raise NotImplementedError(f'"histogram_cpu" not implemented for \'{_TORCH_NAMES[a.dtype.name]}\'')
+    if bins <= 0:
+        raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {bins} for dimension 0")
+    if min > max:
+        raise RuntimeError("torch.histc: max must be larger than min")
+    lo, hi = float(min), float(max)
+    if lo == hi and a.size:
+        lo, hi = float(a.min()), float(a.max())  # NaN when the data holds one: refused below, as PyTorch
+    if not (xp.isfinite(lo) and xp.isfinite(hi)):
+        raise RuntimeError(f"torch.histc: range of [{lo:g}, {hi:g}] is not finite")
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    with xp.errstate(invalid="ignore"):
+        inside = a[(a >= lo) & (a <= hi)]
+    # the bin of x is floor((x - lo) / (hi - lo) * bins), computed in the input's dtype; x = hi joins the last
+    pos = ((inside - a.dtype.type(lo)) / a.dtype.type(hi - lo) * bins).astype(xp.int64)
+    counts = xp.bincount(xp.minimum(pos, bins - 1), minlength=bins).astype(a.dtype)
+    return write_out(_make(counts), out, "histc")
+
+
+def trace(input):
+    """The sum of a matrix's diagonal."""
+    from deepbox.ops.movement import diagonal
+
+    x = _as_tensor(input)
+    if x.ndim != 2:
+        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {x.ndim}")
+    if x._data.dtype.kind == "b":
+        raise NotImplementedError("\"trace\" not implemented for 'Bool'")
+    return sum(diagonal(x))
+
+
+# ----------------------------------------------------------------------------- quantiles
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _quantile(input, q, dim, keepdim, interpolation, ignore_nan, name):
+    """Sort, then read each quantile between two neighbours of the sorted values: at rank q·(n-1), where
+    n counts the non-NaN values for ``nanquantile``; a slice with a NaN (``quantile``) or only NaNs
+    (``nanquantile``) gives NaN. Built from ``sort`` and ``gather``, so the gradient reaches the one or
+    two values each quantile was read from, weighted as in the interpolation (PyTorch's rule)."""
+    from deepbox.ops.elementwise import add, mul, sub
+    from deepbox.ops.indexing import gather
+    from deepbox.ops.movement import movedim, reshape, squeeze
+
+    x = _as_tensor(input)
+    dt = x._data.dtype
+    if dt.kind != "f":
+        raise RuntimeError(f"{name}() input tensor must be either float or double dtype")
+    if isinstance(q, Tensor):
+        if q.ndim > 1:
+            raise RuntimeError(f"{name}() q must be a scalar or 1D tensor")
+        if q._data.dtype != dt:
+            raise RuntimeError(f"{name}() q tensor must be same dtype as the input tensor")
+        qs = q._data.reshape(-1)
+        if ((qs < 0) | (qs > 1)).any():
+            raise RuntimeError(f"{name}() q values must be in the range [0, 1]")
+        scalar_q = q.ndim == 0
+    else:
+        if not 0 <= q <= 1:
+            raise RuntimeError(f"{name}() q must be in the range [0, 1] but got {q}")
+        qs, scalar_q = xp.asarray([q], dt), True
+    if interpolation not in _INTERPOLATIONS:
+        raise RuntimeError(f"{name}() interpolation must be one of linear, lower, higher, midpoint or nearest, "
+                           f"but got {interpolation}")
+    if x.numel() == 0:
+        raise RuntimeError(f"{name}() input tensor must be non-empty")
+    # the reduced dimension last: (..., n)
+    if dim is None:
+        xm = reshape(x, (-1,))
+        kept = (1,) * x.ndim
+    else:
+        axis = _one_axis(dim, x.ndim)
+        xm = movedim(x, axis, -1) if x.ndim else reshape(x, (1,))
+        kept = tuple(1 if i == axis else s for i, s in enumerate(x.shape))
+    s = sort(xm, -1).values  # NaNs sort last
+    n = s.shape[-1]
+    nan = xp.isnan(s._data)
+    last = xp.asarray(n - 1 - (nan.sum(-1, keepdims=True) if ignore_nan else 0), dt)  # (..., 1)
+    ranks = qs.astype(dt) * last  # (..., Q), in the input's dtype as PyTorch
+    unusable = (last < 0) if ignore_nan else nan.any(-1, keepdims=True)
+    ranks = xp.where(unusable, n - 1, ranks)
+    below, above = xp.floor(ranks), xp.ceil(ranks)
+    if interpolation == "lower":
+        above = below
+    elif interpolation == "higher":
+        below = above
+    elif interpolation == "nearest":
+        below = above = xp.round(ranks)  # halves to even, as PyTorch
+    if interpolation == "linear" and isinstance(q, Tensor):
+        # the weight written as a function of q, so that q gets PyTorch's gradient: (n-1)·(upper - lower value)
+        # (a where, not a product with 0, so that the NaN of an unusable slice does not reach q's gradient)
+        from deepbox.ops.elementwise import where
+
+        weight = where(_make(xp.broadcast_to(unusable, ranks.shape)),
+                       _make(xp.zeros((), dt)), sub(mul(reshape(q, (-1,)), _make(last)), _make(below.astype(dt))))
+    else:
+        weight = _make(xp.full(ranks.shape, 0.5, dt) if interpolation == "midpoint" else (ranks - below).astype(dt))
+    v_below = gather(s, -1, below.astype(xp.int64))
+    v_above = gather(s, -1, above.astype(xp.int64))
+    result = add(v_below, mul(sub(v_above, v_below), weight))  # PyTorch's lerp
+    result = movedim(result, -1, 0)  # (Q, ...)
+    if keepdim:
+        result = reshape(result, (result.shape[0],) + kept)
+    return squeeze(result, 0) if scalar_q else result
+
+
+def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=None):
+    """The q-th quantiles of ``input`` over ``dim`` (all elements by default); a 1-D ``q`` adds a first dimension."""
+    return write_out(_quantile(input, q, dim, keepdim, interpolation, False, "quantile"), out, "quantile")
+
+
+def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=None):
+    """``quantile`` that leaves NaNs out (as if they were not there)."""
+    return write_out(_quantile(input, q, dim, keepdim, interpolation, True, "quantile"), out, "nanquantile")
