@@ -186,6 +186,8 @@ class IndexPut(Function):
     def forward(ctx, a, v, key, accumulate):
         ctx.key, ctx.accumulate, ctx.vshape = key, accumulate, xp.shape(v)
         out = a.copy()
+        if out.size == 0:  # nothing to write; PyTorch checks no index against an empty tensor's sizes either
+            return out
         basic, key = _target(out, key)
         try:
             if accumulate:
@@ -200,6 +202,8 @@ class IndexPut(Function):
     @staticmethod
     def backward(ctx, grad):
         ga = gv = None
+        if grad.size == 0:
+            return grad, xp.zeros(ctx.vshape, grad.dtype)
         if ctx.needs_input_grad[0]:
             if ctx.accumulate:
                 ga = grad
