@@ -111,8 +111,14 @@ class ReluKernelFn(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
+        if flat_views(grad, out) is None and grad.shape == out.shape:
+            # a gradient in another memory layout: one copy into out's layout, then the compiled pass
+            # (a mixed-layout NumPy pass took 7 ms where the copy takes 1.2, on 16 x 28 x 28 x 128)
+            g = empty_like_flat(out, grad.dtype)
+            g[...] = grad
+            grad = g
         gx = run_flat(ctx.compiled, "relu_bwd", empty_like_flat(out, grad.dtype), grad, out, ns=0.15)
-        return gx if gx is not None else grad * (out > 0)     # a gradient in another layout: NumPy
+        return gx if gx is not None else grad * (out > 0)
 
 
 @kernels.fast_twin(GeluFn)

@@ -425,18 +425,33 @@ class SeparableMapFn(Function):
         return (g,)
 
 
+def _empty_in_layout(shape, strides, dtype):
+    """An empty array of ``shape`` whose axes lie in memory in the order of ``strides`` (an array's)."""
+    order = sorted(range(len(shape)), key=lambda i: -strides[i])       # outermost axis first
+    buf = xp.empty([shape[i] for i in order], dtype)
+    return buf.transpose([order.index(i) for i in range(len(shape))])
+
+
 class GlobalAvgPoolFn(Function):
-    """Mean over the last two axes, keeping them as size 1 (``adaptive_avg_pool2d(x, 1)``)."""
+    """Mean over the last two axes, keeping them as size 1 (``adaptive_avg_pool2d(x, 1)``).
+
+    backward: each input gets ``grad / (H * W)``, written in the input's memory layout: a ResNet's last
+    activations are channels-last (what a fast convolution returns), and a channels-first gradient
+    there made every layer below it mix layouts (a mixed-layout ReLU backward or gradient sum costs
+    5-6x a same-layout one: 7 vs 1.2 ms on a 16-channel 28x28 batch of 128).
+    """
 
     @staticmethod
     def forward(ctx, x):
-        ctx.shape = x.shape
+        ctx.shape, ctx.strides = x.shape, x.strides
         return x.mean(axis=(-2, -1), keepdims=True)
 
     @staticmethod
     def backward(ctx, grad):
         h, w = ctx.shape[-2:]
-        return (xp.broadcast_to(grad * (1.0 / (h * w)), ctx.shape).astype(grad.dtype),)
+        g = _empty_in_layout(ctx.shape, ctx.strides, grad.dtype)
+        g[...] = grad * (1.0 / (h * w))
+        return (g,)
 
 
 def _output_size(output_size, in_size, nd, name):

@@ -79,6 +79,37 @@ def test_adaptive_pool2d(out):
     check_op(lambda x: fn(x).adaptive_avg_pool2d(x, out), arr(2, 3, 8, 6))
 
 
+def test_global_avg_pool_gradient_keeps_a_channels_last_layout():
+    """A ResNet's head: after a convolution (channels-last activations) and a ReLU, the global average
+    pool's gradient comes back in the activations' layout, and ReLU's compiled backward gets a
+    gradient it can read flat; values and gradients as PyTorch's."""
+    a = rng.standard_normal((4, 16, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32) * 0.1
+    xd, xt = deepbox.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    hd = F.relu(F.conv2d(xd, deepbox.tensor(w), padding=1))
+    ht = TF.relu(TF.conv2d(xt, torch.tensor(w), padding=1))
+    yd, yt = F.adaptive_avg_pool2d(hd, 1), TF.adaptive_avg_pool2d(ht, 1)
+    cot = rng.standard_normal((4, 16, 1, 1)).astype(np.float32)
+    node = yd.grad_fn
+    (g,) = node.backward(node, cot)
+    assert g.strides == hd._data.strides        # the gradient in the activations' memory layout
+    yd.backward(deepbox.tensor(cot))
+    yt.backward(torch.tensor(cot))
+    np.testing.assert_allclose(yd.detach().numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_relu_backward_with_a_gradient_in_another_layout():
+    """The compiled ReLU's backward copies a gradient of another memory layout into its output's."""
+    a = rng.standard_normal((8, 64, 12, 12)).astype(np.float32)
+    x_cl = np.moveaxis(np.ascontiguousarray(np.moveaxis(a, 1, -1)), -1, 1)     # channels-last view
+    g = rng.standard_normal(a.shape).astype(np.float32)                         # channels-first gradient
+    xd, xt = deepbox.tensor(x_cl, requires_grad=True), torch.tensor(a, requires_grad=True)
+    F.relu(xd).backward(deepbox.tensor(g))
+    TF.relu(xt).backward(torch.tensor(g))
+    np.testing.assert_array_equal(xd.grad.numpy(), xt.grad.numpy())
+
+
 def test_adaptive_pool1d_and_unbatched():
     check_op(lambda x: fn(x).adaptive_avg_pool1d(x, 4), arr(2, 3, 9))
     check_op(lambda x: fn(x).adaptive_max_pool1d(x, 4), arr(2, 3, 9))
