@@ -15,6 +15,7 @@ matrices, whose transposes give the backward exactly.
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 from deepbox.autograd.function import Function
@@ -28,7 +29,7 @@ __all__ = [
     "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
     "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate", "upsample", "upsample_nearest",
     "upsample_bilinear", "pixel_shuffle", "pixel_unshuffle", "max_pool1d_with_indices",
-    "max_pool2d_with_indices",
+    "max_pool2d_with_indices", "max_pool3d", "max_pool3d_with_indices", "adaptive_avg_pool3d", "adaptive_max_pool3d",
 ]
 
 
@@ -858,3 +859,145 @@ def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_siz
 def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
     """The inverse of ``max_pool2d(..., return_indices=True)``: each value back at its flat ``h*W + w``."""
     return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 2, "max_unpool2d")
+
+
+# ----------------------------------------------------------------------------- 3-D max pooling, adaptive 3-D pooling
+def _window_view(padded, start, s, outs):
+    """The strided view of ``padded`` (N, C, D, H, W) holding, for every output cell, the element at offset
+    ``start`` (one per spatial axis) inside its window."""
+    return padded[(slice(None), slice(None)) + tuple(slice(a, a + ss * (o - 1) + 1, ss)
+                                                      for a, ss, o in zip(start, s, outs))]
+
+
+class MaxPool3dFn(Function):
+    """3-D max pooling: a running maximum over the kd·kh·kw kernel taps, each a strided view of the input
+    padded with -inf; a later tap replaces the maximum only when strictly larger (or NaN), so ties go to
+    the first, as in PyTorch. Backward: each output's gradient added at the tap that held its maximum."""
+
+    @staticmethod
+    def forward(ctx, x, k, s, p, d, outs):
+        # pad with -inf: p before, and after as much as the last window (ceil_mode) needs
+        need = [(o - 1) * ss + dd * (kk - 1) + 1 for o, ss, dd, kk in zip(outs, s, d, k)]
+        after = [max(0, nn - size - pp) for nn, size, pp in zip(need, x.shape[2:], p)]
+        padded = xp.pad(x, ((0, 0), (0, 0)) + tuple(zip(p, after)), constant_values=-xp.inf)
+        taps = list(itertools.product(*(range(kk) for kk in k)))
+        best = arg = None
+        for t, tap in enumerate(taps):
+            v = _window_view(padded, [i * dd for i, dd in zip(tap, d)], s, outs)
+            if best is None:
+                best, arg = v.copy(), xp.zeros(v.shape, xp.int64)
+                continue
+            take = (v > best) | (xp.isnan(v) & ~xp.isnan(best))
+            best = xp.where(take, v, best)
+            arg = xp.where(take, t, arg)
+        ctx.save_for_backward(arg)
+        ctx.geom = (x.shape, padded.shape, taps, s, p, d, outs)
+        # PyTorch's indices: the flat d*H*W + h*W + w input position of each maximum
+        flat = xp.zeros(arg.shape, xp.int64)
+        for axis, size in enumerate(x.shape[2:]):
+            offset = xp.asarray([tap[axis] for tap in taps])[arg] * d[axis]
+            start = (xp.arange(outs[axis]) * s[axis] - p[axis]).reshape((-1,) + (1,) * (2 - axis))
+            flat = flat * size + start + offset
+        return best, flat
+
+    @staticmethod
+    def backward(ctx, grad, *_):
+        (arg,) = ctx.saved_tensors
+        shape, padded_shape, taps, s, p, d, outs = ctx.geom
+        g = xp.zeros(padded_shape, grad.dtype)
+        for t, tap in enumerate(taps):  # within one tap the output cells read distinct positions: a plain +=
+            _window_view(g, [i * dd for i, dd in zip(tap, d)], s, outs)[...] += xp.where(arg == t, grad, 0)
+        return g[(slice(None), slice(None)) + tuple(slice(pp, pp + n) for pp, n in zip(p, shape[2:]))]
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """3-D max pooling over ``(N, C, D, H, W)`` (or unbatched), as ``torch.nn.functional.max_pool3d``.
+
+    Args:
+        kernel_size, stride (default ``kernel_size``), padding (implicit ``-inf``), dilation: int or triple.
+        ceil_mode: use ceil instead of floor for the output size.
+        return_indices: also return the flat ``d*H*W + h*W + w`` position of each maximum.
+    """
+    k, s, p, d = _pool_args(kernel_size, stride, padding, dilation, 3, "max_pool3d")
+    if input.ndim not in (4, 5):
+        raise RuntimeError(f"max_pool3d expects a 4-D (unbatched) or 5-D (batched) input, got shape "
+                           f"{tuple(input.shape)}")
+    if input._data.dtype.kind != "f":
+        raise NotImplementedError(f"max_pool3d is not implemented for {input.dtype} tensors")
+    unbatched = input.ndim == 4
+    x = input.unsqueeze(0) if unbatched else input
+    outs = tuple(_pool_out(size, kk, ss, pp, dd, ceil_mode) for size, kk, ss, pp, dd in zip(x.shape[2:], k, s, p, d))
+    if min(outs) < 1:
+        raise RuntimeError(f"max_pool3d: input {tuple(input.shape)} is too small for kernel {k} "
+                           f"(padding {p}, dilation {d})")
+    out, idx = MaxPool3dFn.apply(x, k, s, p, d, outs)
+    if unbatched:
+        out, idx = out.squeeze(0), idx.squeeze(0)
+    return (out, idx) if return_indices else out
+
+
+def max_pool3d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    return max_pool3d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def _spatial_3d(input, name):
+    if input.ndim not in (4, 5):
+        raise RuntimeError(f"{name} expects a 4-D (unbatched) or 5-D (batched) input, got shape "
+                           f"{tuple(input.shape)}")
+    return tuple(input.shape[-3:])
+
+
+def adaptive_avg_pool3d(input, output_size):
+    """Average pooling of ``(N, C, D, H, W)`` to a fixed ``output_size`` (int, triple, ``None`` keeps an
+    axis), as ``torch.nn.functional.adaptive_avg_pool3d``: one averaging matrix per axis (see
+    ``adaptive_avg_pool2d``)."""
+    dhw = _spatial_3d(input, "adaptive_avg_pool3d")
+    do, ho, wo = _output_size(output_size, dhw, 3, "adaptive_avg_pool3d")
+    dt = input._data.dtype
+    return SeparableMapFn.apply(input, ah=_adaptive_avg_matrix(dhw[1], ho, dt), aw=_adaptive_avg_matrix(dhw[2], wo, dt),
+                                ad=_adaptive_avg_matrix(dhw[0], do, dt))
+
+
+class AdaptiveMaxPool3dFn(Function):
+    """Adaptive 3-D max pooling: one maximum per output cell over its window (output grids are small)."""
+
+    @staticmethod
+    def forward(ctx, x, output_size):
+        n, c, depth, h, w = x.shape
+        out = xp.empty((n, c) + output_size, dtype=x.dtype)
+        idx = xp.empty((n, c) + output_size, dtype=xp.int64)
+        bounds = [list(zip(*_adaptive_bounds(size, o))) for size, o in zip((depth, h, w), output_size)]
+        for i, (ds, de) in enumerate(bounds[0]):
+            for j, (hs, he) in enumerate(bounds[1]):
+                for k, (ws, we) in enumerate(bounds[2]):
+                    win = x[:, :, ds:de, hs:he, ws:we].reshape(n, c, -1)
+                    a = win.argmax(axis=-1)
+                    out[:, :, i, j, k] = xp.take_along_axis(win, a[..., None], axis=-1)[..., 0]
+                    z, y, v = xp.unravel_index(a, (de - ds, he - hs, we - ws))
+                    idx[:, :, i, j, k] = ((ds + z) * h + hs + y) * w + ws + v
+        ctx.shape = x.shape
+        ctx.save_for_backward(idx)
+        return out, idx
+
+    @staticmethod
+    def backward(ctx, grad, *_):
+        (idx,) = ctx.saved_tensors
+        n, c = ctx.shape[:2]
+        size = math.prod(ctx.shape[2:])
+        # windows may overlap: add the gradients up with one bincount over flat positions
+        flat = (xp.arange(n * c).reshape(n, c, 1, 1, 1) * size + idx).ravel()
+        dx = xp.bincount(flat, weights=grad.ravel(), minlength=n * c * size)
+        return dx.astype(grad.dtype).reshape(ctx.shape)
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    """Max pooling of ``(N, C, D, H, W)`` to a fixed ``output_size``, as ``torch.nn.functional.adaptive_max_pool3d``."""
+    dhw = _spatial_3d(input, "adaptive_max_pool3d")
+    size = _output_size(output_size, dhw, 3, "adaptive_max_pool3d")
+    unbatched = input.ndim == 4
+    x = input.unsqueeze(0) if unbatched else input
+    out, idx = AdaptiveMaxPool3dFn.apply(x, size)
+    if unbatched:
+        out, idx = out.squeeze(0), idx.squeeze(0)
+    return (out, idx) if return_indices else out

@@ -1,4 +1,4 @@
-"""Convolution layers: ``Conv1d``, ``Conv2d``, ``ConvTranspose1d``, ``ConvTranspose2d``, ``Fold``, ``Unfold``.
+"""Convolution layers: ``Conv1d``, ``Conv2d``, ``Conv3d``, ``ConvTranspose1d``, ``ConvTranspose2d``, ``Fold``,
 
 Thin modules over ``deepbox.ops.conv``; parameters, default initialisation,
 ``extra_repr`` and state_dict keys are PyTorch's.
@@ -14,7 +14,7 @@ from deepbox.nn.parameter import Parameter
 from deepbox.ops import conv as C
 from deepbox.tensor import _check_device, _make
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "Fold", "Unfold"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "Fold", "Unfold"]
 
 xp = backend.xp
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -267,3 +267,42 @@ class Fold(Module):
     def extra_repr(self) -> str:
         return ("output_size={output_size}, kernel_size={kernel_size}, dilation={dilation}, padding={padding}, "
                 "stride={stride}").format(**self.__dict__)
+
+
+class Conv3d(_ConvNd):
+    """3-D convolution over ``(N, C_in, D, H, W)`` inputs (see ``F.conv3d``); arguments as ``Conv2d`` with triples.
+
+    Shape: input ``(N, C_in, D, H, W)``, output ``(N, C_out, D_out, H_out, W_out)``, each axis as in ``Conv2d``.
+
+    Example::
+
+        >>> import deepbox
+        >>> from deepbox import nn
+        >>> m = nn.Conv3d(2, 4, 3, padding=1)
+        >>> m(deepbox.randn(1, 2, 5, 6, 7)).shape
+        deepbox.Size([1, 4, 5, 6, 7])
+    """
+
+    _nd = 3
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+                         padding_mode, device=device, dtype=dtype)
+
+    def _conv_forward(self, input, weight, bias):
+        if self.padding_mode == "zeros":
+            return C.conv3d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+        # the other modes pad first (F.pad's reflect/replicate/circular), then convolve without padding
+        from deepbox.ops.movement import pad
+
+        if self.padding == "valid":
+            return C.conv3d(input, weight, bias, self.stride, 0, self.dilation, self.groups)
+        if self.padding == "same":
+            total = [dd * (kk - 1) for dd, kk in zip(self.dilation, self.kernel_size)]
+            pads = [(t // 2, t - t // 2) for t in total]
+        else:
+            pads = [(pp, pp) for pp in self.padding]
+        flat = tuple(v for lo_hi in reversed(pads) for v in lo_hi)
+        return C.conv3d(pad(input, flat, mode=self.padding_mode), weight, bias, self.stride, 0, self.dilation,
+                        self.groups)

@@ -1,11 +1,11 @@
-"""Pooling layers: max, average and adaptive pooling in 1-D and 2-D (thin modules over ``deepbox.ops.pool``)."""
+"""Pooling layers: max, average and adaptive pooling in 1-D, 2-D and 3-D (thin modules over ``deepbox.ops.pool``)."""
 from __future__ import annotations
 
 from deepbox.nn.modules.module import Module
 from deepbox.ops import pool as P
 
 __all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
-           "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]
+           "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "MaxPool3d", "AvgPool3d", "AdaptiveAvgPool3d", "AdaptiveMaxPool3d"]
 
 
 class _MaxPoolNd(Module):
@@ -140,3 +140,36 @@ class AdaptiveMaxPool1d(_AdaptivePool):
 
     def forward(self, input):
         return P.adaptive_max_pool1d(input, self.output_size, self.return_indices)
+
+
+class MaxPool3d(_MaxPoolNd):
+    """3-D max pooling over ``(N, C, D, H, W)`` (see ``F.max_pool3d``); arguments as ``MaxPool2d`` with triples.
+
+    Shape: ``(N, C, D, H, W)`` → ``(N, C, D_out, H_out, W_out)``, each axis as in ``MaxPool2d``.
+    """
+
+    def forward(self, input):
+        return P.max_pool3d(input, self.kernel_size, self.stride, self.padding, self.dilation,
+                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+
+
+class AvgPool3d(AvgPool2d):
+    """3-D average pooling over ``(N, C, D, H, W)`` (see ``F.avg_pool3d``); arguments as ``AvgPool2d``."""
+
+    def forward(self, input):
+        return P.avg_pool3d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
+
+
+class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
+    """Average pooling of ``(N, C, D, H, W)`` to a fixed ``output_size`` (int, triple, ``None`` keeps that axis)."""
+
+    def forward(self, input):
+        return P.adaptive_avg_pool3d(input, self.output_size)
+
+
+class AdaptiveMaxPool3d(_AdaptivePool):
+    """Max pooling of ``(N, C, D, H, W)`` to a fixed ``output_size``; ``return_indices`` also returns the positions."""
+
+    def forward(self, input):
+        return P.adaptive_max_pool3d(input, self.output_size, self.return_indices)
