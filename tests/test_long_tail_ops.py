@@ -238,6 +238,10 @@ def test_histc_ranges():
     both(lambda L: L.histc(L.tensor([2.0, 2.0, 2.0]), bins=4))
     both(lambda L: L.tensor(x).histc(bins=2, min=1, max=3))
     both(lambda L: L.histc(L.tensor([1.0, 2.0, float("inf")]), bins=4, min=0, max=3))
+    for dtype in ("float32", "float64"):  # values on the bin edges: PyTorch's rounding decides their bin
+        for bins, lo, hi in ((10, 0, 1), (3, 0, 0.3), (7, -1.3, 2.1)):
+            edges = np.linspace(lo, hi, 43).astype(dtype)
+            both(lambda L, e=edges, b=bins, lo=lo, hi=hi: L.histc(L.tensor(e), bins=b, min=lo, max=hi))
 
 
 @LIBS

@@ -934,17 +934,18 @@ def histc(input, bins=100, min=0, max=0, *, out=None):  # noqa: A002
         raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {bins} for dimension 0")
     if min > max:
         raise RuntimeError("torch.histc: max must be larger than min")
-    lo, hi = float(min), float(max)
+    lo, hi = a.dtype.type(min), a.dtype.type(max)  # the range in the input's dtype, as PyTorch
     if lo == hi and a.size:
-        lo, hi = float(a.min()), float(a.max())  # NaN when the data holds one: refused below, as PyTorch
+        lo, hi = a.min(), a.max()  # NaN when the data holds one: refused below, as PyTorch
     if not (xp.isfinite(lo) and xp.isfinite(hi)):
         raise RuntimeError(f"torch.histc: range of [{lo:g}, {hi:g}] is not finite")
     if lo == hi:
         lo, hi = lo - 1, hi + 1
     with xp.errstate(invalid="ignore"):
         inside = a[(a >= lo) & (a <= hi)]
-    # the bin of x is floor((x - lo) / (hi - lo) * bins), computed in the input's dtype; x = hi joins the last
-    pos = ((inside - a.dtype.type(lo)) / a.dtype.type(hi - lo) * bins).astype(xp.int64)
+    # the bin of x is floor((x - lo) * bins / (hi - lo)) in the input's dtype (PyTorch's order of operations,
+    # which decides the bin of values on an edge); x = hi joins the last bin
+    pos = ((inside - lo) * bins / (hi - lo)).astype(xp.int64)
     counts = xp.bincount(xp.minimum(pos, bins - 1), minlength=bins).astype(a.dtype)
     return write_out(_make(counts), out, "histc")
 
