@@ -1,6 +1,6 @@
 """Random colour transforms and the learned and random augmentation policies (torchvision's
 ``ColorJitter``, ``GaussianBlur``, ``RandomInvert`` ..., ``AutoAugment``, ``RandAugment``,
-``TrivialAugmentWide``).
+``TrivialAugmentWide``, ``AugMix``).
 
 Each policy draws, per image, a few operations from one list -- shears, translations, rotation,
 brightness, colour (saturation), contrast, sharpness, posterize, solarize, autocontrast,
@@ -23,7 +23,8 @@ from deepbox import backend
 from deepbox.vision.transforms import functional as F
 from deepbox.vision.transforms.functional import InterpolationMode
 
-__all__ = ["AutoAugment", "AutoAugmentPolicy", "ColorJitter", "GaussianBlur", "RandAugment", "RandomAdjustSharpness",
+__all__ = ["AugMix", "AutoAugment", "AutoAugmentPolicy", "ColorJitter", "GaussianBlur", "RandAugment",
+           "RandomAdjustSharpness",
            "RandomAutocontrast", "RandomEqualize", "RandomInvert", "RandomPosterize", "RandomSolarize",
            "TrivialAugmentWide"]
 
@@ -389,3 +390,86 @@ class TrivialAugmentWide:
     def __repr__(self) -> str:
         return (f"TrivialAugmentWide(num_magnitude_bins={self.num_magnitude_bins}, "
                 f"interpolation={self.interpolation}, fill={self.fill})")
+
+
+class AugMix:
+    """AugMix (Hendrycks et al., 2020): ``mixture_width`` chains of 1 to 3 random operations (or
+    ``chain_depth``), each at a random magnitude bin below ``severity``; the augmented images are mixed
+    with Dirichlet(``alpha``) weights, and the mixture with the original by a Beta(``alpha``, ``alpha``)
+    weight. Integer images are mixed in floating point and truncated back, as torchvision.
+
+    Args:
+        severity: 1 to 10, how strong the operations may be.
+        mixture_width: the number of chains.
+        chain_depth: operations per chain (-1: 1 to 3 at random).
+        alpha: the concentration of the mixing weights.
+        all_ops: include the colour operations (brightness, colour, contrast, sharpness).
+        interpolation, fill: for the geometric operations.
+    """
+
+    _PARAMETER_MAX = 10
+
+    def __init__(self, severity: int = 3, mixture_width: int = 3, chain_depth: int = -1, alpha: float = 1.0,
+                 all_ops: bool = True, interpolation: InterpolationMode = InterpolationMode.BILINEAR, fill=None):
+        if not 1 <= severity <= self._PARAMETER_MAX:
+            raise ValueError(f"The severity must be between [1, {self._PARAMETER_MAX}]. Got {severity} instead.")
+        if mixture_width < 1:
+            raise ValueError(f"mixture_width must be at least 1, got {mixture_width}")
+        if alpha <= 0:
+            raise ValueError(f"alpha must be positive, got {alpha}")
+        self.severity, self.mixture_width, self.chain_depth = severity, mixture_width, chain_depth
+        self.alpha, self.all_ops, self.interpolation, self.fill = alpha, all_ops, interpolation, fill
+
+    def _augmentation_space(self, num_bins: int, image_size) -> dict:
+        """name -> (magnitudes by bin, signed); ``image_size`` is ``(height, width)``."""
+        height, width = image_size
+        lin = lambda hi: np.linspace(0.0, hi, num_bins)  # noqa: E731
+        space = {"ShearX": (lin(0.3), True), "ShearY": (lin(0.3), True), "TranslateX": (lin(width / 3.0), True),
+                 "TranslateY": (lin(height / 3.0), True), "Rotate": (lin(30.0), True),
+                 "Posterize": (4 - np.round(np.arange(num_bins) / ((num_bins - 1) / 4)).astype(int), False),
+                 "Solarize": (np.linspace(255.0, 0.0, num_bins), False), "AutoContrast": (np.zeros(()), False),
+                 "Equalize": (np.zeros(()), False)}
+        if self.all_ops:
+            space.update({"Brightness": (lin(0.9), True), "Color": (lin(0.9), True), "Contrast": (lin(0.9), True),
+                          "Sharpness": (lin(0.9), True)})
+        return space
+
+    def __call__(self, img):
+        pil = F._is_pil(img)
+        work = np.asarray(img) if pil else img  # a PIL image is mixed as its (H, W[, C]) array
+        fill = _fill_for(work, self.fill)
+        width, height = F.get_image_size(work)
+        space = self._augmentation_space(self._PARAMETER_MAX, (height, width))
+        names = list(space)
+        base, meta = F._to_chw(work)
+        images = base.reshape((-1,) + base.shape[-3:]).astype(np.float64)  # (B, C, H, W)
+        rng = _rng()
+        # per image: the original's weight and the chains' weights (a Beta split, then a Dirichlet one)
+        m = rng.dirichlet([self.alpha, self.alpha], size=images.shape[0])
+        weights = rng.dirichlet([self.alpha] * self.mixture_width, size=images.shape[0]) * m[:, 1:]
+        mix = m[:, 0, None, None, None] * images
+        for i in range(self.mixture_width):
+            aug = work
+            depth = self.chain_depth if self.chain_depth > 0 else int(rng.integers(1, 4))
+            for _ in range(depth):
+                name = names[int(rng.integers(len(names)))]
+                mags, signed = space[name]
+                magnitude = float(mags[int(rng.integers(self.severity))]) if mags.ndim > 0 else 0.0
+                if signed and rng.integers(2):
+                    magnitude = -magnitude
+                aug = _apply_op(aug, name, magnitude, self.interpolation, fill)
+            mix += weights[:, i, None, None, None] * F._to_chw(aug)[0].reshape(images.shape)
+        dtype = base.dtype
+        out = mix.reshape(base.shape)
+        out = np.trunc(out).astype(dtype) if dtype.kind in "iu" else out.astype(dtype)  # torch's .to(): truncation
+        result = F._from_chw(out, meta)
+        if pil:
+            from PIL import Image
+
+            return Image.fromarray(result)
+        return result
+
+    def __repr__(self) -> str:
+        return (f"AugMix(severity={self.severity}, mixture_width={self.mixture_width}, chain_depth={self.chain_depth}"
+                f", alpha={self.alpha}, all_ops={self.all_ops}, interpolation={self.interpolation}, "
+                f"fill={self.fill})")

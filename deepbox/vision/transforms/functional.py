@@ -29,7 +29,7 @@ from deepbox.vision.transforms._image import _check_image, _from_chw, _is_pil, _
 __all__ = [
     "InterpolationMode", "get_dimensions", "get_image_size", "get_image_num_channels", "to_tensor", "pil_to_tensor",
     "to_pil_image", "convert_image_dtype", "normalize", "resize", "pad", "crop", "center_crop", "resized_crop",
-    "hflip", "vflip", "rotate", "affine", "erase", "rgb_to_grayscale",
+    "hflip", "vflip", "rotate", "affine", "erase", "rgb_to_grayscale", "perspective", "elastic_transform",
 ]
 
 
@@ -496,6 +496,15 @@ def _sample_affine(a: np.ndarray, matrix, oh: int, ow: int, mode: InterpolationM
     ys, xs = np.meshgrid(np.arange(oh) + 0.5 - oh * 0.5, np.arange(ow) + 0.5 - ow * 0.5, indexing="ij")
     u = m[0] * xs + m[1] * ys + m[2] + w * 0.5 - 0.5
     v = m[3] * xs + m[4] * ys + m[5] + h * 0.5 - 0.5
+    return _sample_at(a, u, v, mode, fill)
+
+
+def _sample_at(a: np.ndarray, u: np.ndarray, v: np.ndarray, mode: InterpolationMode, fill) -> np.ndarray:
+    """Sample ``a`` (..., C, H, W) at column ``u``, row ``v`` (two (oh, ow) arrays; pixel centres at whole
+    numbers), as ``grid_sample`` with zero padding; with a ``fill``, blended with it by the sampled
+    coverage (torchvision's convention for affine, perspective and elastic warps)."""
+    h, w = a.shape[-2:]
+    oh, ow = u.shape
     src = _float(a)
     if mode in (InterpolationMode.NEAREST, InterpolationMode.NEAREST_EXACT):
         ui, vi = np.rint(u).astype(np.int64), np.rint(v).astype(np.int64)
@@ -515,7 +524,7 @@ def _sample_affine(a: np.ndarray, matrix, oh: int, ow: int, mode: InterpolationM
                 out += src[..., np.clip(vv, 0, h - 1), np.clip(uu, 0, w - 1)] * wt
                 cover += wt
     else:
-        raise NotImplementedError(f"rotate/affine on tensors and arrays supports nearest and bilinear "
+        raise NotImplementedError(f"warps of tensors and arrays support nearest and bilinear "
                                   f"interpolation, not {mode.value}; use a PIL image for {mode.value}")
     if fill is not None:
         f = _fill_values(fill, a.shape[-3], src.dtype)[:, None, None]
@@ -649,3 +658,68 @@ from deepbox.vision.transforms.color import *  # noqa: E402,F401,F403
 from deepbox.vision.transforms.color import __all__ as _color_all  # noqa: E402
 
 __all__ += _color_all
+
+
+# --------------------------------------------------------------------------- perspective and elastic warps
+def _get_perspective_coeffs(startpoints, endpoints) -> list[float]:
+    """The 8 coefficients (a, b, c, d, e, f, g, h) of the homography that maps each end point back to its
+    start point: x_in = (a x + b y + c) / (g x + h y + 1), y_in = (d x + e y + f) / (g x + h y + 1).
+
+    Each of the four point pairs gives two linear equations in the coefficients; solved by least squares
+    (exact for four points in general position), as torchvision does.
+    """
+    if len(startpoints) != 4 or len(endpoints) != 4:
+        raise ValueError(f"Please provide only four corners, got {len(startpoints)} start and {len(endpoints)} end "
+                         "points")
+    rows, rhs = [], []
+    for (ex, ey), (sx, sy) in zip(endpoints, startpoints):
+        rows.append([ex, ey, 1.0, 0.0, 0.0, 0.0, -sx * ex, -sx * ey])
+        rows.append([0.0, 0.0, 0.0, ex, ey, 1.0, -sy * ex, -sy * ey])
+        rhs += [sx, sy]
+    coeffs = np.linalg.lstsq(np.asarray(rows, dtype=np.float64), np.asarray(rhs, dtype=np.float64), rcond=None)[0]
+    return [float(c) for c in coeffs]
+
+
+def perspective(img, startpoints, endpoints, interpolation=InterpolationMode.BILINEAR, fill=None):
+    """Warp the image so that the four ``startpoints`` (``[x, y]`` corners: top-left, top-right,
+    bottom-right, bottom-left) move to ``endpoints``; the output keeps the input's size.
+
+    Each output pixel centre (x + 0.5, y + 0.5) is mapped back through the homography
+    (``_get_perspective_coeffs``) and the input is sampled there (nearest or bilinear), with
+    ``fill`` for what comes from outside (0 when None), as torchvision's tensor path.
+    """
+    mode = _interp(interpolation)
+    coeffs = _get_perspective_coeffs(startpoints, endpoints)
+    if _is_pil(img):
+        from PIL import Image
+
+        return img.transform(img.size, Image.Transform.PERSPECTIVE, coeffs, _pil_resample(mode),
+                             fillcolor=_pil_fill(img, fill))
+    a, meta = _to_chw(img)
+    h, w = a.shape[-2:]
+    ys, xs = np.meshgrid(np.arange(h) + 0.5, np.arange(w) + 0.5, indexing="ij")
+    ca, cb, cc, cd, ce, cf, cg, ch = coeffs
+    denom = cg * xs + ch * ys + 1.0
+    u = (ca * xs + cb * ys + cc) / denom - 0.5  # back to pixel indices (centres at integers)
+    v = (cd * xs + ce * ys + cf) / denom - 0.5
+    return _from_chw(_sample_at(a, u, v, mode, fill), meta)
+
+
+def elastic_transform(img, displacement, interpolation=InterpolationMode.BILINEAR, fill=None):
+    """Move every pixel by ``displacement``, a ``(1, H, W, 2)`` tensor of (dx, dy) offsets in the normalised
+    coordinates of ``grid_sample`` (-1 and 1 are the image's outer edges), as torchvision: output pixel
+    (i, j) is the input sampled at column j + dx·W/2, row i + dy·H/2."""
+    mode = _interp(interpolation)
+    if _is_pil(img):
+        from PIL import Image
+
+        return Image.fromarray(elastic_transform(np.asarray(img), displacement, mode, fill))
+    a, meta = _to_chw(img)
+    h, w = a.shape[-2:]
+    d = displacement._data if isinstance(displacement, Tensor) else np.asarray(displacement)
+    if d.shape != (1, h, w, 2):
+        raise ValueError(f"displacement should have shape (1, {h}, {w}, 2) for an image of size {h}x{w}, got "
+                         f"{tuple(d.shape)}")
+    d = d.astype(np.float64)
+    ys, xs = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64), indexing="ij")
+    return _from_chw(_sample_at(a, xs + d[0, ..., 0] * w / 2, ys + d[0, ..., 1] * h / 2, mode, fill), meta)

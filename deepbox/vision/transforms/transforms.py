@@ -21,7 +21,7 @@ __all__ = [
     "Compose", "ToTensor", "PILToTensor", "ToPILImage", "ConvertImageDtype", "Normalize", "Resize", "CenterCrop",
     "Pad", "Lambda", "RandomApply", "RandomChoice", "RandomOrder", "RandomCrop", "RandomHorizontalFlip",
     "RandomVerticalFlip", "RandomResizedCrop", "RandomRotation", "RandomAffine", "RandomErasing", "Grayscale",
-    "RandomGrayscale", "InterpolationMode",
+    "RandomGrayscale", "InterpolationMode", "RandomPerspective", "ElasticTransform",
 ]
 
 
@@ -554,3 +554,105 @@ class RandomGrayscale(_Repr):
             return F.rgb_to_grayscale(img, num_output_channels=c)
         return img
 
+
+
+class RandomPerspective(_Repr):
+    """With probability ``p``, a random perspective warp (see ``functional.perspective``): each corner
+    moves inward by a random whole number of pixels, up to ``distortion_scale`` times half the width
+    (horizontally) and half the height (vertically).
+
+    Args:
+        distortion_scale: 0 (none) to 1.
+        p: the probability of warping.
+        interpolation: BILINEAR (default) or NEAREST.
+        fill: the value for pixels from outside the image.
+    """
+
+    _fields = ("p",)
+
+    def __init__(self, distortion_scale: float = 0.5, p: float = 0.5, interpolation=InterpolationMode.BILINEAR,
+                 fill=0):
+        if not 0.0 <= distortion_scale <= 1.0:
+            raise ValueError(f"distortion_scale should be between 0 and 1, got {distortion_scale}")
+        if not isinstance(fill, (numbers.Number, tuple, list)):
+            raise TypeError("Fill should be either a sequence or a number.")
+        self.distortion_scale = distortion_scale
+        self.p = p
+        self.interpolation = _interp(interpolation)
+        self.fill = fill
+
+    @staticmethod
+    def get_params(width: int, height: int, distortion_scale: float) -> tuple[list[list[int]], list[list[int]]]:
+        """``(startpoints, endpoints)``: the image's corners (top-left, top-right, bottom-right, bottom-left)
+        and where each goes."""
+        dx, dy = int(distortion_scale * (width // 2)), int(distortion_scale * (height // 2))
+        topleft = [_randint(0, dx + 1), _randint(0, dy + 1)]
+        topright = [_randint(width - dx - 1, width), _randint(0, dy + 1)]
+        botright = [_randint(width - dx - 1, width), _randint(height - dy - 1, height)]
+        botleft = [_randint(0, dx + 1), _randint(height - dy - 1, height)]
+        startpoints = [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]]
+        return startpoints, [topleft, topright, botright, botleft]
+
+    def __call__(self, img):
+        if _rng().random() < self.p:
+            width, height = F.get_image_size(img)
+            startpoints, endpoints = self.get_params(width, height, self.distortion_scale)
+            return F.perspective(img, startpoints, endpoints, self.interpolation, self.fill)
+        return img
+
+
+def _pair_of_floats(value, name: str) -> list[float]:
+    if isinstance(value, numbers.Number):
+        return [float(value), float(value)]
+    if not isinstance(value, Sequence):
+        raise TypeError(f"{name} should be float or a sequence of floats. Got {type(value)}")
+    if len(value) == 1:
+        return [float(value[0])] * 2
+    if len(value) != 2:
+        raise ValueError(f"If {name} is a sequence its length should be one of 2. Got {len(value)}")
+    return [float(v) for v in value]
+
+
+class ElasticTransform(_Repr):
+    """Move each pixel by a smooth random displacement (see ``functional.elastic_transform``): uniform
+    noise in [-1, 1] per pixel and axis, blurred with a Gaussian of std ``sigma`` (kernel 8·sigma + 1, odd),
+    scaled by ``alpha`` / height (x) and ``alpha`` / width (y), as torchvision does.
+
+    Args:
+        alpha: the displacement's strength (a number, or one per axis).
+        sigma: its smoothness (a number, or one per axis).
+        interpolation: BILINEAR (default) or NEAREST.
+        fill: the value for pixels from outside the image.
+    """
+
+    def __init__(self, alpha=50.0, sigma=5.0, interpolation=InterpolationMode.BILINEAR, fill=0):
+        self.alpha = _pair_of_floats(alpha, "alpha")
+        self.sigma = _pair_of_floats(sigma, "sigma")
+        if not isinstance(fill, (numbers.Number, tuple, list)):
+            raise TypeError(f"fill should be int or float or a tuple or list, got {type(fill)}")
+        self.interpolation = _interp(interpolation)
+        self.fill = fill
+
+    @staticmethod
+    def get_params(alpha: list[float], sigma: list[float], size: list[int]):
+        """A ``(1, H, W, 2)`` displacement tensor for an image of ``size = [H, W]``."""
+        from deepbox.tensor import _make
+
+        fields = []
+        for axis in range(2):
+            noise = _make((_rng().random((1, 1) + tuple(size)) * 2 - 1).astype(np.float32))
+            if sigma[axis] > 0.0:
+                k = int(8 * sigma[axis] + 1)
+                k += k % 2 == 0  # the kernel must be odd
+                noise = F.gaussian_blur(noise, [k, k], sigma)
+            fields.append(noise._data[0, 0] * alpha[axis] / size[axis])
+        return _make(np.stack(fields, axis=-1)[None])
+
+    def __call__(self, img):
+        _, height, width = F.get_dimensions(img)
+        displacement = self.get_params(self.alpha, self.sigma, [height, width])
+        return F.elastic_transform(img, displacement, self.interpolation, self.fill)
+
+    def __repr__(self) -> str:
+        return (f"ElasticTransform(alpha={self.alpha}, sigma={self.sigma}, interpolation={self.interpolation}, "
+                f"fill={self.fill})")
