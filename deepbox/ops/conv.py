@@ -24,7 +24,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
-from deepbox.ops import _dispatch as kernels  # the twin registry: kernels.choose picks the fast twin
+from deepbox.ops._dispatch import choose  # the twin registry: picks a fast twin where one applies
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "unfold", "fold"]
 
@@ -282,7 +282,7 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, nd, name, padd
                 f"dilated kernel {k} (dilation {d})")
     if nd == 1:
         s, pads, d = (1,) + s, ((0, 0),) + pads, (1,) + d
-    fn = kernels.choose(Conv2dFn, input, weight)
+    fn = choose(Conv2dFn, input, weight)
     out = fn.apply(input, weight, bias, stride=s, padding=pads, dilation=d, groups=groups)
     return out.squeeze(0) if unbatched else out
 

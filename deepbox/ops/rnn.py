@@ -21,8 +21,9 @@ depends on the cell-state gradient (``i, f, g``) are another. Sigmoids are compu
 as ``sigmoid(x) = (1 + tanh(x / 2)) / 2`` with the halving folded into a copy of the
 weights, so all four gates take one ``tanh`` call.
 
-The LSTM's fast twin (``deepbox/kernels/rnn.py``) runs each step's gate math as one compiled pass
-each way; the loops here are the reference it is tested against.
+The LSTM's fast twin (``deepbox/kernels/rnn.py``) keeps the state feature-major, (H, B) instead of
+(B, H), and runs each step's gate math as one compiled pass each way; the loops here are the
+reference it is tested against (and what runs for projections and packed sequences).
 
 Variable-length batches (packed sequences) are supported through ``batch_sizes``:
 the batch is sorted by decreasing length and step ``t`` updates only its first
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 from deepbox.autograd.function import Function
 from deepbox.backend import xp
-from deepbox.ops import _dispatch as kernels  # the twin registry: kernels.choose picks the fast twin
+from deepbox.ops._dispatch import choose  # the twin registry: picks a fast twin where one applies
 
 __all__ = ["lstm_layer", "gru_layer", "rnn_layer", "LSTMFn", "GRUFn", "RNNFn"]
 
@@ -307,7 +308,7 @@ class LSTMFn(Function):
 def lstm_layer(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, w_hr=None, *, reverse=False,
                batch_first=False, batch_sizes=None):
     """Run one LSTM layer in one direction; returns ``(output, h_n, c_n)`` (see ``LSTMFn``)."""
-    fn = kernels.choose(LSTMFn, x, w_hh, w_hr, batch_sizes)
+    fn = choose(LSTMFn, x, w_hh, w_hr, batch_sizes)
     return fn.apply(x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_hr, reverse=reverse, batch_first=batch_first,
                     batch_sizes=batch_sizes)
 
@@ -430,7 +431,7 @@ class GRUFn(Function):
 def gru_layer(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, reverse=False, batch_first=False,
               batch_sizes=None):
     """Run one GRU layer in one direction; returns ``(output, h_n)`` (see ``GRUFn``)."""
-    fn = kernels.choose(GRUFn, x)
+    fn = choose(GRUFn, x)
     return fn.apply(x, w_ih, w_hh, b_ih, b_hh, h0, reverse=reverse, batch_first=batch_first, batch_sizes=batch_sizes)
 
 
@@ -522,6 +523,6 @@ class RNNFn(Function):
 def rnn_layer(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="tanh", reverse=False,
               batch_first=False, batch_sizes=None):
     """Run one Elman RNN layer in one direction; returns ``(output, h_n)`` (see ``RNNFn``)."""
-    fn = kernels.choose(RNNFn, x)
+    fn = choose(RNNFn, x)
     return fn.apply(x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity=nonlinearity, reverse=reverse,
                     batch_first=batch_first, batch_sizes=batch_sizes)
