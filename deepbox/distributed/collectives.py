@@ -260,6 +260,18 @@ def _check_tensor(t, name: str) -> Exception | None:
     return None
 
 
+def _check_in_out(inp, out, in_name: str, out_name: str):
+    """``inp``'s array (None unless both are tensors) and the first complaint about the pair, or None:
+    either is not a tensor, or ``out`` has another dtype than ``inp``."""
+    err = _check_tensor(inp, in_name) or _check_tensor(out, out_name)
+    if err is not None:
+        return None, err
+    arr = inp._data
+    if out._data.dtype != arr.dtype:
+        return arr, TypeError(f"{out_name} has dtype {out._data.dtype}, expected {arr.dtype} like {in_name}")
+    return arr, None
+
+
 def _check_op(op, arr) -> Exception | None:
     if not isinstance(op, ReduceOp):
         return TypeError(f"op must be a deepbox.distributed.ReduceOp (SUM, AVG, PRODUCT, MIN, MAX, BAND, BOR, BXOR), "
@@ -475,13 +487,10 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op: bo
     if isinstance(pg, _NonMember):
         return _Done() if async_op else None
     n = pg.size()
-    err = _check_tensor(input_tensor, "input_tensor") or _check_tensor(output_tensor, "output_tensor")
-    arr = None if err else input_tensor._data
+    arr, err = _check_in_out(input_tensor, output_tensor, "input_tensor", "output_tensor")
     if err is None:
         out = output_tensor._data
-        if out.dtype != arr.dtype:
-            err = TypeError(f"output_tensor has dtype {out.dtype}, expected {arr.dtype} like input_tensor")
-        elif out.size != n * arr.size or (out.shape != (n,) + arr.shape and (
+        if out.size != n * arr.size or (out.shape != (n,) + arr.shape and (
                 arr.ndim == 0 or out.shape != (n * arr.shape[0],) + arr.shape[1:])):
             cat = [n * (arr.shape[0] if arr.ndim else 1)] + list(arr.shape[1:])
             err = ValueError(f"output_tensor must have shape {cat} or {[n] + list(arr.shape)} for {n} ranks' input "
@@ -547,13 +556,10 @@ def reduce_scatter_tensor(output, input, op: ReduceOp = ReduceOp.SUM, group=None
     if isinstance(pg, _NonMember):
         return _Done() if async_op else None
     n = pg.size()
-    err = _check_tensor(input, "input") or _check_tensor(output, "output")
-    arr = None if err else input._data
+    arr, err = _check_in_out(input, output, "input", "output")
     if err is None:
         out = output._data
-        if out.dtype != arr.dtype:
-            err = TypeError(f"output has dtype {out.dtype}, expected {arr.dtype} like input")
-        elif arr.size != n * out.size:
+        if arr.size != n * out.size:
             err = ValueError(f"input must hold world size ({n}) x output's {out.size} elements, got input of shape "
                              f"{list(arr.shape)} and output of shape {list(out.shape)}")
     err = err or _check_op(op, arr)
