@@ -112,10 +112,11 @@ def _package_names(mods):
     assert len(stars) <= 1, "the test reads one star import in deepbox/__init__.py"
 
     def origin(name):
+        # a name the package binds wins over a submodule of that name: deepbox.tensor is creation's function
+        if name in names:
+            return names[name]
         full = f"{PACKAGE}.{name}"
-        if full in mods:
-            return full
-        return names.get(name) or (stars[0] if stars else PACKAGE)
+        return full if full in mods else stars[0] if stars else PACKAGE
 
     return origin
 
@@ -134,8 +135,10 @@ def _uses_of_the_package(tree, mods, origin):
                 chain.insert(0, root.attr)
                 root = root.value
             if isinstance(root, ast.Name) and root.id == PACKAGE:
-                module = _resolve(".".join([PACKAGE] + chain), mods)   # deepbox.nn.functional.relu: nn.functional
-                found.add(module if module != PACKAGE else origin(chain[0]))   # deepbox.zeros: deepbox.creation
+                module = origin(chain[0])                              # deepbox.zeros: deepbox.creation
+                if module == f"{PACKAGE}.{chain[0]}":                  # deepbox.nn.functional.relu: nn.functional
+                    module = _resolve(".".join([PACKAGE] + chain), mods)
+                found.add(module)
         elif isinstance(node, ast.Name) and node.id == PACKAGE and id(node) not in inner:
             found.add(PACKAGE)   # the package as an object: getattr(deepbox, name), (Tensor, deepbox)
     return found
@@ -270,4 +273,5 @@ def test_a_name_of_the_package_is_an_edge_to_its_module():
         "deepbox.creation", "deepbox.nn.functional", "deepbox.io", "deepbox.backend", "deepbox"}
     assert _uses_of_the_package(ast.parse("import deepbox\ngetattr(deepbox, 'relu')"), mods, origin) == {"deepbox"}
     assert origin("relu") == "deepbox.ops" and origin("autocast") == "deepbox.amp" and origin("nn") == "deepbox.nn"
+    assert origin("tensor") == "deepbox.creation"       # the function deepbox.tensor, not the module deepbox/tensor.py
     assert _uses_of_the_package(ast.parse("import numpy\nnumpy.zeros(1)"), mods, origin) == set()
