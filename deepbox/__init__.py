@@ -100,11 +100,11 @@ nan = _math.nan
 pi = _math.pi
 e = _math.e
 
-# the subpackages that exist; a name missing here (``fft``, ``hub``) is an AttributeError, so that
-# hasattr(deepbox, "fft") is False as it is for any attribute deepbox lacks
+# the subpackages that exist; a name missing here (``hub``, ``export``) is an AttributeError, so that
+# hasattr(deepbox, "hub") is False as it is for any attribute deepbox lacks
 _SUBMODULES = {"nn", "optim", "utils", "data", "vision", "models", "train", "io", "viz", "linalg", "ml", "tune",
                "distributed", "cuda", "backends", "cli", "autograd", "ops", "special", "distributions", "inspect",
-               "kernels", "accelerator", "amp", "onnx", "profiler"}
+               "kernels", "accelerator", "amp", "onnx", "profiler", "fft"}
 
 
 def __getattr__(name):

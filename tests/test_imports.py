@@ -31,8 +31,8 @@ LAYERS = [
     ("backend", ["deepbox.backend", "deepbox.backends"]),
     ("tensor", ["deepbox.tensor"]),
     ("autograd", ["deepbox.autograd"]),
-    ("ops", ["deepbox.ops", "deepbox.creation", "deepbox.linalg", "deepbox.special", "deepbox.tensor_types",
-             "deepbox.profiler"]),
+    ("ops", ["deepbox.ops", "deepbox.creation", "deepbox.linalg", "deepbox.special", "deepbox.fft",
+             "deepbox.tensor_types", "deepbox.profiler"]),
     ("kernels", ["deepbox.kernels"]),
     ("functional", ["deepbox.nn.functional", "deepbox.nn.init"]),
     # torch.distributed's collectives work on tensors; SyncBatchNorm, DDP, DistributedSampler and the Trainer use them

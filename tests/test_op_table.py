@@ -39,8 +39,9 @@ def test_internals_are_not_public():
 
 
 def test_missing_submodules_are_attribute_errors():
-    assert hasattr(deepbox, "fft") is False
     assert hasattr(deepbox, "hub") is False
+    assert hasattr(deepbox, "export") is False
+    assert hasattr(deepbox, "fft") is True
     assert hasattr(deepbox, "linalg") is True
 
 

@@ -1,7 +1,8 @@
 """The portability corpus: short PyTorch programs in the idioms of tutorials and course code (device
 boilerplate, legacy constructors, distributions in a VAE and a REINFORCE loop, a spatial transformer,
-activation checkpointing, the profiler, parametrizations), each run with real PyTorch and with
-``import deepbox as torch`` (the same file, torch's modules aliased to deepbox's), giving the same result."""
+activation checkpointing, the profiler, parametrizations, a spectral filter through torch.fft), each run
+with real PyTorch and with ``import deepbox as torch`` (the same file, torch's modules aliased to deepbox's),
+giving the same result."""
 from __future__ import annotations
 
 import json
@@ -22,7 +23,7 @@ import importlib, runpy, sys
 import deepbox
 sys.modules["torch"] = deepbox
 for name in ("nn", "nn.functional", "nn.utils", "nn.utils.parametrizations", "optim", "distributions",
-             "utils", "utils.data", "utils.checkpoint", "profiler", "amp", "cuda", "accelerator"):
+             "utils", "utils.data", "utils.checkpoint", "profiler", "amp", "cuda", "accelerator", "fft"):
     sys.modules["torch." + name] = importlib.import_module("deepbox." + name)
 runpy.run_path(sys.argv[1], run_name="__main__")
 """
