@@ -10,7 +10,7 @@ differentiable ops, so gradients with respect to parameters come from autograd.
     >>> kl_divergence(Normal(0.0, 1.0), Normal(1.0, 1.0))
     tensor(0.5000)
 """
-from deepbox.distributions import constraints
+from deepbox.distributions import constraints, transforms
 from deepbox.distributions.bernoulli import Bernoulli
 from deepbox.distributions.categorical import Categorical, OneHotCategorical
 from deepbox.distributions.distribution import Distribution
@@ -20,8 +20,10 @@ from deepbox.distributions.independent import Independent
 from deepbox.distributions.kl import kl_divergence, register_kl
 from deepbox.distributions.multivariate_normal import MultivariateNormal
 from deepbox.distributions.normal import Normal
+from deepbox.distributions.transformed_distribution import Gumbel, HalfNormal, LogNormal, TransformedDistribution
 from deepbox.distributions.uniform import Uniform
 
-__all__ = ["Bernoulli", "Beta", "Categorical", "Dirichlet", "Distribution", "Exponential", "Gamma", "Independent",
-           "Laplace", "MultivariateNormal", "Normal", "OneHotCategorical", "Poisson", "Uniform", "constraints",
-           "kl_divergence", "register_kl"]
+__all__ = ["Bernoulli", "Beta", "Categorical", "Dirichlet", "Distribution", "Exponential", "Gamma", "Gumbel",
+           "HalfNormal", "Independent", "Laplace", "LogNormal", "MultivariateNormal", "Normal", "OneHotCategorical",
+           "Poisson", "TransformedDistribution", "Uniform", "constraints", "kl_divergence", "register_kl",
+           "transforms"]

@@ -18,6 +18,7 @@ from deepbox.distributions.gamma import Beta, Dirichlet, Gamma
 from deepbox.distributions.independent import Independent, _sum_rightmost
 from deepbox.distributions.multivariate_normal import MultivariateNormal, _batch_mahalanobis
 from deepbox.distributions.normal import Normal
+from deepbox.distributions.transformed_distribution import EULER_GAMMA, Gumbel, HalfNormal, TransformedDistribution
 from deepbox.distributions.uniform import Uniform
 from deepbox.ops.special import digamma, lgamma
 
@@ -179,3 +180,27 @@ def _kl_independent_independent(p, q):
     if p.reinterpreted_batch_ndims != q.reinterpreted_batch_ndims:
         raise NotImplementedError("KL between Independents with different reinterpreted_batch_ndims")
     return _sum_rightmost(kl_divergence(p.base_dist, q.base_dist), p.reinterpreted_batch_ndims)
+
+
+@register_kl(TransformedDistribution, TransformedDistribution)
+def _kl_transformed_transformed(p, q):
+    # KL is invariant under a shared bijection: KL(f(X) || f(Y)) = KL(X || Y)
+    if p.transforms != q.transforms:
+        raise NotImplementedError("KL between TransformedDistributions with different transforms")
+    if p.event_shape != q.event_shape:
+        raise NotImplementedError("KL between TransformedDistributions with different event shapes")
+    return kl_divergence(p.base_dist, q.base_dist)
+
+
+@register_kl(HalfNormal, HalfNormal)
+def _kl_halfnormal_halfnormal(p, q):
+    return _kl_normal_normal(p.base_dist, q.base_dist)
+
+
+@register_kl(Gumbel, Gumbel)
+def _kl_gumbel_gumbel(p, q):
+    ratio = p.scale / q.scale
+    q_loc, p_loc = q.loc / q.scale, p.loc / q.scale
+    t1 = -ratio.log() - q_loc + p_loc
+    t3 = (q_loc + lgamma(1 + ratio) - p_loc).exp()
+    return t1 + ratio * EULER_GAMMA + t3 - (1 + EULER_GAMMA)
