@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 
@@ -48,18 +49,32 @@ def _timed(fn, time):
     return time.perf_counter() - t0
 
 
-def run_pair(name, quick, threads=2, clock="wall"):
+def run_pair(name, quick, threads=2, clock="wall", rounds=1):
+    """Each framework in its own process, ``rounds`` times, alternating (deepbox, PyTorch, deepbox, ...).
+
+    With several rounds a slow spell of a shared machine hits both frameworks alike; the result keeps
+    each round's median (``round_medians_s``) and reports the median of those as ``median_s``.
+    """
     res = {}
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    for fw in ("deepbox", "torch"):
-        cmd = [sys.executable, "-m", "benchmarks.run_one", name, fw, "--threads", str(threads), "--clock", clock]
-        cmd += ["--quick"] if quick else []
-        p = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env=env)
-        if p.returncode != 0:
-            res[fw] = {"error": (p.stderr.strip().splitlines() or ["failed"])[-1]}
-            continue
-        res[fw] = json.loads(p.stdout.strip().splitlines()[-1])
+    runs = {"deepbox": [], "torch": []}
+    for _ in range(rounds):
+        for fw in ("deepbox", "torch"):
+            if "error" in res.get(fw, {}):
+                continue
+            cmd = [sys.executable, "-m", "benchmarks.run_one", name, fw, "--threads", str(threads), "--clock", clock]
+            cmd += ["--quick"] if quick else []
+            p = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env=env)
+            if p.returncode != 0:
+                res[fw] = {"error": (p.stderr.strip().splitlines() or ["failed"])[-1]}
+                continue
+            runs[fw].append(json.loads(p.stdout.strip().splitlines()[-1]))
+    for fw, done in runs.items():
+        if fw not in res:
+            medians = [r["median_s"] for r in done]
+            res[fw] = dict(done[0], median_s=statistics.median(medians), round_medians_s=medians,
+                           peak_rss_mb=max(r["peak_rss_mb"] for r in done))
     return res
 
 
@@ -71,9 +86,14 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2, help="BLAS/intra-op threads for both frameworks (default 2)")
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                    help="wall time (default) or CPU time; CPU time with --threads 1 is robust on a busy machine")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run each framework's process this many times, alternating, and report the median of "
+                        "their medians (default 1; 3 on a machine that other jobs share)")
     p.add_argument("--json", default=None, help="write results here (default benchmarks/results.json; "
                                                 "results-quick.json with --quick)")
     args = p.parse_args(argv)
+    if args.rounds < 1:
+        p.error(f"--rounds must be at least 1, got {args.rounds}")
     unknown = [n for n in args.names if n not in WORKLOADS]
     if unknown:
         p.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
@@ -89,10 +109,11 @@ def main(argv=None):
     print(f"float32 GEMM peak (numpy 2048^2 matmul): {peak / 1e9:.0f} GFLOP/s")
     kernels = _kernels_info()
     print(f"deepbox kernels: {kernels}")
-    print(f"threads: {args.threads} for both frameworks; clock: {args.clock} time\n")
+    print(f"threads: {args.threads} for both frameworks; clock: {args.clock} time; "
+          f"{args.rounds} round{'s' if args.rounds > 1 else ''} of processes per framework\n")
     rows, results = [], []
     for name in names:
-        r = run_pair(name, args.quick, args.threads, args.clock)
+        r = run_pair(name, args.quick, args.threads, args.clock, args.rounds)
         d, t = r.get("deepbox", {}), r.get("torch", {})
         entry = {"workload": name, "description": WORKLOADS[name][2], "deepbox": d, "torch": t,
                  "target": TARGETS.get(name)}
@@ -126,7 +147,7 @@ def main(argv=None):
                                     "results-quick.json" if args.quick else "results.json")
     with open(out, "w") as f:
         json.dump({"gemm_peak_flops": peak, "blas": blas_info(), "kernels": kernels, "quick": args.quick,
-                   "threads": args.threads,
+                   "threads": args.threads, "rounds": args.rounds,
                    "clock": args.clock, "results": results}, f,
                   indent=2)
     print(f"\nwritten: {out}")
