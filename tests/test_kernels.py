@@ -176,6 +176,27 @@ def test_compiled_restores_previous_setting_even_on_error():
         kernels.switch.set_enabled(before)
 
 
+def test_the_switch_decides_what_choose_picks():
+    """``kernels.compiled`` sets the flag that ``choose`` (``ops/_dispatch.py``, re-exported here) reads."""
+    require_kernels()
+    from deepbox.kernels.elementwise import KERNEL_MIN_SIZE
+    from deepbox.ops import _dispatch
+    from deepbox.ops.elementwise import Relu
+
+    assert kernels.choose is _dispatch.choose and kernels.fast_twin is _dispatch.fast_twin
+    a = np.ones(KERNEL_MIN_SIZE, np.float32)        # large enough for the compiled loop
+    twin = kernels.twin_of(Relu)
+    assert twin is not None and twin.reference is Relu
+    with kernels.compiled(True):
+        assert kernels.choose(Relu, a) is twin and kernels.switch.active()
+    with kernels.compiled(False):
+        assert kernels.choose(Relu, a) is Relu and not kernels.switch.active()
+        x = deepbox.ones(KERNEL_MIN_SIZE, requires_grad=True)
+        assert x.relu().grad_fn.name() == "ReluBackward"     # the reference ran
+    with kernels.compiled(True):
+        assert x.relu().grad_fn.name() == "ReluKernelFnBackward"
+
+
 def test_kernels_for_dtypes():
     require_kernels()
     f32, f64 = np.zeros(3, np.float32), np.zeros(3, np.float64)
