@@ -264,7 +264,9 @@ def multinomial(input, num_samples, replacement=False, *, generator=None, out=No
         cdf = xp.cumsum(rows / sums, axis=1)
         u = rng.random((rows.shape[0], num_samples))
         picks = [xp.searchsorted(c, v, side="right") for c, v in zip(cdf, u)]
-        samples = xp.minimum(xp.stack(picks), rows.shape[1] - 1)
+        # a u above a row's rounded total falls past the end: it belongs to the last category that can occur
+        last = rows.shape[1] - 1 - xp.argmax(rows[:, ::-1] > 0, axis=1)
+        samples = xp.minimum(xp.stack(picks), last[:, None])
     else:
         keys = rows / rng.exponential(1.0, rows.shape)
         samples = xp.argsort(-keys, axis=1, kind="stable")[:, :num_samples]

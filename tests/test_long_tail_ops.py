@@ -345,6 +345,8 @@ def test_multinomial_method_shapes_seeds_and_statistics():
     assert sorted(s[1].tolist()) == [0, 1, 2, 3] and s[0, 3].item() == 1  # no repeats; the zero comes last
     g1, g2 = deepbox.Generator().manual_seed(3), deepbox.Generator().manual_seed(3)
     assert p.multinomial(6, True, generator=g1).tolist() == p.multinomial(6, replacement=True, generator=g2).tolist()
+    never_last = deepbox.tensor([[0.3, 0.7, 0.0]]).multinomial(20000, replacement=True, generator=g1)
+    assert never_last.max().item() == 1  # not even when a draw lands above the rounded cumulative total
     draws = deepbox.tensor([0.1, 0.0, 0.6, 0.3]).multinomial(20000, replacement=True, generator=g1)
     freq = np.bincount(draws.numpy(), minlength=4) / 20000
     np.testing.assert_allclose(freq, [0.1, 0.0, 0.6, 0.3], atol=0.015)
