@@ -175,15 +175,27 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Uniform samples in [0, 1). deepbox's stream differs from PyTorch's for the same seed."""
+    """Uniform samples in [0, 1) (a complex dtype: both parts). deepbox's stream differs from PyTorch's."""
     nd = _float_dtype(dtype)
+    if nd.kind == "c":
+        return _finish(_complex_parts(backend.rng(generator).random, _size(size), nd), requires_grad, device)
     arr = backend.rng(generator).random(_size(size), dtype=xp.float64 if nd == xp.float64 else xp.float32)
     return _finish(arr.astype(nd, copy=False), requires_grad, device)
 
 
+def _complex_parts(draw, size, nd):
+    """Complex samples of dtype ``nd`` whose real and imaginary parts are independent draws."""
+    parts = draw(tuple(size) + (2,), dtype=backend.real_of(nd))  # (..., 2) pairs read as complex numbers
+    return parts.view(nd)[..., 0]
+
+
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Standard normal samples. deepbox's stream differs from PyTorch's for the same seed."""
+    """Standard normal samples (a complex dtype: variance 1, half in each part, as in PyTorch). deepbox's
+    stream differs from PyTorch's for the same seed."""
     nd = _float_dtype(dtype)
+    if nd.kind == "c":
+        z = _complex_parts(backend.rng(generator).standard_normal, _size(size), nd)
+        return _finish(z * backend.real_of(nd).type(0.5 ** 0.5), requires_grad, device)
     arr = backend.rng(generator).standard_normal(_size(size), dtype=xp.float64 if nd == xp.float64 else xp.float32)
     return _finish(arr.astype(nd, copy=False), requires_grad, device)
 

@@ -89,6 +89,24 @@ def test_numpy_complex_arrays_keep_their_dtype(np_dtype):
     assert deepbox.tensor(1 + 2j).item() == 1 + 2j
 
 
+def test_random_complex_tensors_have_both_parts():
+    deepbox.manual_seed(0)
+    z = deepbox.randn(20000, dtype=deepbox.cfloat)
+    assert z.dtype is deepbox.complex64
+    np.testing.assert_allclose([z.real.var().item(), z.imag.var().item()], [0.5, 0.5], atol=0.03)  # as torch.randn
+    u = deepbox.rand(20000, dtype=deepbox.cdouble)
+    assert u.dtype is deepbox.complex128 and 0 <= u.imag.min().item() and u.imag.max().item() < 1
+    assert abs(u.imag.mean().item() - 0.5) < 0.02
+
+
+def test_conjugate_transpose():
+    arr = crand(2, 3)
+    d, t = deepbox.tensor(arr), torch.tensor(arr)
+    np.testing.assert_array_equal(d.mH.numpy(), t.mH.resolve_conj().numpy())
+    np.testing.assert_array_equal(d.H.numpy(), t.H.resolve_conj().numpy())
+    assert deepbox.ones(2, 3).mH.shape == (3, 2)
+
+
 def test_to_and_from_complex():
     x = deepbox.tensor([1.5, -2.0], requires_grad=True)
     z = x.to(deepbox.complex64)
@@ -138,10 +156,10 @@ def test_bad_input_raises_as_pytorch(call, match):
 
 
 @pytest.mark.parametrize("call", [
-    lambda x: x < x, lambda x: x >= 1, lambda x: x.relu(), lambda x: x.exp(), lambda x: x.sigmoid(),
+    lambda x: x < x, lambda x: x >= 1, lambda x: x.relu(), lambda x: x.log(), lambda x: x.sigmoid(),
     lambda x: x.clamp(0, 1), lambda x: x.max(), lambda x: x.sort(), lambda x: x.sqrt(), lambda x: x @ x,
     lambda x: x.tanh(), lambda x: x.cumsum(0), lambda x: deepbox.nn.functional.linear(x, x[None]),
-], ids=["lt", "ge", "relu", "exp", "sigmoid", "clamp", "max", "sort", "sqrt", "matmul", "tanh", "cumsum", "linear"])
+], ids=["lt", "ge", "relu", "log", "sigmoid", "clamp", "max", "sort", "sqrt", "matmul", "tanh", "cumsum", "linear"])
 def test_ops_without_complex_support_refuse_it_clearly(call):
     x = deepbox.tensor([1 + 2j, 3 - 1j], requires_grad=True)
     with pytest.raises(TypeError, match="does not support complex tensors") as info:
@@ -163,7 +181,11 @@ LOSSES = [  # a real loss of complex inputs, written once for both libraries
     ("real_times_complex", lambda z, w: (z.real * w + z.imag).abs().sum()),
     ("polar_of_parts", lambda z, w: lib_of(z).polar(z.abs(), w.angle()).real.sum()),
     ("complex_of_parts", lambda z, w: (lib_of(z).complex(z.imag, w.real) * z).angle().sum()),
+    ("exp", lambda z, w: (lib_of(z).exp(1j * w.real) * z.exp()).abs().sum() + (0.5 * z).exp().imag.sum()),
+    ("pow", lambda z, w: (z ** 2 + w ** 0.5 + (0.5 - 1j) ** z + z ** w).abs().sum()),
+    ("where", lambda z, w: lib_of(z).where(z.real > 0, z, w * 2).abs().sum()),
 ]
+FD_LOSSES = LOSSES[:6] + LOSSES[-3:]
 
 
 @pytest.mark.parametrize("name,loss", LOSSES, ids=[c[0] for c in LOSSES])
@@ -198,7 +220,7 @@ def numeric_grad(f, z, eps=1e-6):
     return g
 
 
-@pytest.mark.parametrize("name,loss", LOSSES[:6], ids=[c[0] for c in LOSSES[:6]])
+@pytest.mark.parametrize("name,loss", FD_LOSSES, ids=[c[0] for c in FD_LOSSES])
 def test_gradient_matches_central_differences(name, loss):
     za, wa = crand(5), crand(5)
     z = deepbox.tensor(za, requires_grad=True)

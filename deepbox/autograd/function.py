@@ -150,8 +150,8 @@ class ComplexNotSupportedError(TypeError, NotImplementedError):
     def __init__(self, fn):
         op = fn if isinstance(fn, str) else fn.__name__.removesuffix("Fn").removesuffix("Function")
         super().__init__(f"{op} does not support complex tensors in deepbox (its value or gradient would be "
-                         "wrong); complex tensors work with + - * /, abs, angle, real, imag, conj, sum, mean, "
-                         "reshaping and indexing, and deepbox.fft")
+                         "wrong); complex tensors work with + - * /, **, exp, abs, angle, real, imag, conj, "
+                         "where, sum, mean, reshaping and indexing, and deepbox.fft")
 
 
 class AccumulateGrad:

@@ -83,6 +83,8 @@ class Div(Function):
 
 
 class Pow(Function):
+    supports_complex = True
+
     @staticmethod
     def forward(ctx, a, b):
         out = a**b
@@ -92,6 +94,8 @@ class Pow(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b, out = ctx.saved_tensors
+        if grad.dtype.kind == "c":
+            return _complex_pow_grads(ctx, grad, a, b, out)
         ga = gb = None
         if ctx.needs_input_grad[0]:
             if isinstance(b, (int, float)):
@@ -103,6 +107,19 @@ class Pow(Function):
                 lg = xp.where((a == 0) & (b >= 0), 0.0, out * xp.log(a))
             gb = grad * lg
         return ga, gb
+
+
+def _complex_pow_grads(ctx, grad, a, b, out):
+    """a ** b for complex numbers: d/da = b a^(b-1) and d/db = a^b log(a), each conjugated (holomorphic).
+    At a = 0 the first is taken as 0 for b = 0 (a constant 1), the second as 0 (PyTorch's convention)."""
+    ga = gb = None
+    with xp.errstate(divide="ignore", invalid="ignore"):
+        if ctx.needs_input_grad[0]:
+            d = xp.where(b == 0, 0, b * a ** xp.where(b == 0, 1, b - 1))
+            ga = grad * xp.conj(d)
+        if ctx.needs_input_grad[1]:
+            gb = grad * xp.conj(xp.where(a == 0, 0, out * xp.log(xp.where(a == 0, 1, a))))
+    return ga, gb
 
 
 class Maximum(Function):
@@ -323,6 +340,8 @@ class Abs(Function):
 
 
 class Exp(Function):
+    supports_complex = True
+
     @staticmethod
     def forward(ctx, a):
         out = xp.exp(a)
@@ -332,7 +351,7 @@ class Exp(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        return grad * out
+        return grad * (out.conjugate() if out.dtype.kind == "c" else out)  # complex: exp(z) is its own derivative
 
 
 class Exp2(Function):
@@ -695,7 +714,7 @@ def _unary(cls):
     def op(input, *, out=None):
         if not isinstance(input, Tensor):
             input = _as_tensor(input)
-        if input._data.dtype.kind != "f":
+        if input._data.dtype.kind not in "fc":  # a complex input goes to the Function, which accepts or refuses it
             input = cast(input, backend.default_float_np())
         return write_out(cls.apply(input), out, op.__name__)
 
@@ -808,6 +827,8 @@ def clamp_max(input, max):  # noqa: A002
 
 # ----------------------------------------------------------------------------- where, lerp
 class Where(Function):
+    supports_complex = True  # a selection: each branch gets the gradient where it was chosen
+
     @staticmethod
     def forward(ctx, cond, a, b):
         ctx.save_for_backward(cond)
