@@ -12,18 +12,30 @@ differentiable ops, so gradients with respect to parameters come from autograd.
 """
 from deepbox.distributions import constraints, transforms
 from deepbox.distributions.bernoulli import Bernoulli
+from deepbox.distributions.binomial import Binomial, Geometric
 from deepbox.distributions.categorical import Categorical, OneHotCategorical
+from deepbox.distributions.cauchy import Cauchy, HalfCauchy, StudentT
+from deepbox.distributions.chi2 import Chi2
 from deepbox.distributions.distribution import Distribution
 from deepbox.distributions.exponential import Exponential, Laplace, Poisson
 from deepbox.distributions.gamma import Beta, Dirichlet, Gamma
 from deepbox.distributions.independent import Independent
 from deepbox.distributions.kl import kl_divergence, register_kl
+from deepbox.distributions.mixture_same_family import MixtureSameFamily
 from deepbox.distributions.multivariate_normal import MultivariateNormal
 from deepbox.distributions.normal import Normal
+from deepbox.distributions.relaxed import (
+           ExpRelaxedCategorical,
+           LogitRelaxedBernoulli,
+           RelaxedBernoulli,
+           RelaxedOneHotCategorical,
+)
 from deepbox.distributions.transformed_distribution import Gumbel, HalfNormal, LogNormal, TransformedDistribution
 from deepbox.distributions.uniform import Uniform
 
-__all__ = ["Bernoulli", "Beta", "Categorical", "Dirichlet", "Distribution", "Exponential", "Gamma", "Gumbel",
-           "HalfNormal", "Independent", "Laplace", "LogNormal", "MultivariateNormal", "Normal", "OneHotCategorical",
-           "Poisson", "TransformedDistribution", "Uniform", "constraints", "kl_divergence", "register_kl",
-           "transforms"]
+__all__ = ["Bernoulli", "Beta", "Binomial", "Categorical", "Cauchy", "Chi2", "Dirichlet", "Distribution",
+           "ExpRelaxedCategorical", "Exponential", "Gamma", "Geometric", "Gumbel", "HalfCauchy", "HalfNormal",
+           "Independent", "Laplace", "LogNormal", "LogitRelaxedBernoulli", "MixtureSameFamily",
+           "MultivariateNormal", "Normal", "OneHotCategorical", "Poisson", "RelaxedBernoulli",
+           "RelaxedOneHotCategorical", "StudentT", "TransformedDistribution", "Uniform", "constraints",
+           "kl_divergence", "register_kl", "transforms"]

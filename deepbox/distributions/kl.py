@@ -12,7 +12,9 @@ import warnings
 import deepbox
 import deepbox.nn.functional as F
 from deepbox.distributions.bernoulli import Bernoulli
+from deepbox.distributions.binomial import Binomial, Geometric
 from deepbox.distributions.categorical import Categorical, OneHotCategorical
+from deepbox.distributions.cauchy import Cauchy
 from deepbox.distributions.exponential import Exponential, Laplace, Poisson
 from deepbox.distributions.gamma import Beta, Dirichlet, Gamma
 from deepbox.distributions.independent import Independent, _sum_rightmost
@@ -204,3 +206,24 @@ def _kl_gumbel_gumbel(p, q):
     t1 = -ratio.log() - q_loc + p_loc
     t3 = (q_loc + lgamma(1 + ratio) - p_loc).exp()
     return t1 + ratio * EULER_GAMMA + t3 - (1 + EULER_GAMMA)
+
+
+@register_kl(Cauchy, Cauchy)
+def _kl_cauchy_cauchy(p, q):
+    # log(((s_p + s_q)^2 + (m_p - m_q)^2) / (4 s_p s_q)) (Chyzak and Nielsen, 2019)
+    num = (p.scale + q.scale).pow(2) + (p.loc - q.loc).pow(2)
+    return (num / (4 * p.scale * q.scale)).log()
+
+
+@register_kl(Geometric, Geometric)
+def _kl_geometric_geometric(p, q):
+    return -p.entropy() - (-q.probs).log1p() / p.probs - q.logits
+
+
+@register_kl(Binomial, Binomial)
+def _kl_binomial_binomial(p, q):
+    # the closed form holds for equal counts; p's count above q's puts mass where q has none (KL = inf)
+    if bool((p.total_count < q.total_count).any()):
+        raise NotImplementedError("KL between Binomials where q.total_count > p.total_count is not implemented")
+    kl = p.total_count * (p.probs * (p.logits - q.logits) + (-p.probs).log1p() - (-q.probs).log1p())
+    return _inf_where(p.total_count > q.total_count, kl)

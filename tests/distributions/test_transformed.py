@@ -12,10 +12,31 @@ import torch.distributions.transforms as tt
 import deepbox
 import deepbox.distributions as dd
 import deepbox.distributions.transforms as dt
-from tests.distributions.test_distributions import U, _compare_with_grads
 from tests.helpers import assert_close
 
-rng = np.random.default_rng(5)
+rng = np.random.default_rng(5)  # this module's own stream: drawing from another test module's would reorder its data
+
+
+def U(lo, hi, *shape):
+    return rng.uniform(lo, hi, shape)
+
+
+def simplex(*shape):
+    p = rng.uniform(0.1, 1.0, shape)
+    return p / p.sum(-1, keepdims=True)
+
+
+def _compare_with_grads(d_out, t_out, d_params, t_params, what):
+    """Values agree, and so do the gradients of <out, random cotangent> with respect to every parameter."""
+    assert_close(d_out, t_out, rtol=1e-8, atol=1e-10, what=what)
+    cot = rng.normal(size=tuple(t_out.shape))
+    (d_out * deepbox.tensor(cot)).sum().backward()
+    (t_out * torch.tensor(cot)).sum().backward()
+    for i, (dp, tp) in enumerate(zip(d_params, t_params)):
+        if tp.grad is None:
+            assert dp.grad is None or np.allclose(dp.grad.numpy(), 0), f"{what}: grad of param {i}"
+            continue
+        assert_close(dp.grad, tp.grad, rtol=1e-7, atol=1e-9, what=f"{what}: grad of param {i}")
 
 
 # --------------------------------------------------------------------------- transforms
