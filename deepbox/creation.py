@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import operator
 
 from deepbox import backend
 from deepbox.ops._common import _TORCH_NAMES, write_out
@@ -23,13 +24,22 @@ def _size(size):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
     try:
-        out = tuple(int(s) for s in size)
+        out = tuple(operator.index(s) for s in size)
     except TypeError:
         raise TypeError(f"size must be a sequence of ints, got {size!r}") from None
     for s in out:
         if s < 0:
             raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(out)}")
     return out
+
+
+def _shape_arg(shape, size, name):
+    """The shape of a factory called as ``f(2, 3)``, ``f((2, 3))`` or ``f(size=(2, 3))`` (PyTorch takes all three)."""
+    if size is not None:
+        if shape:
+            raise TypeError(f"{name}() got the size both as positional arguments {shape} and as size={size!r}")
+        shape = (size,)
+    return _size(shape)
 
 
 def _float_dtype(dtype):
@@ -61,16 +71,19 @@ def from_numpy(ndarray) -> Tensor:
     return _make(_to_array(ndarray))
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
-    return write_out(_finish(xp.zeros(_size(size), _float_dtype(dtype)), requires_grad, device), out, "zeros")
+def zeros(*shape, size=None, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
+    arr = xp.zeros(_shape_arg(shape, size, "zeros"), _float_dtype(dtype))
+    return write_out(_finish(arr, requires_grad, device), out, "zeros")
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
-    return write_out(_finish(xp.ones(_size(size), _float_dtype(dtype)), requires_grad, device), out, "ones")
+def ones(*shape, size=None, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
+    arr = xp.ones(_shape_arg(shape, size, "ones"), _float_dtype(dtype))
+    return write_out(_finish(arr, requires_grad, device), out, "ones")
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=None, out=None) -> Tensor:
-    return write_out(_finish(xp.empty(_size(size), _float_dtype(dtype)), requires_grad, device), out, "empty")
+def empty(*shape, size=None, dtype=None, device=None, requires_grad=False, memory_format=None, out=None) -> Tensor:
+    arr = xp.empty(_shape_arg(shape, size, "empty"), _float_dtype(dtype))
+    return write_out(_finish(arr, requires_grad, device), out, "empty")
 
 
 def _fill_dtype(value, dtype):
@@ -174,12 +187,13 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _finish(xp.eye(n, m if m is not None else n, dtype=_float_dtype(dtype)), requires_grad, device)
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def rand(*shape, size=None, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform samples in [0, 1) (a complex dtype: both parts). deepbox's stream differs from PyTorch's."""
     nd = _float_dtype(dtype)
+    shape = _shape_arg(shape, size, "rand")
     if nd.kind == "c":
-        return _finish(_complex_parts(backend.rng(generator).random, _size(size), nd), requires_grad, device)
-    arr = backend.rng(generator).random(_size(size), dtype=xp.float64 if nd == xp.float64 else xp.float32)
+        return _finish(_complex_parts(backend.rng(generator).random, shape, nd), requires_grad, device)
+    arr = backend.rng(generator).random(shape, dtype=xp.float64 if nd == xp.float64 else xp.float32)
     return _finish(arr.astype(nd, copy=False), requires_grad, device)
 
 
@@ -189,20 +203,23 @@ def _complex_parts(draw, size, nd):
     return parts.view(nd)[..., 0]
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def randn(*shape, size=None, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal samples (a complex dtype: variance 1, half in each part, as in PyTorch). deepbox's
     stream differs from PyTorch's for the same seed."""
     nd = _float_dtype(dtype)
+    shape = _shape_arg(shape, size, "randn")
     if nd.kind == "c":
-        z = _complex_parts(backend.rng(generator).standard_normal, _size(size), nd)
+        z = _complex_parts(backend.rng(generator).standard_normal, shape, nd)
         return _finish(z * backend.real_of(nd).type(0.5 ** 0.5), requires_grad, device)
-    arr = backend.rng(generator).standard_normal(_size(size), dtype=xp.float64 if nd == xp.float64 else xp.float32)
+    arr = backend.rng(generator).standard_normal(shape, dtype=xp.float64 if nd == xp.float64 else xp.float32)
     return _finish(arr.astype(nd, copy=False), requires_grad, device)
 
 
 def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     if size is None:  # randint(high, size)
         low, high, size = 0, low, high
+    elif high is None:  # randint(high, size=...)
+        low, high = 0, low
     if high is None or size is None:
         raise TypeError("randint() expects (high, size) or (low, high, size)")
     if high <= low:
