@@ -227,3 +227,56 @@ def _kl_binomial_binomial(p, q):
         raise NotImplementedError("KL between Binomials where q.total_count > p.total_count is not implemented")
     kl = p.total_count * (p.probs * (p.logits - q.logits) + (-p.probs).log1p() - (-q.probs).log1p())
     return _inf_where(p.total_count > q.total_count, kl)
+
+
+# ---------------------------------------------------------------------------- Gumbel against other families
+# KL(p || Gumbel(m, s)) = -H(p) + log s + E_p[z] + E_p[exp(-z)], z = (x - m) / s: the Gumbel's log-density is
+# linear in z and in exp(-z), so every p whose mean and Laplace transform are closed-form has a closed form.
+
+def _kl_to_gumbel(neg_entropy, mean_x, mean_exp_neg_x_over_s, q):
+    return neg_entropy + q.scale.log() + (mean_x - q.loc) / q.scale + (q.loc / q.scale).exp() * mean_exp_neg_x_over_s
+
+
+@register_kl(Normal, Gumbel)
+def _kl_normal_gumbel(p, q):
+    # E[exp(-x / s)] = exp(-mu / s + sigma^2 / (2 s^2)) for x ~ N(mu, sigma^2)
+    laplace = (-p.loc / q.scale + 0.5 * (p.scale / q.scale).pow(2)).exp()
+    return _kl_to_gumbel(-p.entropy(), p.loc, laplace, q)
+
+
+@register_kl(Uniform, Gumbel)
+def _kl_uniform_gumbel(p, q):
+    # E[exp(-x / s)] = s (exp(-a / s) - exp(-b / s)) / (b - a) for x ~ U(a, b)
+    laplace = q.scale * ((-p.low / q.scale).exp() - (-p.high / q.scale).exp()) / (p.high - p.low)
+    return _kl_to_gumbel(-p.entropy(), 0.5 * (p.low + p.high), laplace, q)
+
+
+@register_kl(Exponential, Gumbel)
+def _kl_exponential_gumbel(p, q):
+    # E[exp(-x / s)] = rate / (rate + 1 / s) for x ~ Exp(rate)
+    laplace = p.rate / (p.rate + q.scale.reciprocal())
+    return _kl_to_gumbel(-p.entropy(), p.rate.reciprocal(), laplace, q)
+
+
+@register_kl(Gamma, Gumbel)
+def _kl_gamma_gumbel(p, q):
+    # E[exp(-x / s)] = (rate / (rate + 1 / s))^concentration for x ~ Gamma(concentration, rate)
+    laplace = (p.rate / (p.rate + q.scale.reciprocal())).pow(p.concentration)
+    return _kl_to_gumbel(-p.entropy(), p.concentration / p.rate, laplace, q)
+
+
+@register_kl(Gumbel, Normal)
+def _kl_gumbel_normal(p, q):
+    # -H(p) + log sigma + log(2 pi) / 2 + E[(x - mu)^2] / (2 sigma^2), E[(x - mu)^2] = Var(x) + (E x - mu)^2
+    second_moment = p.variance + (p.mean - q.loc).pow(2)
+    return -p.entropy() + q.scale.log() + 0.5 * math.log(2 * math.pi) + second_moment / (2 * q.scale.pow(2))
+
+
+def _kl_infinite(p, q):
+    """p puts mass where q has none (a Gumbel's support is the whole line): KL = inf."""
+    return deepbox.full(tuple(p.batch_shape), math.inf, dtype=p.mean.dtype)
+
+
+for _q_type in (Uniform, Gamma, Exponential, Beta):
+    register_kl(Gumbel, _q_type)(_kl_infinite)
+register_kl(Poisson, Binomial)(_kl_infinite)  # a Poisson's support is unbounded, a binomial's is not

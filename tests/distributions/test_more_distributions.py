@@ -211,3 +211,32 @@ def test_argument_validation_errors_match_torch():
             with pytest.raises(ValueError):
                 fn(m, t)
                 print(f"case {i} did not raise in {m.__name__}")
+
+
+@pytest.mark.parametrize("p_name,q_name", [("Normal", "Gumbel"), ("Uniform", "Gumbel"), ("Exponential", "Gumbel"),
+                                           ("Gamma", "Gumbel"), ("Gumbel", "Normal"), ("Gumbel", "Uniform"),
+                                           ("Gumbel", "Gamma"), ("Gumbel", "Exponential"), ("Gumbel", "Beta"),
+                                           ("Poisson", "Binomial")])
+def test_kl_cross_pairs_against_torch(p_name, q_name):
+    ctors = {
+        "Normal": (lambda m, a, b: m.Normal(a, b), [U(-1, 1, 4), U(0.5, 2, 4)]),
+        "Uniform": (lambda m, a, b: m.Uniform(a, a + b), [U(-1, 1, 4), U(0.5, 2, 4)]),
+        "Exponential": (lambda m, r: m.Exponential(r), [U(0.5, 2, 4)]),
+        "Gamma": (lambda m, a, b: m.Gamma(a, b), [U(0.5, 3, 4), U(0.5, 2, 4)]),
+        "Beta": (lambda m, a, b: m.Beta(a, b), [U(0.5, 3, 4), U(0.5, 2, 4)]),
+        "Gumbel": (lambda m, a, b: m.Gumbel(a, b), [U(-1, 1, 4), U(0.5, 2, 4)]),
+        "Poisson": (lambda m, r: m.Poisson(r), [U(0.5, 4, 4)]),
+        "Binomial": (lambda m, p: m.Binomial(6, probs=p), [U(0.2, 0.8, 4)]),
+    }
+    made = []
+    for name in (p_name, q_name):
+        ctor, params = ctors[name]
+        dp = [deepbox.tensor(v, dtype=deepbox.float64, requires_grad=True) for v in params]
+        tp = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in params]
+        made.append((ctor(dd, *dp), ctor(td, *tp), dp, tp))
+    (d1, t1, dp1, tp1), (d2, t2, dp2, tp2) = made
+    t_kl = td.kl_divergence(t1, t2)
+    if not t_kl.requires_grad:  # an infinite KL (disjoint supports)
+        assert_close(dd.kl_divergence(d1, d2), t_kl.detach())
+        return
+    _compare_with_grads(dd.kl_divergence(d1, d2), t_kl, dp1 + dp2, tp1 + tp2, f"KL({p_name} || {q_name})")

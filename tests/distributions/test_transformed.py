@@ -235,3 +235,9 @@ def test_argument_validation_errors_match_torch():
             with pytest.raises(ValueError):
                 fn(m, t)
                 print(f"case {i} did not raise in {m.__name__}")
+
+
+def test_transforms_are_exported_at_the_top_level_as_in_torch():
+    for name in ("AbsTransform", "AffineTransform", "ComposeTransform", "ExpTransform", "PowerTransform",
+                 "SigmoidTransform", "SoftplusTransform", "TanhTransform", "Transform"):
+        assert hasattr(td, name) and getattr(dd, name) is getattr(dt, name)
