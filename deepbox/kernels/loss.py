@@ -44,7 +44,7 @@ class CrossEntropyKernelFn(Function):
         bad = keep & ((t < 0) | (t >= C))
         if bad.any():
             raise IndexError(f"Target {int(t[bad][0])} is out of bounds (expected class indices in [0, {C - 1}]).")
-        K = switch.kernels()
+        ctx.compiled = K = switch.kernels()   # backward runs the same loops, whatever the switch says then
         lse = xp.empty(n, x.dtype)
         loss = xp.empty(n)
         work = threads.split_work(x.size, 1.0)
@@ -73,6 +73,6 @@ class CrossEntropyKernelFn(Function):
             scale = ctx.scale if ctx.reduction == "mean" else 1.0
             up = xp.full(n, float(grad) * scale, x.dtype)
         g = xp.empty_like(x)
-        threads.parallel(switch.kernels().cross_entropy_bwd, n, x, ctx.t, ctx.ignore, ctx.eps, ctx.lse, up, g,
+        threads.parallel(ctx.compiled.cross_entropy_bwd, n, x, ctx.t, ctx.ignore, ctx.eps, ctx.lse, up, g,
                          work=ctx.work)
         return g, None, None

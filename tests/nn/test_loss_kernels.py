@@ -105,3 +105,15 @@ def test_kernel_declines_what_it_does_not_handle():
         assert ch(ref, np.zeros((2, 3, 4), np.float32), np.zeros((2, 4), np.int64), None, 0.0) is ref
         assert ch(ref, np.zeros((3, 4), np.float32).T, t, None, 0.0) is ref
         assert ch(ref, x.astype(np.int64), t, None, 0.0) is ref
+
+
+def test_backward_follows_the_forward_when_the_switch_changes_between(kernel_mode):
+    """The Function records its loops in forward; switching the fast layer before backward changes nothing."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((9, 6)).astype(np.float32)
+    t = rng.integers(0, 6, 9)
+    xd, xt, ld, lt = _both(x, t, label_smoothing=0.1)
+    with kernels.compiled(kernel_mode == "numpy"):
+        ld.backward()
+    lt.backward()
+    np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=2e-5, atol=2e-6)
