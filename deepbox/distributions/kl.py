@@ -201,6 +201,8 @@ def _kl_halfnormal_halfnormal(p, q):
 
 @register_kl(Gumbel, Gumbel)
 def _kl_gumbel_gumbel(p, q):
+    # -H(p) + log s_q + E[z_q] + E[exp(-z_q)], z_q = (x - m_q) / s_q, with E[x] = m_p + s_p gamma and
+    # E[exp(-x / s_q)] = exp(-m_p / s_q) Gamma(1 + s_p / s_q) for x ~ Gumbel(m_p, s_p)
     ratio = p.scale / q.scale
     q_loc, p_loc = q.loc / q.scale, p.loc / q.scale
     t1 = -ratio.log() - q_loc + p_loc
