@@ -265,23 +265,31 @@ def test_argument_validation_errors_match_torch():
 
 
 def test_vae_style_reparameterised_loss_trains():
-    """An encoder's mean and log-variance, a reparameterised sample and the KL to N(0, I): the loss falls."""
+    """An encoder's mean and log-variance, a reparameterised sample and the KL to N(0, 1), trained by Adam.
+
+    The expected loss E[(z - t)^2] + KL(N(mu, s^2) || N(0, 1)) is smallest at mu = 2t/3 and s^2 = 1/3;
+    the trained parameters land there (without the KL term mu would go to t, without the
+    reparameterisation it would not move). The target comes from the test's own random stream, so the
+    test does not depend on which tests ran before it.
+    """
     deepbox.manual_seed(0)
+    t = np.random.default_rng(11).normal(size=(8, 2)) + 2.0
     mu = deepbox.zeros(8, 2, requires_grad=True)
     log_var = deepbox.zeros(8, 2, requires_grad=True)
-    target = deepbox.tensor(rng.normal(size=(8, 2)) + 2.0, dtype=deepbox.float32)
+    target = deepbox.tensor(t, dtype=deepbox.float32)
     opt = deepbox.optim.Adam([mu, log_var], lr=0.05)
     prior = dd.Normal(deepbox.zeros(2), deepbox.ones(2))
-    losses = []
-    for _ in range(150):
+    for step in range(300):
+        if step == 200:
+            opt.param_groups[0]["lr"] = 0.01
         q = dd.Normal(mu, (0.5 * log_var).exp())
         z = q.rsample()
         loss = ((z - target) ** 2).sum() + dd.kl_divergence(q, prior.expand((8, 2))).sum()
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(loss.item())
-    assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20])
+    assert np.abs(mu.detach().numpy() - 2 * t / 3).mean() < 0.1
+    assert np.abs(np.exp(log_var.detach().numpy()) - 1 / 3).mean() < 0.08
 
 
 def test_reinforce_with_categorical_prefers_the_rewarded_action():
