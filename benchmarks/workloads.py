@@ -201,31 +201,9 @@ def tiny_graph(lib, quick):
     return run, {}
 
 
-def char_lstm_step(lib, quick):
-    lib.manual_seed(0)
+def _lstm_lm(lib, vocab, emb, hidden):
+    """Embedding -> one LSTM layer -> a linear head over the vocabulary (a language model)."""
     nn = lib.nn
-    vocab, emb, hidden, batch, seq = 83, 64, 256, 64, (32 if quick else 128)
-
-    class CharLSTM(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.emb = nn.Embedding(vocab, emb)
-            self.lstm = nn.LSTM(emb, hidden, batch_first=True)
-            self.head = nn.Linear(hidden, vocab)
-
-        def forward(self, x):
-            h, _ = self.lstm(self.emb(x))
-            return self.head(h)
-
-    model = CharLSTM()
-    return _token_step(lib, model, lib.optim.Adam(model.parameters(), lr=2e-3), vocab, batch, seq, clip=1.0), {}
-
-
-def lstm_lm_step(lib, quick):
-    """A word-level LSTM language model at small batch: the per-time-step cost dominates."""
-    lib.manual_seed(0)
-    nn = lib.nn
-    vocab, emb, hidden, batch, seq = 1000, 64, 256, 32, (16 if quick else 64)
 
     class LSTMLM(nn.Module):
         def __init__(self):
@@ -238,7 +216,21 @@ def lstm_lm_step(lib, quick):
             h, _ = self.lstm(self.emb(x))
             return self.head(h)
 
-    model = LSTMLM()
+    return LSTMLM()
+
+
+def char_lstm_step(lib, quick):
+    lib.manual_seed(0)
+    vocab, batch, seq = 83, 64, (32 if quick else 128)
+    model = _lstm_lm(lib, vocab, 64, 256)
+    return _token_step(lib, model, lib.optim.Adam(model.parameters(), lr=2e-3), vocab, batch, seq, clip=1.0), {}
+
+
+def lstm_lm_step(lib, quick):
+    """A word-level LSTM language model at small batch: the per-time-step cost dominates."""
+    lib.manual_seed(0)
+    vocab, batch, seq = 1000, 32, (16 if quick else 64)
+    model = _lstm_lm(lib, vocab, 64, 256)
     return _token_step(lib, model, lib.optim.Adam(model.parameters(), lr=1e-3), vocab, batch, seq, clip=0.25), {}
 
 

@@ -24,90 +24,38 @@ def _accepts(*arrays):
 
 
 @kernels.fast_twin(AttentionFn)
-class AttentionKernelFn(Function):
-    """``(out, weights) = attention(q, k, v, mask)``; ``weights`` only with ``need_weights``.
-
-    ``mask`` is None, a boolean array (True = may attend) or a float array added to the
-    scores (it gets a gradient when it requires one). ``weights`` are the probabilities
-    after dropout, as ``nn.MultiheadAttention`` returns them.
-    """
+class AttentionKernelFn(AttentionFn):
+    """``AttentionFn`` with its softmax and the softmax's backward as compiled row passes over the threads
+    (for C-contiguous scores; other layouts take the reference's NumPy steps)."""
 
     accepts = staticmethod(_accepts)
 
     @staticmethod
-    def forward(ctx, q, k, v, mask, *, scale, causal=False, dropout_p=0.0, need_weights=False, generator=None):
+    def forward(ctx, *args, **kwargs):
         threads.blas_multi()
-        qs = q * xp.asarray(scale, q.dtype)
-        s = xp.matmul(qs, k.swapaxes(-1, -2))
-        masked = False
-        if mask is not None:
-            if mask.dtype == xp.bool_:
-                xp.copyto(s, -xp.inf, where=~mask)
-            else:
-                s += mask
-            masked = True
-        if causal:
-            L, S = s.shape[-2], s.shape[-1]
-            xp.copyto(s, -xp.inf, where=xp.triu(xp.ones((L, S), bool), 1))
-            masked = True
-        ctx.compiled = K = switch.kernels()
-        if s.flags.c_contiguous and s.size:
-            s2 = s.reshape(-1, s.shape[-1])
-            threads.parallel(K.softmax_rows, s2.shape[0], s2, work=threads.split_work(s.size, 1.0))
-            p = s
-        else:
-            p = _softmax_inplace(s, masked)
-        keep = None
-        pd = p
-        if dropout_p > 0.0:
-            if dropout_p >= 1.0:
-                keep = xp.zeros(p.shape, p.dtype)
-            else:
-                rnd = backend.rng(generator).random(p.shape, dtype=p.dtype)
-                keep = (rnd >= dropout_p).astype(p.dtype)
-                keep *= 1.0 / (1.0 - dropout_p)
-            pd = p * keep
-        out = xp.matmul(pd, v)
-        if any(ctx.needs_input_grad):
-            ctx.save_for_backward(qs, k, v, p, out)
-            ctx.keep = keep
-            ctx.scale = scale
-        if need_weights:
-            return out, pd
-        return out
+        ctx.compiled = switch.kernels()
+        return AttentionFn.forward(ctx, *args, **kwargs)
 
     @staticmethod
-    def backward(ctx, dout, dweights=None):
+    def backward(ctx, *grads):
         threads.blas_multi()
-        qs, k, v, p, out = ctx.saved_tensors
-        keep = ctx.keep
-        ctx.keep = None
-        pd = p if keep is None else p * keep
-        need = ctx.needs_input_grad
-        dv = xp.matmul(pd.swapaxes(-1, -2), dout) if need[2] else None
-        dp = xp.matmul(dout, v.swapaxes(-1, -2))
-        if dweights is not None:
-            dp += dweights
-        if keep is not None:
-            dp *= keep
-        K = ctx.compiled
-        if dweights is None and dp.flags.c_contiguous and p.flags.c_contiguous \
+        return AttentionFn.backward(ctx, *grads)
+
+    def softmax(self, s, masked):
+        if s.flags.c_contiguous and s.size:
+            s2 = s.reshape(-1, s.shape[-1])
+            threads.parallel(self.compiled.softmax_rows, s2.shape[0], s2, work=threads.split_work(s.size, 1.0))
+            return s
+        return _softmax_inplace(s, masked)
+
+    def softmax_backward(self, dp, p, dout, out, dweights_added):
+        if not dweights_added and dp.flags.c_contiguous and p.flags.c_contiguous \
                 and dp.shape == p.shape and dp.shape[:-1] == dout.shape[:-1] and dp.size:
             delta = _row_dots(dout, out)
-            threads.parallel(K.softmax_bwd, delta.shape[0], dp.reshape(delta.shape + (-1,)),
+            threads.parallel(self.compiled.softmax_bwd, delta.shape[0], dp.reshape(delta.shape + (-1,)),
                              p.reshape(delta.shape + (-1,)), delta, 0, work=threads.split_work(dp.size, 0.3))
         else:
-            if dweights is None:
-                delta = xp.einsum("...e,...e->...", dout, out)[..., None]
-            else:
-                delta = (dp * p).sum(axis=-1, keepdims=True)
-            dp -= delta
-            dp *= p                        # dS, in place
-        scale = xp.asarray(ctx.scale, dp.dtype)
-        dq = xp.matmul(dp, k) * scale if need[0] else None
-        dk = xp.matmul(dp.swapaxes(-1, -2), qs) if need[1] else None
-        dmask = dp if need[3] else None
-        return dq, dk, dv, dmask
+            AttentionFn.softmax_backward(dp, p, dout, out, dweights_added)
 
 
 @kernels.fast_twin(CausalAttentionFn)

@@ -53,6 +53,22 @@ class AttentionFn(Function):
     """
 
     @staticmethod
+    def softmax(s, masked):
+        """The softmax of the scores over the last axis, in place."""
+        return _softmax_inplace(s, masked)
+
+    @staticmethod
+    def softmax_backward(dp, p, dout, out, dweights_added):
+        """``dP -> dS = P * (dP - rowsum(dP * P))`` in place; ``rowsum(dP * P) = rowsum(dout * out)``
+        unless a gradient of the weights was added into ``dP``."""
+        if dweights_added:
+            delta = (dp * p).sum(axis=-1, keepdims=True)
+        else:
+            delta = xp.einsum("...e,...e->...", dout, out)[..., None]
+        dp -= delta
+        dp *= p
+
+    @staticmethod
     def forward(ctx, q, k, v, mask, *, scale, causal=False, dropout_p=0.0, need_weights=False, generator=None):
         qs = q * xp.asarray(scale, q.dtype)
         s = xp.matmul(qs, k.swapaxes(-1, -2))
@@ -67,7 +83,7 @@ class AttentionFn(Function):
             L, S = s.shape[-2], s.shape[-1]
             xp.copyto(s, -xp.inf, where=xp.triu(xp.ones((L, S), bool), 1))
             masked = True
-        p = _softmax_inplace(s, masked)
+        p = ctx.softmax(s, masked)
         keep = None
         pd = p
         if dropout_p > 0.0:
@@ -100,12 +116,7 @@ class AttentionFn(Function):
             dp += dweights
         if keep is not None:
             dp *= keep
-        if dweights is None:
-            delta = xp.einsum("...e,...e->...", dout, out)[..., None]
-        else:
-            delta = (dp * p).sum(axis=-1, keepdims=True)
-        dp -= delta
-        dp *= p                        # dS, in place
+        ctx.softmax_backward(dp, p, dout, out, dweights is not None)     # dS, in place
         scale = xp.asarray(ctx.scale, dp.dtype)
         dq = xp.matmul(dp, k) * scale if need[0] else None
         dk = xp.matmul(dp.swapaxes(-1, -2), qs) if need[1] else None
