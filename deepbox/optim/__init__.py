@@ -1,7 +1,7 @@
 """``deepbox.optim``: optimisers and learning-rate schedules, as in ``torch.optim``."""
 from __future__ import annotations
 
-from deepbox.optim import lr_scheduler  # noqa: F401
+from deepbox.optim import lr_scheduler, swa_utils  # noqa: F401
 from deepbox.optim.adadelta import Adadelta
 from deepbox.optim.adagrad import Adagrad
 from deepbox.optim.adam import Adam
@@ -18,4 +18,4 @@ from deepbox.optim.sgd import SGD
 
 __all__ = ["Optimizer", "required", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "LBFGS",
            "NAdam", "RAdam", "Adamax", "Rprop", "ASGD",
-           "lr_scheduler"]
+           "lr_scheduler", "swa_utils"]
