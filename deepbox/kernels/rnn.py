@@ -1,4 +1,5 @@
-"""Fast recurrent layers: the LSTM in a feature-major layout, its gate math one compiled pass per step.
+"""Fast recurrent layers: the LSTM in a feature-major layout, each thread taking its own batch columns
+through the whole sequence, its gate math one compiled pass per step.
 
 ``LSTMKernelFn`` is the twin of ``deepbox.ops.rnn.LSTMFn`` (same values). Where the reference keeps
 the state batch-major (B, H), the twin keeps it feature-major (H, B): unit j of sequence b at
@@ -8,18 +9,28 @@ the state batch-major (B, H), the twin keeps it feature-major (H, B): unit j of 
   faster than ``h (B, H) @ W_hh^T`` at batch 32 (0.11 vs 0.15 ms at H = 256, 2 threads), and
   the backward's ``W_hh^T @ dg`` 10-15 % faster than ``dg @ W_hh``;
 * a step's four gates, cell state and saved factors are each one contiguous run, so the
-  compiled cell (``lstm_cell_fwd``/``_bwd``) is one flat loop each way;
+  compiled cell (``lstm_cell_fwd``/``_bwd``) is one flat loop each way (backward: the output
+  gradient is copied feature-major once per sequence for that);
 * the input projections of all steps are one stacked product ``W_ih (4H, I) @ x_t^T``;
-* backward writes each step's gate gradients straight into a (4H, T, B) array, so the weight
-  gradients of all steps are one GEMM each over the (t, b) columns.
+* backward copies each step's gate gradients into a (4H, T, B) array, so the weight gradients of
+  all steps are one GEMM each over the (t, b) columns.
+
+The sequences of a batch are independent, so with at least ``MIN_CHUNK`` columns per thread each
+thread runs its own columns through the whole sequence, forward and backward (weight gradients of
+its columns included, summed at the end), with BLAS on one thread: no hand-off between threads at
+any step. Handing each step's cell or GEMM to the other thread instead costs a thread wake-up
+(about 25 us on this VM, 50-75 us per hand-off) per step, and BLAS's two-thread GEMM at N = 32 is
+no faster than two one-thread GEMMs at N = 16. With a smaller batch one chunk runs in the calling
+thread with BLAS on its own threads.
 
 The work buffers that live from forward to backward come from the shared workspace, as a fresh
 one page-faults on first touch (measured: ~15 % of an LSTM layer's forward). Projections
 (``proj_size``) and packed sequences take the reference.
 
-All the recurrent twins give BLAS its own threads back first: their GEMMs are large, and a fast
-convolution leaves BLAS at one thread (``threads.blas_single``). ``GRUKernelFn`` and
-``RNNKernelFn`` do only that, around their reference's loops.
+All the recurrent twins give BLAS its own threads back when they return: their GEMMs (and the layers
+around them, such as a language model's head) are large, and a fast convolution leaves BLAS at one
+thread (``threads.blas_single``). ``GRUKernelFn`` and ``RNNKernelFn`` do only that, around their
+reference's loops.
 """
 from __future__ import annotations
 
@@ -35,7 +46,6 @@ from deepbox.ops.rnn import (
     RNNFn,
     _lstm_weights,
     _time_major,
-    _x_time_major,
 )
 
 __all__ = ["LSTMKernelFn", "GRUKernelFn", "RNNKernelFn"]
@@ -63,80 +73,150 @@ class LSTMKernelFn(Function):
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_hr, *, reverse=False, batch_first=False,
                 batch_sizes=None):
-        threads.blas_multi()
-        ctx.compiled = K = switch.kernels()
+        K = switch.kernels()
         H = w_hh.shape[0] // 4
-        x_tm = _x_time_major(x, batch_first)
-        T, B, I = x_tm.shape
-        HB, dt = H * B, x.dtype
+        B, dt = x.shape[0 if batch_first else 1], x.dtype
         w_ih4, w_hh4, w_ih4_s, w_hh_sT, b4 = _lstm_weights(w_ih, w_hh, b_ih, b_hh, dt)
         w_s = xp.ascontiguousarray(w_hh_sT.transpose(0, 2, 1)).reshape(4 * H, H)   # halved sigmoid rows
-        xs = xp.ascontiguousarray(x_tm[::-1] if reverse else x_tm)                   # (T, B, I), step order
-        xproj = _take((T, 4 * H, B), dt)
-        xp.matmul(w_ih4_s.reshape(4 * H, I), xs.transpose(0, 2, 1), out=xproj)
-        bias = (xp.zeros((4, HB), dt) if b4 is None
-                else xp.repeat(b4.reshape(4 * H), B).reshape(4, HB))
-        hs = _take((T + 1, H, B), dt)      # hs[s]: the state after s steps
-        hs[0] = 0 if h0 is None else h0.T
-        c = xp.zeros(HB, dt) if c0 is None else c0.T.astype(dt, order="C", copy=True).reshape(HB)
         need = any(ctx.needs_input_grad)
+        out = xp.empty(x.shape[:-1] + (H,), dt)
+        hn, cn = xp.empty((B, H), dt), xp.empty((B, H), dt)
+        bounds = _batch_chunks(B)
+        saved = [None] * (len(bounds) - 1)
+        _each_chunk(bounds, _forward_chunk, K, _time_major(x, batch_first), w_ih4_s.reshape(4 * H, -1), w_s, b4,
+                    h0, c0, reverse, need, _time_major(out, batch_first), hn, cn, saved)
         if need:
-            q, a = _take((T, 4, HB), dt), _take((T, 2, HB), dt)
-        else:
-            q = a = xp.zeros((T, 4, 1), dt)
-        g = xp.empty((4 * H, B), dt)
-        g4 = g.reshape(4, HB)
-        work = threads.split_work(HB, 5.0)
-        for s in range(T):
-            xp.matmul(w_s, hs[s], out=g)
-            threads.parallel(K.lstm_cell_fwd, HB, g4, xproj[s].reshape(4, HB), bias, c, hs[s + 1].reshape(HB),
-                             q[s], a[s], need, work=work)
-        ys = hs[1:][::-1] if reverse else hs[1:]                                      # (T, H, B), time order
-        out = xp.ascontiguousarray(ys.transpose(2, 0, 1) if batch_first else ys.transpose(0, 2, 1))
-        if need:
-            ctx.save_for_backward(xs, w_ih4, w_hh4)
-            ctx.seq = (q, a, hs)
-            ctx.cfg = (reverse, batch_first, H)
-        return out, xp.ascontiguousarray(hs[T].T), xp.ascontiguousarray(c.reshape(H, B).T)
+            ctx.save_for_backward(w_ih4, w_hh4)
+            ctx.seq = saved
+            ctx.cfg = (reverse, batch_first, H, bounds, K)
+        return out, hn, cn
 
     @staticmethod
     def backward(ctx, dout, dhn, dcn):
-        threads.blas_multi()
-        xs, w_ih4, w_hh4 = ctx.saved_tensors
-        q, a, hs = ctx.seq
-        reverse, batch_first, H = ctx.cfg
-        T, B = xs.shape[0], xs.shape[1]
-        HB, dt = H * B, q.dtype
-        dout_tm = _time_major(dout, batch_first)
-        douts = dout_tm[::-1] if reverse else dout_tm                                 # (T, B, H) views, step order
-        dh = dhn.T.astype(dt, order="C", copy=True)                                   # (H, B)
-        dc = dcn.T.astype(dt, order="C", copy=True).reshape(HB)
-        dg = _take((4, H, T, B), dt)
-        w_hhT = xp.ascontiguousarray(w_hh4.reshape(4 * H, H).T)                       # (H, 4H)
-        cell = ctx.compiled.lstm_cell_bwd
-        work = threads.split_work(HB, 1.0)
-        for s in range(T - 1, -1, -1):
-            dgs = dg[:, :, s, :]
-            threads.parallel(cell, H, douts[s], dh.reshape(HB), dc, q[s], a[s], dgs, work=work)
-            xp.matmul(w_hhT, dgs.reshape(4 * H, B), out=dh)
-
+        w_ih4, w_hh4 = ctx.saved_tensors
+        reverse, batch_first, H, bounds, K = ctx.cfg
         need = ctx.needs_input_grad
-        d2 = dg.reshape(4 * H, T * B)                 # column s * B + b: step s, sequence b
-        dx = dw_ih = dw_hh = db = None
-        if need[0]:
-            dxs = (d2.T @ w_ih4.reshape(4 * H, -1)).reshape(T, B, -1)
-            dxt = dxs[::-1] if reverse else dxs
-            dx = dxt.swapaxes(0, 1) if batch_first else dxt
+        dt = w_ih4.dtype
+        B, I = bounds[-1], w_ih4.shape[2]
+        T = dout.shape[1 if batch_first else 0]
+        dx = xp.empty((B, T, I) if batch_first else (T, B, I), dt) if need[0] else None
+        dh0, dc0 = xp.empty((B, H), dt), xp.empty((B, H), dt)
+        parts = [None] * (len(bounds) - 1)
+        w_hhT = xp.ascontiguousarray(w_hh4.reshape(4 * H, H).T)                       # (H, 4H)
+        _each_chunk(bounds, _backward_chunk, K, ctx.seq, _time_major(dout, batch_first), dhn, dcn,
+                    w_ih4.reshape(4 * H, I), w_hhT, reverse, need,
+                    None if dx is None else _time_major(dx, batch_first), dh0, dc0, parts)
+        dw_ih = dw_hh = db = None
         if need[1]:
-            dw_ih = _torch_rows(d2 @ xs.reshape(T * B, -1), H)
+            dw_ih = _torch_rows(_total([p[0] for p in parts]), H)
         if need[2]:
-            dw_hh = _torch_rows(d2 @ hs[:T].transpose(0, 2, 1).reshape(T * B, H), H)
+            dw_hh = _torch_rows(_total([p[1] for p in parts]), H)
         if need[3] or need[4]:
-            db = _torch_rows((d2 @ xp.ones(T * B, dt))[:, None], H).reshape(4 * H)
+            db = _torch_rows(_total([p[2] for p in parts])[:, None], H).reshape(4 * H)
         db_ih = db if need[3] else None
         db_hh = (db.copy() if need[3] else db) if need[4] else None
-        dh0, dc0 = xp.ascontiguousarray(dh.T), xp.ascontiguousarray(dc.reshape(H, B).T)
         return dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dc0, None
+
+
+# Each thread runs the whole sequence for its own batch columns (a layer's sequences are independent), with
+# BLAS on one thread inside it: no hand-off between threads at any time step.
+MIN_CHUNK = 16      # fewer columns per GEMM than this, and one chunk on BLAS's own threads is faster
+
+
+def _batch_chunks(B):
+    """Bounds of the batch columns that each thread takes through the whole sequence."""
+    n = max(1, min(threads.num_threads(), B // MIN_CHUNK))
+    return [B * i // n for i in range(n + 1)]
+
+
+def _each_chunk(bounds, fn, *args):
+    """``fn(i, b0, b1, *args)`` for each chunk ``i`` of batch columns ``b0:b1``: one chunk per thread with
+    BLAS on one thread in each, or a single chunk in the calling thread with BLAS on its own threads."""
+    n = len(bounds) - 1
+    if n == 1:
+        threads.blas_multi()
+        fn(0, 0, bounds[1], *args)
+        return
+
+    def run(lo, hi):
+        for i in range(lo, hi):
+            fn(i, bounds[i], bounds[i + 1], *args)
+
+    threads.blas_single()
+    try:
+        threads.parallel(run, n, work=1 << 30)
+    finally:
+        threads.blas_multi()    # the layers around (the LM's head) want BLAS's threads
+
+
+def _forward_chunk(i, b0, b1, K, x_tm, w_ih_s, w_s, b4, h0, c0, reverse, need, out_tm, hn, cn, saved):
+    """The whole sequence for the batch columns ``b0:b1``, the state feature-major (H, Bt)."""
+    T = x_tm.shape[0]
+    H, Bt, dt = w_s.shape[1], b1 - b0, w_s.dtype
+    HB = H * Bt
+    xs = xp.ascontiguousarray(x_tm[::-1, b0:b1] if reverse else x_tm[:, b0:b1])  # (T, Bt, I), step order
+    xproj = _take((T, 4 * H, Bt), dt)
+    xp.matmul(w_ih_s, xs.transpose(0, 2, 1), out=xproj)
+    bias = xp.zeros((4, HB), dt) if b4 is None else xp.repeat(b4.reshape(4 * H), Bt).reshape(4, HB)
+    hs = _take((T + 1, H, Bt), dt)      # hs[s]: the state after s steps
+    hs[0] = 0 if h0 is None else h0[b0:b1].T
+    c = xp.zeros(HB, dt) if c0 is None else c0[b0:b1].T.astype(dt, order="C", copy=True).reshape(HB)
+    if need:
+        q, a = _take((T, 4, HB), dt), _take((T, 2, HB), dt)
+    else:
+        q = a = xp.zeros((T, 4, 1), dt)
+    g = xp.empty((4 * H, Bt), dt)
+    g4 = g.reshape(4, HB)
+    work = threads.split_work(HB, 5.0)
+    for s in range(T):
+        xp.matmul(w_s, hs[s], out=g)
+        threads.parallel(K.lstm_cell_fwd, HB, g4, xproj[s].reshape(4, HB), bias, c, hs[s + 1].reshape(HB),
+                         q[s], a[s], need, work=work)
+    ys = hs[1:][::-1] if reverse else hs[1:]                                      # (T, H, Bt), time order
+    out_tm[:, b0:b1] = ys.transpose(0, 2, 1)
+    hn[b0:b1] = hs[T].T
+    cn[b0:b1] = c.reshape(H, Bt).T
+    if need:
+        saved[i] = (xs, q, a, hs)
+
+
+def _backward_chunk(i, b0, b1, K, saved, dout_tm, dhn, dcn, w_ih, w_hhT, reverse, need, dx_tm, dh0, dc0, parts):
+    """Backward through the whole sequence for the batch columns ``b0:b1``; the weight gradients of these
+    columns go to ``parts[i]``, summed over the chunks by the caller."""
+    xs, q, a, hs = saved[i]
+    T, Bt, dt = xs.shape[0], b1 - b0, q.dtype
+    H = w_hhT.shape[0]
+    HB = H * Bt
+    dout_c = dout_tm[:, b0:b1]                                                    # (T, Bt, H), time order
+    douts = _take((T, H, Bt), dt)                                                 # feature-major, step order
+    douts[...] = (dout_c[::-1] if reverse else dout_c).transpose(0, 2, 1)
+    douts = douts.reshape(T, HB)
+    dh = dhn[b0:b1].T.astype(dt, order="C", copy=True).reshape(HB)               # (H, Bt) flat
+    dc = dcn[b0:b1].T.astype(dt, order="C", copy=True).reshape(HB)
+    dg = _take((4, H, T, Bt), dt)
+    r = xp.empty((4 * H, Bt), dt)                # the step's gate gradients, contiguous for the GEMM
+    r4 = r.reshape(4, HB)
+    dh2 = dh.reshape(H, Bt)
+    work = threads.split_work(HB, 1.0)
+    for s in range(T - 1, -1, -1):
+        threads.parallel(K.lstm_cell_bwd, H, s, douts[s], dh, dc, q[s], a[s], r4, dg, work=work)
+        xp.matmul(w_hhT, r, out=dh2)
+    d2 = dg.reshape(4 * H, T * Bt)                 # column s * Bt + b: step s, sequence b0 + b
+    if need[0]:
+        dxs = (d2.T @ w_ih).reshape(T, Bt, -1)
+        dx_tm[:, b0:b1] = dxs[::-1] if reverse else dxs
+    parts[i] = (d2 @ xs.reshape(T * Bt, -1) if need[1] else None,
+                d2 @ hs[:T].transpose(0, 2, 1).reshape(T * Bt, H) if need[2] else None,
+                d2 @ xp.ones(T * Bt, dt) if need[3] or need[4] else None)
+    dh0[b0:b1] = dh2.T
+    dc0[b0:b1] = dc.reshape(H, Bt).T
+
+
+def _total(arrays):
+    out = arrays[0]
+    for a in arrays[1:]:
+        out += a
+    return out
 
 
 @kernels.fast_twin(GRUFn)

@@ -462,6 +462,50 @@ def test_lstm_matches_torch(small_kernels, kernel_mode, kw, state, dtype):
     _check_lstm_path(small_kernels, kernel_mode, not kw.get("proj_size"))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kw", [dict(), dict(batch_first=True), dict(bidirectional=True, num_layers=2)])
+@pytest.mark.parametrize("grad", [True, False])
+def test_lstm_batch_chunks_per_thread_match_torch(small_kernels, kernel_mode, monkeypatch, kw, grad, dtype):
+    """The twin's split of the batch over the threads (each runs its columns through the whole sequence):
+    5 sequences in chunks of 2 and 3 columns, against PyTorch, values and every gradient."""
+    from deepbox.kernels import rnn as krnn
+
+    monkeypatch.setattr(krnn, "MIN_CHUNK", 2)
+    assert krnn._batch_chunks(5) == [0, 2, 5] and krnn._batch_chunks(3) == [0, 3]
+    t, d = _lstm_pair(dtype, **kw)
+    rng = np.random.default_rng(16)
+    B, T = 5, 6
+    x = rng.standard_normal((B, T, 5) if kw.get("batch_first") else (T, B, 5)).astype(dtype)
+    layers = kw.get("num_layers", 1) * (2 if kw.get("bidirectional") else 1)
+    hs = [rng.standard_normal((layers, B, 7)).astype(dtype) for _ in range(2)]
+    tol = TOL[dtype] if dtype == np.float64 else dict(rtol=1e-4, atol=2e-5)
+    if not grad:
+        with deepbox.no_grad():
+            dout, (dhn, dcn) = d(deepbox.tensor(x), tuple(deepbox.tensor(a) for a in hs))
+        with torch.no_grad():
+            tout, (thn, tcn) = t(torch.tensor(x), tuple(torch.tensor(a) for a in hs))
+        for a, b in ((dout, tout), (dhn, thn), (dcn, tcn)):
+            np.testing.assert_allclose(a._data, b.numpy(), **tol)
+        return
+    dx, tx = deepbox.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    dh = [deepbox.tensor(a, requires_grad=True) for a in hs]
+    th = [torch.tensor(a, requires_grad=True) for a in hs]
+    dout, (dhn, dcn) = d(dx, tuple(dh))
+    tout, (thn, tcn) = t(tx, tuple(th))
+    for a, b in ((dout, tout), (dhn, thn), (dcn, tcn)):
+        np.testing.assert_allclose(a._data, b.detach().numpy(), **tol)
+    cot = [rng.standard_normal(tuple(o.shape)).astype(dtype) for o in (tout, thn, tcn)]
+    sum((o * deepbox.tensor(c)).sum() for o, c in zip((dout, dhn, dcn), cot)).backward()
+    sum((o * torch.tensor(c)).sum() for o, c in zip((tout, thn, tcn), cot)).backward()
+    np.testing.assert_allclose(dx.grad._data, tx.grad.numpy(), **tol)
+    for a, b in zip(dh, th):
+        np.testing.assert_allclose(a.grad._data, b.grad.numpy(), **tol)
+    tp = dict(t.named_parameters())
+    for name, p in d.named_parameters():
+        np.testing.assert_allclose(p.grad._data, tp[name].grad.numpy(), **tol, err_msg=name)
+    _check_lstm_path(small_kernels, kernel_mode, True)
+
+
 @pytest.mark.parametrize("batch_first", [False, True])
 def test_lstm_packed_sequences_match_torch(small_kernels, kernel_mode, batch_first):
     t, d = _lstm_pair(np.float64, batch_first=batch_first, proj_size=4)
