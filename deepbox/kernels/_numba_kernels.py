@@ -114,6 +114,51 @@ def maxpool_backward(lo, hi, g, arg, dx):
 # ----------------------------------------------------------------------------- convolution
 
 @njit(**_JIT)
+def im2col(lo, hi, x, cols, c, sh, sw, dh, dw, ph, pw):
+    """The columns of images ``lo:hi`` of an unpadded NHWC input, zeros where a window leaves it.
+
+    ``x``: ``(N, H, W*c)``; ``cols``: ``(hi-lo, Ho, Wo, kh, kw*c)``, written whole. With dilation 1 in
+    width, each window row is one run of ``kw*c`` consecutive input floats (clipped at the borders),
+    else ``kw`` runs of ``c``. Reading the unpadded input saves the padded copy that NumPy's strided
+    window view needs, and copying whole runs is faster than NumPy's copy over runs of ``c``.
+    """
+    H, Wc = x.shape[1], x.shape[2]
+    Ho, Wo, kh, r = cols.shape[1], cols.shape[2], cols.shape[3], cols.shape[4]
+    kw = r // c
+    zero = np.zeros(1, cols.dtype)[0]
+    for n in range(lo, hi):
+        xn = x[n]
+        cn = cols[n - lo]
+        for oy in range(Ho):
+            for i in range(kh):
+                y = oy * sh + i * dh - ph
+                inside = y >= 0 and y < H
+                for ox in range(Wo):
+                    d = cn[oy, ox, i]
+                    if not inside:
+                        for t in range(r):
+                            d[t] = zero
+                        continue
+                    row = xn[y]
+                    base = (ox * sw - pw) * c
+                    if dw == 1 and base >= 0 and base + r <= Wc:     # the whole window row is inside
+                        src = row[base:base + r]
+                        for t in range(r):
+                            d[t] = src[t]
+                    else:
+                        for j in range(kw):
+                            b0 = base + j * dw * c
+                            dj = d[j * c:(j + 1) * c]
+                            if b0 >= 0 and b0 + c <= Wc:
+                                src = row[b0:b0 + c]
+                                for t in range(c):
+                                    dj[t] = src[t]
+                            else:
+                                for t in range(c):
+                                    dj[t] = zero
+
+
+@njit(**_JIT)
 def col2im_rows(lo, hi, d, dx, c, ph, pw):
     """``dx[n, oy + i - ph, (ox - pw)*c + t] += d[n, oy, ox, i, t]`` for images ``lo:hi`` (stride 1,
     dilation 1), leaving out what falls into the padding.

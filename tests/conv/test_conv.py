@@ -277,6 +277,38 @@ def test_input_gradient_path_follows_kernel_mode(kernel_mode, monkeypatch):
     assert calls == []
 
 
+@pytest.mark.parametrize("case", [
+    (3, 4, 9, 9, 5, 3, 1, 1, 1),       # 'same' 3x3: clipped window rows at every border
+    (2, 16, 9, 8, 4, 3, 2, 1, 1),      # stride 2, odd width
+    (2, 3, 7, 8, 3, 3, 1, 2, 2),       # dilation 2: per-tap runs, whole window rows in the padding
+    (2, 5, 6, 7, 6, 1, 2, 0, 1),       # 1x1 stride 2 (a ResNet shortcut), C_in != C_out
+])
+def test_compiled_im2col_reads_the_unpadded_input(kernel_mode, monkeypatch, case):
+    """With C > 1, ``numba`` mode builds the columns (forward and weight gradient) with the compiled
+    ``im2col`` straight from the unpadded input; values and gradients equal PyTorch's in both modes."""
+    from deepbox import kernels
+
+    n, c, h, w, o, k, s, p, d = case
+    calls = []
+    K = kernels.switch.kernels()
+    if K is not None:
+        real = K.im2col
+        monkeypatch.setattr(K, "im2col", lambda *a: (calls.append(a[1] - a[0]), real(*a)))
+    x, wt = arr(n, c, h, w), arr(o, c, k, k)
+    g = arr(*TF.conv2d(torch.tensor(x), torch.tensor(wt), None, s, p, d).shape)
+    for dtype, tol in ((np.float64, dict(rtol=1e-10, atol=1e-12)), (np.float32, dict(rtol=1e-4, atol=1e-5))):
+        tx, tw = (torch.tensor(a.astype(dtype), requires_grad=True) for a in (x, wt))
+        dx, dw = (deepbox.tensor(a.astype(dtype), requires_grad=True) for a in (x, wt))
+        yt, yd = TF.conv2d(tx, tw, None, s, p, d), F.conv2d(dx, dw, None, s, p, d)
+        yt.backward(torch.tensor(g.astype(dtype)))
+        yd.backward(deepbox.tensor(g.astype(dtype)))
+        np.testing.assert_allclose(yd._data, yt.detach().numpy(), **tol)
+        np.testing.assert_allclose(dx.grad._data, tx.grad.numpy(), **tol)
+        np.testing.assert_allclose(dw.grad._data, tw.grad.numpy(), **tol)
+    # forward and weight gradient each read every image once, per dtype
+    assert sum(calls) == (4 * n if kernel_mode == "numba" else 0), calls
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_one_channel_direct_kernel(kernel_mode, monkeypatch, dtype):
     """One-channel stride-1 convolutions with up to 16 outputs run the direct kernels in ``numba`` mode
