@@ -339,8 +339,9 @@ def test_deepbox_numba_0_never_loads_numba(tmp_path):
 
 def test_convolution_runs_blas_single_threaded_and_sequence_ops_restore_it(threads):
     """A convolution splits its chunks over deepbox's threads with BLAS at one thread, and leaves it
-    there (switching back would let BLAS's spinning workers compete); an LSTM or attention layer gives
-    BLAS its threads back. Values follow PyTorch either way."""
+    there (switching back would let BLAS's spinning workers compete); an LSTM or attention layer that runs
+    in one piece gives BLAS its threads back, one that splits its work over deepbox's threads leaves BLAS at
+    one. Values follow PyTorch either way."""
     libs = kernels.threads._blas_libs()
     assert libs, "threadpoolctl must see NumPy's BLAS"
     threads(2)
@@ -368,6 +369,15 @@ def test_convolution_runs_blas_single_threaded_and_sequence_ops_restore_it(threa
         conv()
         deepbox.set_num_threads(2)
         assert [c.get_num_threads() for c in libs] == [2] * len(libs)
+        # the layers that split their own work over deepbox's threads leave BLAS at one thread, as a
+        # convolution does: an LSTM over 32 sequences (16 per thread), causal attention over a batch,
+        # a linear layer over 4096 rows
+        for layer in (lambda: deepbox.nn.LSTM(4, 6)(deepbox.randn(3, 32, 4)),
+                      lambda: F.scaled_dot_product_attention(*[deepbox.randn(16, 4, 128, 32)] * 3, is_causal=True),
+                      lambda: F.linear(deepbox.randn(4096, 64), deepbox.randn(64, 64), deepbox.randn(64))):
+            kernels.threads.blas_multi()
+            layer()
+            assert [c.get_num_threads() for c in libs] == [1] * len(libs)
     finally:
         kernels.threads.blas_multi()
         for c, k in zip(libs, original):

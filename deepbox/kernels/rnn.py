@@ -27,10 +27,9 @@ The work buffers that live from forward to backward come from the shared workspa
 one page-faults on first touch (measured: ~15 % of an LSTM layer's forward). Projections
 (``proj_size``) and packed sequences take the reference.
 
-All the recurrent twins give BLAS its own threads back when they return: their GEMMs (and the layers
-around them, such as a language model's head) are large, and a fast convolution leaves BLAS at one
-thread (``threads.blas_single``). ``GRUKernelFn`` and ``RNNKernelFn`` do only that, around their
-reference's loops.
+The LSTM split over the batch leaves BLAS at one thread (``threads.blas_single``), as the convolutions,
+causal attention and large linear layers do; with a single chunk it gives BLAS its own threads back
+first. ``GRUKernelFn`` and ``RNNKernelFn`` do only that, around their reference's loops.
 """
 from __future__ import annotations
 
@@ -131,7 +130,8 @@ def _batch_chunks(B):
 
 def _each_chunk(bounds, fn, *args):
     """``fn(i, b0, b1, *args)`` for each chunk ``i`` of batch columns ``b0:b1``: one chunk per thread with
-    BLAS on one thread in each, or a single chunk in the calling thread with BLAS on its own threads."""
+    BLAS on one thread in each (and left there, as after a split linear layer: see ``deepbox.kernels.linear``),
+    or a single chunk in the calling thread with BLAS on its own threads."""
     n = len(bounds) - 1
     if n == 1:
         threads.blas_multi()
@@ -142,11 +142,10 @@ def _each_chunk(bounds, fn, *args):
         for i in range(lo, hi):
             fn(i, bounds[i], bounds[i + 1], *args)
 
-    threads.blas_single()
-    try:
-        threads.parallel(run, n, work=1 << 30)
-    finally:
-        threads.blas_multi()    # the layers around (the LM's head) want BLAS's threads
+    if not threads.blas_single():      # no control over BLAS's threads: one chunk after the other
+        run(0, n)
+        return
+    threads.parallel(run, n, work=1 << 30)
 
 
 def _forward_chunk(i, b0, b1, K, x_tm, w_ih_s, w_s, b4, h0, c0, reverse, need, out_tm, hn, cn, saved):

@@ -585,3 +585,80 @@ def test_adam_kernel_follows_torch_adam(amsgrad, dtype):
     np.testing.assert_allclose(m, st["exp_avg"].numpy(), **TOL[dtype])
     np.testing.assert_allclose(vmax if amsgrad else v, (st["max_exp_avg_sq"] if amsgrad else st["exp_avg_sq"]).numpy(),
                                **TOL[dtype])
+
+
+# ----------------------------------------------------------------------------- layers split over the threads
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(9, 5), (2, 7, 5)])
+@pytest.mark.parametrize("need_x", [True, False])
+def test_linear_split_by_rows_matches_torch(small_kernels, kernel_mode, monkeypatch, shape, need_x, dtype):
+    """The linear twin with its rows split over the threads (each its rows of y and dx, its share of dW and
+    db, summed): values and gradients against PyTorch; an input without a gradient takes no dx."""
+    from deepbox.kernels import linear as klin
+
+    monkeypatch.setattr(klin, "SPLIT_MIN_ROWS", 2)
+    monkeypatch.setattr(klin, "SPLIT_MIN_FLOPS", 1)
+    assert klin._split(9, 5, 3) and not klin._split(3, 5, 3)
+    rng = np.random.default_rng(21)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in (shape, (3, 5), (3,)))
+    cot = rng.standard_normal(shape[:-1] + (3,)).astype(dtype)
+    out, grads = {}, {}
+    for lib, F in ((deepbox, DF), (torch, TF)):
+        ts = [lib.tensor(a, requires_grad=(i > 0 or need_x)) for i, a in enumerate((x, w, b))]
+        y = F.linear(*ts)
+        (y * lib.tensor(cot)).sum().backward()
+        out[lib] = np.asarray(y.detach().numpy() if lib is torch else y._data)
+        grads[lib] = [None if t.grad is None else np.asarray(t.grad.numpy() if lib is torch else t.grad._data)
+                      for t in ts]
+    np.testing.assert_allclose(out[deepbox], out[torch], **TOL[dtype])
+    for a, b_ in zip(grads[deepbox], grads[torch]):
+        assert (a is None) == (b_ is None)
+        if a is not None:
+            np.testing.assert_allclose(a, b_, **TOL[dtype])
+    _check_path(small_kernels, kernel_mode)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_causal_attention_split_over_batch_matches_torch(small_kernels, kernel_mode, monkeypatch, dtype):
+    """Causal attention (the query-block path, L >= 128) with the batch split over the threads."""
+    from deepbox.kernels import attention as katt
+
+    monkeypatch.setattr(katt, "SPLIT_MIN_WORK", 1)
+    q, k, v = _attention_case(130, 130, 8, dtype, batch=(3, 2))
+    _compare(lambda F, q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), [q, k, v], dtype)
+    _check_path(small_kernels, kernel_mode)
+
+
+def test_multihead_attention_causal_split_training_matches_torch(small_kernels, kernel_mode, monkeypatch):
+    """The GPT layout (q, k, v strided views of one projection) with the batch and the projections'
+    rows split over the threads."""
+    from deepbox.kernels import attention as katt
+    from deepbox.kernels import linear as klin
+
+    monkeypatch.setattr(katt, "SPLIT_MIN_WORK", 1)
+    monkeypatch.setattr(klin, "SPLIT_MIN_ROWS", 2)
+    monkeypatch.setattr(klin, "SPLIT_MIN_FLOPS", 1)
+    test_multihead_attention_causal_training_matches_torch(small_kernels, kernel_mode)
+
+
+def test_causal_attention_split_with_dropout_matches_reference(monkeypatch):
+    """With dropout the split path draws the same keep masks as the reference (block by block, before the
+    threads start): the same values and gradients as the reference twin from the same seed."""
+    from deepbox.kernels import attention as katt
+    from tests.helpers import require_kernels
+
+    require_kernels()
+    monkeypatch.setattr(katt, "SPLIT_MIN_WORK", 1)
+    q, k, v = _attention_case(128, 128, 4, np.float64, batch=(4, 2))
+    results = []
+    for on in (True, False):
+        with kernels.switch.compiled(on):
+            deepbox.manual_seed(5)
+            ts = [deepbox.tensor(a, requires_grad=True) for a in (q, k, v)]
+            out = DF.scaled_dot_product_attention(*ts, is_causal=True, dropout_p=0.3)
+            (out ** 2).sum().backward()
+            results.append([out._data] + [t.grad._data for t in ts])
+    assert (results[0][0] == 0).any()
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, **TOL[np.float64])
