@@ -309,6 +309,68 @@ def test_compiled_im2col_reads_the_unpadded_input(kernel_mode, monkeypatch, case
     assert sum(calls) == (4 * n if kernel_mode == "numba" else 0), calls
 
 
+# (N, C, H, W, O, k, stride, padding): output widths below, at and above the 7-pixel block, odd sizes,
+# C_in != C_out, stride 2 (rows and columns), 1x1, padding beyond the border, asymmetric 'same'
+DIRECT_GRID = [
+    (3, 16, 9, 9, 16, 3, 1, 1),
+    (2, 16, 11, 15, 32, 3, 2, 1),
+    (2, 3, 8, 5, 16, 3, 1, 0),
+    (2, 32, 7, 7, 16, 3, 1, 1),
+    (2, 3, 6, 13, 48, 1, 2, 0),
+    (2, 16, 10, 9, 16, 5, 1, 2),
+    (1, 3, 9, 8, 16, 4, 1, "same"),
+    (2, 16, 5, 6, 16, 3, 1, 3),
+]
+
+
+@pytest.mark.parametrize("case", DIRECT_GRID, ids=str)
+def test_direct_kernel_float32(kernel_mode, monkeypatch, case):
+    """float32 convolutions with output channels in sixteens run the register-blocked direct kernels in
+    ``numba`` mode (forward; with input channels in sixteens too, the weight gradient and stride-1 input
+    gradients); values and all gradients agree with PyTorch in float64 in both modes, at float32 precision."""
+    n, c, h, w, o, k, s, p = case
+    calls = []
+    if kernel_mode == "numba":
+        from deepbox.kernels import _numba_conv
+
+        real, real_dw = _numba_conv.direct_conv, _numba_conv.direct_weight_grad
+        monkeypatch.setattr(_numba_conv, "direct_conv", lambda cc, ss: (calls.append((cc, ss)), real(cc, ss))[1])
+        monkeypatch.setattr(_numba_conv, "direct_weight_grad", lambda *a: (calls.append("dw"), real_dw(*a)))
+    x, wt, b = arr(n, c, h, w), arr(o, c, k, k) / (c * k * k) ** 0.5, arr(o)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
+    yt = TF.conv2d(tx, tw, tb, s, p)
+    g = arr(*yt.shape)
+    yt.backward(torch.tensor(g))
+    dx, dw, db = (deepbox.tensor(a.astype(np.float32), requires_grad=True) for a in (x, wt, b))
+    yd = F.conv2d(dx, dw, db, s, p)
+    yd.backward(deepbox.tensor(g.astype(np.float32)))
+    tol = dict(rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(yd._data, yt.detach().numpy(), **tol)
+    for d, t in ((dx, tx), (dw, tw), (db, tb)):
+        np.testing.assert_allclose(d.grad._data, t.grad.numpy(), **tol)
+    if kernel_mode == "numpy":
+        assert calls == []
+    else:
+        dx_direct = s == 1 and c % 16 == 0 and (p == "same" or p <= k - 1)
+        dw_direct = c % 16 == 0
+        calls = [a for a, _ in itertools.groupby(calls)]       # one "dw" per thread's chunk
+        assert calls == [(c, s)] + (["dw"] if dw_direct else []) + ([(o, 1)] if dx_direct else []), calls
+    # the kernel itself against a plain loop: 9 columns (a block that overhangs the row's end), output
+    # row 1's last window row below the input (zeros there)
+    if kernel_mode == "numba":
+        xs = rng.standard_normal((1, 3, 9 * c)).astype(np.float32)
+        wm = rng.standard_normal((3 * 3 * c, 16)).astype(np.float32)
+        out = np.empty((1, 2, 9 * 16), np.float32)
+        real(c, 1)(0, 1, xs, wm, out, 3, 3, 0, 1)
+        xpad = np.zeros((4, 11, c), np.float32)
+        xpad[:3, 1:10] = xs.reshape(3, 9, c)
+        want = np.zeros((2, 9, 16))
+        for oy in range(2):
+            for ox in range(9):
+                want[oy, ox] = xpad[oy:oy + 3, ox:ox + 3].reshape(-1).astype(np.float64) @ wm
+        np.testing.assert_allclose(out.reshape(2, 9, 16), want, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_one_channel_direct_kernel(kernel_mode, monkeypatch, dtype):
     """One-channel stride-1 convolutions with up to 16 outputs run the direct kernels in ``numba`` mode
