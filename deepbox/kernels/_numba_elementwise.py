@@ -421,6 +421,20 @@ def cross_entropy_bwd(lo, hi, x, t, ignore, eps, lse, up, g):
         grow[k] -= u * (1.0 - eps)
 
 
+# ----------------------------------------------------------------------------- scatter-add of rows
+
+@njit(**_JIT)
+def scatter_add_rows(idx, src, out):
+    """``out[idx[i]] += src[i]`` for every row ``i`` of ``src`` (N, D), in ``i``'s order; the indices must
+    lie in ``[0, len(out))`` (the caller checks). One thread: two rows with one index would race."""
+    D = src.shape[1]
+    for i in range(src.shape[0]):
+        r = out[idx[i]]
+        s = src[i]
+        for j in range(D):
+            r[j] += s[j]
+
+
 # ----------------------------------------------------------------------------- LSTM cell
 # Feature-major state: unit j of sequence b is element j * B + b of a flat (H * B) array, so one step's
 # gates, cell state and factors are each one contiguous run and the recurrent GEMM is W (4H, H) @ h (H, B).

@@ -4,4 +4,4 @@
 """
 from __future__ import annotations
 
-from deepbox.kernels import attention, conv, elementwise, linear, loss, norm, optim, pool, rnn  # noqa: F401
+from deepbox.kernels import attention, conv, elementwise, indexing, linear, loss, norm, optim, pool, rnn  # noqa: F401

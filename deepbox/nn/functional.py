@@ -515,7 +515,11 @@ class _EmbeddingFn(Function):
         ctx.w_dtype = weight.dtype
         ctx.padding_idx = padding_idx
         ctx.scale = scale_grad_by_freq
-        return weight[idx]
+        out = weight[idx]
+        # the scatter-add that backward runs: the reference's sort, or its compiled twin
+        ctx.add_rows = kernels.choose(index_add_rows, weight.shape[0], idx.reshape(-1),
+                                      out.reshape(idx.size, weight.shape[1]))
+        return out
 
     @staticmethod
     def backward(ctx, grad):
@@ -525,7 +529,7 @@ class _EmbeddingFn(Function):
         if ctx.scale:
             counts = xp.bincount(flat, minlength=ctx.w_shape[0])
             g = g / counts[flat][:, None]
-        gw = index_add_rows(ctx.w_shape[0], flat, g)
+        gw = ctx.add_rows(ctx.w_shape[0], flat, g)
         if ctx.padding_idx is not None:
             gw[ctx.padding_idx] = 0
         return gw, None

@@ -662,3 +662,51 @@ def test_causal_attention_split_with_dropout_matches_reference(monkeypatch):
     assert (results[0][0] == 0).any()
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, **TOL[np.float64])
+
+
+# ----------------------------------------------------------------------------- embedding's scatter-add
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kw", [dict(), dict(padding_idx=3), dict(scale_grad_by_freq=True)])
+def test_embedding_scatter_add_matches_torch(kernel_mode, kw, dtype):
+    """The embedding's backward (repeated indices accumulate) on the compiled scatter-add and on the
+    reference's sort, against PyTorch; 1200 rows of 16 take the twin."""
+    from deepbox.kernels.indexing import MIN_SIZE
+
+    torch.manual_seed(0)
+    t = torch.nn.Embedding(50, 16, **kw).to(torch.float64 if dtype == np.float64 else torch.float32)
+    d = deepbox.nn.Embedding(50, 16, **kw)
+    d.weight._data = t.weight.detach().numpy().copy()
+    rng = np.random.default_rng(22)
+    idx = rng.integers(0, 50, (4, 300))
+    assert idx.size * 16 >= MIN_SIZE
+    cot = rng.standard_normal((4, 300, 16)).astype(dtype)
+    dout, tout = d(deepbox.tensor(idx)), t(torch.tensor(idx))
+    np.testing.assert_array_equal(dout._data, tout.detach().numpy())
+    (dout * deepbox.tensor(cot)).sum().backward()
+    (tout * torch.tensor(cot)).sum().backward()
+    np.testing.assert_allclose(d.weight.grad._data, t.weight.grad.numpy(), **TOL[dtype])
+    from deepbox.kernels.indexing import index_add_rows_kernel
+    from deepbox.ops.indexing import index_add_rows
+
+    chosen = kernels.choose(index_add_rows, 50, idx.reshape(-1), dout._data.reshape(-1, 16))
+    assert chosen is (index_add_rows_kernel if kernel_mode == "numba" else index_add_rows)
+
+
+def test_index_add_rows_twin_falls_back_for_indices_out_of_range_and_other_dtypes():
+    """Negative indices wrap and too large ones raise IndexError as in the reference (the compiled loop
+    would write outside the array); float16 rows take the reference."""
+    from deepbox.kernels.indexing import index_add_rows_kernel
+    from deepbox.ops.indexing import index_add_rows
+    from tests.helpers import require_kernels
+
+    require_kernels()
+    rng = np.random.default_rng(23)
+    src = rng.standard_normal((500, 10))
+    idx = rng.integers(-7, 7, 500)
+    np.testing.assert_allclose(index_add_rows_kernel(7, idx, src), index_add_rows(7, idx, src), rtol=1e-12)
+    with pytest.raises(IndexError):
+        index_add_rows_kernel(7, idx + 7, src)
+    s16 = src.astype(np.float16)
+    np.testing.assert_array_equal(index_add_rows_kernel(7, idx % 7, s16), index_add_rows(7, idx % 7, s16))
+    assert index_add_rows_kernel(7, idx[:0], src[:0]).shape == (7, 10)
