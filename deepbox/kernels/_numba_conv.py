@@ -119,23 +119,26 @@ def _make(C, S):
 
 @njit(nogil=True, cache=True, boundscheck=False)
 def direct_weight_grad(t, lo, hi, x, g, part, C, S, kh, kw, ph, pw):
-    """The weight gradient of ``direct_conv(C, S)``'s convolution, for ``C`` a multiple of 16.
+    """The weight gradient of ``direct_conv(C, S)``'s convolution.
 
     Adds, over images ``lo:hi``, ``sum over oy, ox of xpad[n, oy*S + i, ox*S + j, u] * g[n, oy, ox, o]`` into
     ``part[t, (i*kw + j)*C + u, o]``. ``x``: ``(N, H, W*C)``, ``g``: ``(N, Ho, Wo*O)``, ``part``:
-    ``(threads, kh*kw*C, O)``, all C-contiguous float32. Sixteen rows of the gradient x 16 outputs stay in
-    registers for a whole image: per output pixel one load of its 16 gradient values and sixteen
-    broadcast-FMAs (whose offsets are constants, so one kernel serves every ``C`` and ``S``).
+    ``(threads, kh*kw*C, O)``, all C-contiguous float32. Sixteen rows of the gradient (of one window row's
+    ``kw*C``) x 16 outputs stay in registers for a whole image: per output pixel one load of its 16 gradient
+    values and sixteen broadcast-FMAs, whose offsets are constants (one kernel serves every ``C`` and ``S``).
+    When ``kw*C`` is not a multiple of 16, the last block's spare rows read past the window (into the
+    scratch image's spare end) and are dropped.
     """
     H, WC = x.shape[1], x.shape[2]
     O = part.shape[2]
     Ho, Wo = g.shape[1], g.shape[2] // O
     hp = max(S * (Ho - 1) + kh, ph + H)
     wq = max(S * (Wo - 1) + kw, pw + WC // C)
-    rowlen = wq * C
+    rowlen = wq * C + 16              # 16 spare floats: a partial block reads past the window
     pb = np.zeros((hp, rowlen), np.float32)
     pbf = pb.ravel()
     pf = part[t].ravel()
+    tmp = np.empty(16 * 16, np.float32)
     KC = kw * C
     SC = S * C
     for n in range(lo, hi):
@@ -184,19 +187,40 @@ def direct_weight_grad(t, lo, hi, x, g, part, C, S, kh, kw, ph, pw):
                             a14 = vfma(vbload(pbf, r + 14), gv, a14)
                             a15 = vfma(vbload(pbf, r + 15), gv, a15)
                     pb0 = (i * KC + u0) * O + ob
-                    vstore(pf, pb0 + 0 * O, vadd(vload(pf, pb0 + 0 * O), a0))
-                    vstore(pf, pb0 + 1 * O, vadd(vload(pf, pb0 + 1 * O), a1))
-                    vstore(pf, pb0 + 2 * O, vadd(vload(pf, pb0 + 2 * O), a2))
-                    vstore(pf, pb0 + 3 * O, vadd(vload(pf, pb0 + 3 * O), a3))
-                    vstore(pf, pb0 + 4 * O, vadd(vload(pf, pb0 + 4 * O), a4))
-                    vstore(pf, pb0 + 5 * O, vadd(vload(pf, pb0 + 5 * O), a5))
-                    vstore(pf, pb0 + 6 * O, vadd(vload(pf, pb0 + 6 * O), a6))
-                    vstore(pf, pb0 + 7 * O, vadd(vload(pf, pb0 + 7 * O), a7))
-                    vstore(pf, pb0 + 8 * O, vadd(vload(pf, pb0 + 8 * O), a8))
-                    vstore(pf, pb0 + 9 * O, vadd(vload(pf, pb0 + 9 * O), a9))
-                    vstore(pf, pb0 + 10 * O, vadd(vload(pf, pb0 + 10 * O), a10))
-                    vstore(pf, pb0 + 11 * O, vadd(vload(pf, pb0 + 11 * O), a11))
-                    vstore(pf, pb0 + 12 * O, vadd(vload(pf, pb0 + 12 * O), a12))
-                    vstore(pf, pb0 + 13 * O, vadd(vload(pf, pb0 + 13 * O), a13))
-                    vstore(pf, pb0 + 14 * O, vadd(vload(pf, pb0 + 14 * O), a14))
-                    vstore(pf, pb0 + 15 * O, vadd(vload(pf, pb0 + 15 * O), a15))
+                    if u0 + 16 <= KC:
+                        vstore(pf, pb0 + 0 * O, vadd(vload(pf, pb0 + 0 * O), a0))
+                        vstore(pf, pb0 + 1 * O, vadd(vload(pf, pb0 + 1 * O), a1))
+                        vstore(pf, pb0 + 2 * O, vadd(vload(pf, pb0 + 2 * O), a2))
+                        vstore(pf, pb0 + 3 * O, vadd(vload(pf, pb0 + 3 * O), a3))
+                        vstore(pf, pb0 + 4 * O, vadd(vload(pf, pb0 + 4 * O), a4))
+                        vstore(pf, pb0 + 5 * O, vadd(vload(pf, pb0 + 5 * O), a5))
+                        vstore(pf, pb0 + 6 * O, vadd(vload(pf, pb0 + 6 * O), a6))
+                        vstore(pf, pb0 + 7 * O, vadd(vload(pf, pb0 + 7 * O), a7))
+                        vstore(pf, pb0 + 8 * O, vadd(vload(pf, pb0 + 8 * O), a8))
+                        vstore(pf, pb0 + 9 * O, vadd(vload(pf, pb0 + 9 * O), a9))
+                        vstore(pf, pb0 + 10 * O, vadd(vload(pf, pb0 + 10 * O), a10))
+                        vstore(pf, pb0 + 11 * O, vadd(vload(pf, pb0 + 11 * O), a11))
+                        vstore(pf, pb0 + 12 * O, vadd(vload(pf, pb0 + 12 * O), a12))
+                        vstore(pf, pb0 + 13 * O, vadd(vload(pf, pb0 + 13 * O), a13))
+                        vstore(pf, pb0 + 14 * O, vadd(vload(pf, pb0 + 14 * O), a14))
+                        vstore(pf, pb0 + 15 * O, vadd(vload(pf, pb0 + 15 * O), a15))
+                    else:
+                        vstore(tmp, 0, a0)
+                        vstore(tmp, 16, a1)
+                        vstore(tmp, 32, a2)
+                        vstore(tmp, 48, a3)
+                        vstore(tmp, 64, a4)
+                        vstore(tmp, 80, a5)
+                        vstore(tmp, 96, a6)
+                        vstore(tmp, 112, a7)
+                        vstore(tmp, 128, a8)
+                        vstore(tmp, 144, a9)
+                        vstore(tmp, 160, a10)
+                        vstore(tmp, 176, a11)
+                        vstore(tmp, 192, a12)
+                        vstore(tmp, 208, a13)
+                        vstore(tmp, 224, a14)
+                        vstore(tmp, 240, a15)
+                        for r in range(KC - u0):
+                            for q in range(16):
+                                pf[pb0 + r * O + q] += tmp[r * 16 + q]

@@ -310,7 +310,7 @@ def test_compiled_im2col_reads_the_unpadded_input(kernel_mode, monkeypatch, case
 
 
 # (N, C, H, W, O, k, stride, padding): output widths below, at and above the 7-pixel block, odd sizes,
-# C_in != C_out, stride 2 (rows and columns), 1x1, padding beyond the border, asymmetric 'same'
+# C_in != C_out, stride 2 (rows and columns), 1x1, padding beyond the border, asymmetric 'same', C not in sixteens
 DIRECT_GRID = [
     (3, 16, 9, 9, 16, 3, 1, 1),
     (2, 16, 11, 15, 32, 3, 2, 1),
@@ -320,6 +320,7 @@ DIRECT_GRID = [
     (2, 16, 10, 9, 16, 5, 1, 2),
     (1, 3, 9, 8, 16, 4, 1, "same"),
     (2, 16, 5, 6, 16, 3, 1, 3),
+    (2, 6, 14, 13, 16, 5, 1, 0),       # LeNet-5's conv2: window rows of 30 floats, a partial weight-gradient block
 ]
 
 
@@ -352,7 +353,7 @@ def test_direct_kernel_float32(kernel_mode, monkeypatch, case):
         assert calls == []
     else:
         dx_direct = s == 1 and c % 16 == 0 and (p == "same" or p <= k - 1)
-        dw_direct = c % 16 == 0
+        dw_direct = k * c >= 16
         calls = [a for a, _ in itertools.groupby(calls)]       # one "dw" per thread's chunk
         assert calls == [(c, s)] + (["dw"] if dw_direct else []) + ([(o, 1)] if dx_direct else []), calls
     # the kernel itself against a plain loop: 9 columns (a block that overhangs the row's end), output
