@@ -24,7 +24,7 @@ def load_fashion_mnist():
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "deepbox", "vision", "_data",
                         "fashion_mnist_small.npz")
     d = np.load(path)
-    return d["train_images"], d["train_labels"], d["test_images"], d["test_labels"], "embedded subset (10,000 train)"
+    return d["train_images"], d["train_labels"], d["test_images"], d["test_labels"], "embedded subset (20,000 train)"
 
 
 def _read_idx_gz(path):

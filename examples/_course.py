@@ -75,7 +75,8 @@ def load_mnist10k(n_train: int = 8000, n_test: int = 2000):
 
 
 def load_fashion(n_train: int = 10000, n_test: int = 2000):
-    """The Fashion-MNIST subset embedded in deepbox (10k train, 2k test), as float32 (N, 1, 28, 28) in [0, 1]."""
+    """The first ``n_train`` training and ``n_test`` test images of the Fashion-MNIST subset embedded in deepbox
+    (20k train, 2k test; the first 10k are the earlier subset), as float32 (N, 1, 28, 28) in [0, 1]."""
     from deepbox.vision.datasets import EmbeddedFashionMNIST
 
     tr, te = EmbeddedFashionMNIST(train=True), EmbeddedFashionMNIST(train=False)

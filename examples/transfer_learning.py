@@ -14,7 +14,7 @@ first 8,000; the test set is the last 2,000.
         [--pretrained RUN_FOLDER]
 
 The full run pre-trains for 2 epochs on the 60,000 Fashion-MNIST training images (the embedded
-10,000-image subset when the full files are not installed); ``--quick`` pre-trains on 15,000
+20,000-image subset when the full files are not installed); ``--quick`` pre-trains on 15,000
 images and trains each digit model for 18 epochs.
 """
 from __future__ import annotations

@@ -37,8 +37,8 @@ class TrainConfig:
 
     model: str = "convnet"
     data: str = "fashion-mnist-small"
-    epochs: int = 10
-    batch_size: int = 128
+    epochs: int = 5
+    batch_size: int = 64
     lr: float = 1e-3
     optimizer: str = "adam"
     weight_decay: float = 0.0

@@ -42,6 +42,7 @@ from deepbox.cli.train_steps import (
     augmentation,
     build_trainer,
     prepare_data,
+    schedule_interval,
     train_config,
     write_report,
 )
@@ -57,14 +58,14 @@ def add_parsers(sub, common) -> None:
     t.add_argument("--model", help="a model of the zoo (see 'deepbox models'); default convnet")
     t.add_argument("--data", help="a dataset name (see 'deepbox datasets') or a path to a .npz file or folder; "
                                   "default fashion-mnist-small")
-    t.add_argument("--epochs", type=int, help="epochs in all (default 10)")
-    t.add_argument("--batch-size", type=int, help="samples per batch (default 128)")
+    t.add_argument("--epochs", type=int, help="epochs in all (default 5)")
+    t.add_argument("--batch-size", type=int, help="samples per batch (default 64)")
     t.add_argument("--lr", type=float, help="learning rate (default 0.001)")
     t.add_argument("--optimizer", help=f"one of {', '.join(OPTIMIZERS)} (default adam)")
     t.add_argument("--weight-decay", type=float, help="L2 weight decay (default 0)")
     t.add_argument("--momentum", type=float, help="momentum for sgd/rmsprop (default 0.9)")
-    t.add_argument("--scheduler", help=f"learning-rate schedule per epoch: {' or '.join(SCHEDULERS)} (default cosine: "
-                                       "from --lr down to 0 over the epochs)")
+    t.add_argument("--scheduler", help=f"learning-rate schedule: {' or '.join(SCHEDULERS)} (default cosine: from --lr "
+                                       "down to 0 over the epochs, stepped after every batch)")
     t.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random shifts of up to 2 pixels (and left-right flips for clothing/CIFAR)")
     t.add_argument("--seed", type=int, help="random seed (default 0)")
@@ -122,8 +123,8 @@ def cmd_train(args) -> int:
     prep = prepare_data(cfg)
     if resume:
         _check_same_run(prep.run_cfg, resume)
-    trainer = build_trainer(cfg, prep, out, verbose=0 if args.quiet else 1)
-    segment = _resume(trainer, cfg, prep.run_cfg, resume) if resume else _first_segment(cfg, prep.run_cfg)
+    trainer = build_trainer(cfg, prep, out, verbose=0 if args.quiet else 1, interval=schedule_interval(resume))
+    segment = _resume(trainer, cfg, prep, resume) if resume else _first_segment(cfg, prep.run_cfg)
     created = _make_folder(out)
     server = None
     try:

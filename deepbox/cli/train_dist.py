@@ -140,6 +140,7 @@ def _train_rank(args, cfg, resume) -> int:
         _resume,
         build_trainer,
         prepare_data,
+        schedule_interval,
         write_report,
     )
     from deepbox.nn.parallel import DistributedDataParallel
@@ -154,10 +155,10 @@ def _train_rank(args, cfg, resume) -> int:
         _check_same_run(prep.run_cfg, resume)
     _shard_loaders(prep, cfg, rank, world)
     verbose = 0 if args.quiet else 1
-    trainer = build_trainer(cfg, prep, out, verbose=verbose)
+    trainer = build_trainer(cfg, prep, out, verbose=verbose, interval=schedule_interval(resume))
     model = nn.SyncBatchNorm.convert_sync_batchnorm(trainer.model)
     trainer.model = DistributedDataParallel(model)
-    segment = _resume(trainer, cfg, prep.run_cfg, resume) if resume else _first_segment(cfg, prep.run_cfg)
+    segment = _resume(trainer, cfg, prep, resume) if resume else _first_segment(cfg, prep.run_cfg)
     if rank == 0:
         os.makedirs(out, exist_ok=True)
         write_json(os.path.join(out, "config.json"), prep.run_cfg)

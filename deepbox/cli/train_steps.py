@@ -26,7 +26,7 @@ from deepbox.cli.common import (
 )
 from deepbox.cli.config import TrainConfig, load_config_file
 
-__all__ = ["train_config", "prepare_data", "build_trainer", "write_report", "augmentation"]
+__all__ = ["train_config", "prepare_data", "build_trainer", "write_report", "augmentation", "schedule_interval"]
 
 # datasets whose classes keep their meaning under a horizontal flip (digits do not)
 FLIP_SAFE = ("fashion-mnist", "fashion-mnist-small", "cifar10")
@@ -249,8 +249,27 @@ def _make_optimizer(cfg: TrainConfig, params):
     return optim.Adagrad(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def build_trainer(cfg: TrainConfig, prep: PreparedData, out: str, verbose: int):
-    """The model (seeded by ``cfg.seed``), optimiser, schedule and callbacks that write the run folder."""
+def schedule_interval(resume: Resume | None) -> str:
+    """How often the learning-rate schedule steps: after every batch (``"step"``), or after every epoch for a run
+    made before deepbox stepped it per batch (its segments do not say), so that resuming that run continues its own
+    schedule."""
+    if resume is None:
+        return "step"
+    segments = resume.run_cfg.get("segments") or [{}]
+    return segments[-1].get("interval", "epoch")
+
+
+def _steps_per_epoch(prep: PreparedData, interval: str) -> int:
+    """The schedule's steps in one epoch: the optimiser steps (batches) when it steps per batch, else 1."""
+    return len(prep.train_loader) if interval == "step" else 1
+
+
+def build_trainer(cfg: TrainConfig, prep: PreparedData, out: str, verbose: int, interval: str = "step"):
+    """The model (seeded by ``cfg.seed``), optimiser, schedule and callbacks that write the run folder.
+
+    The cosine schedule goes from ``cfg.lr`` down to 0 over the ``cfg.epochs`` epochs, stepped after every
+    batch (``interval="step"``) or, for a resumed run made before that, after every epoch (``"epoch"``).
+    """
     import deepbox
     from deepbox import nn
     from deepbox.train import Accuracy, CSVLogger, JSONLogger, ModelCheckpoint, Trainer
@@ -260,9 +279,10 @@ def build_trainer(cfg: TrainConfig, prep: PreparedData, out: str, verbose: int):
     optimizer = _make_optimizer(cfg, model.parameters())
     scheduler = None
     if cfg.scheduler == "cosine":
-        scheduler = deepbox.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+        scheduler = deepbox.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=cfg.epochs * _steps_per_epoch(prep, interval))
     return Trainer(
-        model, optimizer, nn.CrossEntropyLoss(), metrics=[Accuracy()], scheduler=scheduler,
+        model, optimizer, nn.CrossEntropyLoss(), metrics=[Accuracy()], scheduler=scheduler, scheduler_interval=interval,
         callbacks=[ModelCheckpoint(out, save_best=False, last_name=CHECKPOINT_NAME, extra=prep.run_cfg),
                    CSVLogger(os.path.join(out, "history.csv")), JSONLogger(os.path.join(out, "history.json"))],
         verbose=verbose, predict_batch_size=EVAL_BATCH)
@@ -282,8 +302,11 @@ def _check_same_run(run_cfg: dict, resume: Resume) -> None:
                        "must see the same data: restore it, or start a new run")
 
 
-def _segment(first: int, last: int, lr: float, scheduler: str) -> dict:
-    return {"epochs": [first, last], "lr": lr, "scheduler": scheduler}
+def _segment(first: int, last: int, lr: float, scheduler: str, interval: str | None = "step") -> dict:
+    seg = {"epochs": [first, last], "lr": lr, "scheduler": scheduler}
+    if interval is not None:      # absent in runs made before the schedule stepped per batch: they step per epoch
+        seg["interval"] = interval
+    return seg
 
 
 def _first_segment(cfg: TrainConfig, run_cfg: dict) -> dict:
@@ -292,7 +315,7 @@ def _first_segment(cfg: TrainConfig, run_cfg: dict) -> dict:
     return seg
 
 
-def _resume(trainer, cfg: TrainConfig, run_cfg: dict, resume: Resume) -> dict:
+def _resume(trainer, cfg: TrainConfig, prep: PreparedData, resume: Resume) -> dict:
     """Restore the checkpoint; continue the planned schedule, or add a segment to a finished run.
 
     A run plans ``epochs`` epochs with its schedule (cosine: from lr down to 0). Resuming an
@@ -300,8 +323,9 @@ def _resume(trainer, cfg: TrainConfig, run_cfg: dict, resume: Resume) -> dict:
     segment: epochs ``planned + 1 .. N`` with the same kind of schedule, starting again from the
     run's lr or from ``--lr`` (cosine: a warm restart down to 0 over the new epochs). An unfinished
     run is not extended before it has finished its plan, so that no schedule is bent mid-way.
+    The schedule steps as the run's did (``schedule_interval``).
     """
-    out = resume.folder
+    out, run_cfg = resume.folder, prep.run_cfg
     try:
         trainer.load_checkpoint(os.path.join(out, CHECKPOINT_NAME))
     except (ValueError, KeyError, RuntimeError, TypeError, AttributeError, IndexError) as e:
@@ -309,7 +333,7 @@ def _resume(trainer, cfg: TrainConfig, run_cfg: dict, resume: Resume) -> dict:
         raise CLIError(f"cannot resume from {out}: {type(e).__name__}: {e}") from None
     done, planned = trainer.epoch, int(resume.run_cfg["train"]["epochs"])
     segments = list(resume.run_cfg.get("segments") or [_segment(1, planned, resume.run_cfg["train"]["lr"],
-                                                                  resume.run_cfg["train"]["scheduler"])])
+                                                                  resume.run_cfg["train"]["scheduler"], None)])
     if cfg.epochs <= done:
         raise CLIError(f"the run in {out} has already trained {done} epochs; pass --epochs N with N > {done} to "
                        "train further")
@@ -322,15 +346,16 @@ def _resume(trainer, cfg: TrainConfig, run_cfg: dict, resume: Resume) -> dict:
                            f"{planned} planned epochs; lr may change only when a finished run is extended")
         run_cfg["segments"] = segments
         return segments[-1]
-    # a finished run asked for more epochs: a new segment of the same kind of schedule
-    seg = _segment(planned + 1, cfg.epochs, cfg.lr, cfg.scheduler)
+    # a finished run asked for more epochs: a new segment of the same kind of schedule, stepped as the run's was
+    interval = schedule_interval(resume)
+    seg = _segment(planned + 1, cfg.epochs, cfg.lr, cfg.scheduler, segments[-1].get("interval"))
     run_cfg["segments"] = segments + [seg]
     for group in trainer.optimizer.param_groups:
         group["lr"] = cfg.lr
         group["initial_lr"] = cfg.lr
     sched = trainer.scheduler
     if sched is not None:  # cosine from lr down to 0 over the new epochs (the recursive form starts at last_epoch 0)
-        sched.T_max = cfg.epochs - planned
+        sched.T_max = (cfg.epochs - planned) * _steps_per_epoch(prep, interval)
         sched.base_lrs = [cfg.lr] * len(trainer.optimizer.param_groups)
         sched.last_epoch = 0
         sched._last_lr = [cfg.lr] * len(trainer.optimizer.param_groups)

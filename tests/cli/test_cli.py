@@ -164,7 +164,7 @@ def test_models_datasets_info(capsys):
     code, out, _ = run(capsys, "datasets")
     assert code == 0
     row = next(line for line in out.splitlines() if line.startswith("fashion-mnist-small "))
-    assert "yes" in row and "10,000 / 2,000" in row and "fashion_mnist_small.npz" in row
+    assert "yes" in row and "20,000 / 2,000" in row and "fashion_mnist_small.npz" in row
 
 
 def test_python_dash_m_deepbox_info():

@@ -55,12 +55,81 @@ def test_extending_a_finished_cosine_run_starts_a_new_segment(tmp_path, capsys):
     assert h["lr"] == pytest.approx([1e-3, 5e-4, 1e-3, 5e-4])
     assert h["loss"][3] < h["loss"][2] < h["loss"][1]
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["segments"] == [{"epochs": [1, 2], "lr": 1e-3, "scheduler": "cosine"},
-                               {"epochs": [3, 4], "lr": 1e-3, "scheduler": "cosine"}]
+    assert cfg["segments"] == [{"epochs": [1, 2], "lr": 1e-3, "scheduler": "cosine", "interval": "step"},
+                               {"epochs": [3, 4], "lr": 1e-3, "scheduler": "cosine", "interval": "step"}]
     # a second extension with another rate, given as a flag: allowed for a finished run only
     code, text, err = run(capsys, "train", "--resume", out, "--epochs", "6", "--lr", "2e-4", "--quiet")
     assert code == 0, err
     assert history(out)["lr"][4:] == pytest.approx([2e-4, 1e-4])
+
+
+def _schedule(folder):
+    from deepbox.io import load
+
+    return load(str(folder / "checkpoint.safetensors"))["scheduler"]
+
+
+def test_the_cosine_schedule_steps_after_every_batch(tmp_path, capsys, monkeypatch):
+    # 256 images in batches of 64: 4 steps an epoch; over 2 epochs the rate after step s is 1e-3 (1 + cos(pi s / 8)) / 2
+    from deepbox.train.trainer import Trainer
+
+    seen = []
+    real = Trainer._train_epoch
+
+    def record(self, loader, epoch, epochs, batch_cbs):
+        logs = real(self, loader, epoch, epochs, batch_cbs)
+        seen.append(self.optimizer.param_groups[0]["lr"])
+        return logs
+
+    monkeypatch.setattr(Trainer, "_train_epoch", record)
+    out = tmp_path / "r"
+    assert main(["train", *SMALL, "--epochs", "2", "--out", str(out)]) == 0
+    assert seen == pytest.approx([1e-3 * (1 + np.cos(np.pi * s / 8)) / 2 for s in (4, 8)], abs=1e-12)
+    sched = _schedule(out)
+    assert (sched["T_max"], sched["last_epoch"]) == (8, 8)
+    assert history(out)["lr"] == pytest.approx([1e-3, 5e-4])   # the rate each epoch started with
+
+
+def test_a_run_made_with_the_per_epoch_schedule_resumes_with_it(tmp_path, capsys, monkeypatch):
+    # runs made before the schedule stepped per batch (no "interval" in their segments) keep stepping per epoch
+    import deepbox.cli.train as train_cmd
+    from deepbox.cli import train_steps
+
+    out = tmp_path / "r"
+    legacy = train_steps._segment
+
+    monkeypatch.setattr(train_cmd, "schedule_interval", lambda resume: "epoch")
+    monkeypatch.setattr(train_steps, "_segment", lambda first, last, lr, scheduler, interval="step":
+                        legacy(first, last, lr, scheduler, None))
+    assert main(["train", *SMALL, "--epochs", "2", "--out", str(out)]) == 0
+    assert (_schedule(out)["T_max"], _schedule(out)["last_epoch"]) == (2, 2)
+    monkeypatch.undo()
+    code, _, err = run(capsys, "train", "--resume", out, "--epochs", "4", "--quiet")
+    assert code == 0, err
+    assert (_schedule(out)["T_max"], _schedule(out)["last_epoch"]) == (2, 2)    # 2 new epochs, stepped per epoch
+    assert history(out)["lr"] == pytest.approx([1e-3, 5e-4, 1e-3, 5e-4])
+    assert json.loads((out / "config.json").read_text())["segments"] == [
+        {"epochs": [1, 2], "lr": 1e-3, "scheduler": "cosine"}, {"epochs": [3, 4], "lr": 1e-3, "scheduler": "cosine"}]
+    # an unfinished legacy run continues its per-epoch plan too
+    out2 = tmp_path / "r2"
+    monkeypatch.setattr(train_cmd, "schedule_interval", lambda resume: "epoch")
+    monkeypatch.setattr(train_steps, "_segment", lambda first, last, lr, scheduler, interval="step":
+                        legacy(first, last, lr, scheduler, None))
+    from deepbox.train.trainer import Trainer
+
+    real = Trainer._train_epoch
+
+    def interrupted(self, loader, epoch, epochs, batch_cbs):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real(self, loader, epoch, epochs, batch_cbs)
+
+    monkeypatch.setattr(Trainer, "_train_epoch", interrupted)
+    assert run(capsys, "train", *SMALL, "--epochs", "3", "--out", out2)[0] == 130
+    monkeypatch.undo()
+    assert run(capsys, "train", "--resume", out2, "--quiet")[0] == 0
+    assert history(out2)["lr"] == pytest.approx([1e-3, 7.5e-4, 2.5e-4])
+    assert (_schedule(out2)["T_max"], _schedule(out2)["last_epoch"]) == (3, 3)
 
 
 def test_an_unfinished_run_is_finished_before_it_is_extended(tmp_path, capsys, monkeypatch):

@@ -1,6 +1,7 @@
 """The embedded Fashion-MNIST subset shipped inside the package."""
 from __future__ import annotations
 
+import hashlib
 import os
 
 import numpy as np
@@ -12,7 +13,7 @@ DATA_DIR = os.path.join(os.path.dirname(datasets.__file__), "..", "_data")
 
 
 def test_shapes_dtypes_and_class_balance():
-    for train, n in ((True, 10000), (False, 2000)):
+    for train, n in ((True, 20000), (False, 2000)):
         ds = datasets.EmbeddedFashionMNIST(train=train)
         assert len(ds) == n
         assert ds.data.shape == (n, 28, 28) and ds.data.dtype == deepbox.uint8
@@ -38,9 +39,9 @@ def test_real_pixels():
 
 def test_package_file_is_small_and_documented():
     npz = os.path.join(DATA_DIR, "fashion_mnist_small.npz")
-    assert os.path.getsize(npz) < 6_000_000
+    assert os.path.getsize(npz) < 10_000_000
     readme = open(os.path.join(DATA_DIR, "README.md")).read()
-    for word in ("Zalando", "MIT", "dataset-fashion-mnist", "make_embedded.py", "10,000", "2,000"):
+    for word in ("Zalando", "MIT", "dataset-fashion-mnist", "make_embedded.py", "20,000", "10,000", "2,000"):
         assert word in readme
     assert os.path.isfile(os.path.join(DATA_DIR, "make_embedded.py"))
 
@@ -52,8 +53,30 @@ def test_load_dataset_names(monkeypatch, tmp_path):
     monkeypatch.setattr(datasets.FashionMNIST, "system_dirs", ())
     monkeypatch.delenv("DEEPBOX_DATA", raising=False)
     ds = datasets.load_dataset("fashion-mnist", train=True, root=str(tmp_path))
-    assert isinstance(ds, datasets.EmbeddedFashionMNIST) and len(ds) == 10000
-    assert "embedded" in ds.source and "not found" in ds.source
+    assert isinstance(ds, datasets.EmbeddedFashionMNIST) and len(ds) == 20000
+    assert "embedded" in ds.source and "not found" in ds.source and "20,000 train" in ds.source
     info = {d["name"]: d for d in datasets.available_datasets()}
     assert info["fashion-mnist"]["available"] and "embedded" in info["fashion-mnist"]["where"]
-    assert info["fashion-mnist-small"]["train_size"] == 10000
+    assert (info["fashion-mnist-small"]["train_size"], info["fashion-mnist-small"]["test_size"]) == (20000, 2000)
+
+
+# SHA-256 of the pixels and labels of the 10,000 + 2,000 subset that deepbox shipped before (archive dc134ddf...)
+EARLIER = {"train_images": "509b3eb34817a4666f80e3509371becf05b97454c1970478143ab10db967f42b",
+           "train_labels": "a0c4b365b00ba38fc2f1ac50853abe684150ae4522bbbff073f10b7f362cad8b",
+           "test_images": "54cfbcfe4e95d4d9ab29506732bd19dda9d7d13c5246fa7b35e5d1eb6ae71bc2",
+           "test_labels": "4ca5a39bcf0920b35045e512f654fe0e2861f6d96330000b1ceec75600f70684"}
+
+
+def test_first_10000_training_images_are_the_earlier_subset():
+    # runs made on the earlier subset repeat with --limit-train 10000: its images, in its order, then 1,000 new
+    # images per class; the test images are unchanged
+    def digest(a):
+        return hashlib.sha256(np.ascontiguousarray(a).astype(np.uint8).tobytes()).hexdigest()
+
+    train, test = datasets.EmbeddedFashionMNIST(train=True), datasets.EmbeddedFashionMNIST(train=False)
+    assert digest(train.data._data[:10000]) == EARLIER["train_images"]
+    assert digest(train.targets._data[:10000]) == EARLIER["train_labels"]
+    assert digest(test.data._data) == EARLIER["test_images"]
+    assert digest(test.targets._data) == EARLIER["test_labels"]
+    np.testing.assert_array_equal(np.bincount(train.targets._data[10000:], minlength=10), [1000] * 10)
+    assert not set(train.source_index[10000:].tolist()) & set(train.source_index[:10000].tolist())

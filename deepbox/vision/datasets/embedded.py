@@ -9,7 +9,10 @@ import numpy as np
 from deepbox.vision.datasets.mnist import FashionMNIST
 from deepbox.vision.datasets.vision import ArrayImageDataset, DatasetFormatError
 
-__all__ = ["EmbeddedFashionMNIST", "EMBEDDED_PATH"]
+__all__ = ["EmbeddedFashionMNIST", "EMBEDDED_PATH", "TRAIN_SIZE", "TEST_SIZE"]
+
+# the archive's sizes, for listings that should not open it (a test checks them against the file)
+TRAIN_SIZE, TEST_SIZE = 20000, 2000
 
 EMBEDDED_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_data",
                              "fashion_mnist_small.npz")
@@ -34,11 +37,13 @@ def _arrays() -> dict[str, np.ndarray]:
 class EmbeddedFashionMNIST(ArrayImageDataset):
     """A class-balanced Fashion-MNIST subset shipped with deepbox: no download, no files needed.
 
-    10,000 training images (1,000 per class) drawn from the Fashion-MNIST training set and
-    2,000 test images (200 per class) from its test set, chosen with a fixed seed.
+    20,000 training images (2,000 per class) drawn from the Fashion-MNIST training set and
+    2,000 test images (200 per class) from its test set, chosen with a fixed seed. The first
+    10,000 training images are the earlier 10,000-image subset, in its order (``data[:10000]``,
+    ``deepbox train --limit-train 10000``).
 
     Args:
-        train: the 10,000 training images or the 2,000 test images.
+        train: the 20,000 training images or the 2,000 test images.
         transform: applied to the PIL image (or NumPy array without Pillow).
         target_transform: applied to the int label.
 

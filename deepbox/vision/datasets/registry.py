@@ -4,7 +4,7 @@ Names:
 
 * ``fashion-mnist``: the full Fashion-MNIST when its files are found (see ``FashionMNIST``),
   otherwise the embedded subset; the dataset's ``source`` says which.
-* ``fashion-mnist-small``: always the embedded subset (10,000 + 2,000 images).
+* ``fashion-mnist-small``: always the embedded subset (20,000 + 2,000 images).
 * ``mnist``: MNIST from its IDX files.
 * ``mnist-10k``: ``mnist-10k.npz`` (``images``/``labels``; first 8,000 train, last 2,000 test)
   found at ``root`` (a file or a folder holding it), in ``$DEEPBOX_DATA`` or in ``./data``.
@@ -19,7 +19,7 @@ import os
 
 from deepbox.data.dataset import Subset
 from deepbox.vision.datasets.cifar import CIFAR10
-from deepbox.vision.datasets.embedded import EMBEDDED_PATH, EmbeddedFashionMNIST
+from deepbox.vision.datasets.embedded import EMBEDDED_PATH, TEST_SIZE, TRAIN_SIZE, EmbeddedFashionMNIST
 from deepbox.vision.datasets.folder import IMG_EXTENSIONS, ImageFolder, find_classes
 from deepbox.vision.datasets.mnist import _SPLIT_FILES, MNIST, FashionMNIST, _find_file, find_idx_files
 from deepbox.vision.datasets.npz import NpzImageDataset
@@ -125,8 +125,8 @@ def load_dataset(name: str, train: bool = True, transform=None, target_transform
             return FashionMNIST(root, train=train, **kw)
         except DatasetNotFoundError:
             ds = EmbeddedFashionMNIST(train=train, **kw)
-            ds.source = ("embedded Fashion-MNIST subset (10,000 train / 2,000 test; the full Fashion-MNIST files "
-                         "were not found: install dataset-fashion-mnist or set $DEEPBOX_DATA)")
+            ds.source = (f"embedded Fashion-MNIST subset ({TRAIN_SIZE:,} train / {TEST_SIZE:,} test; the full "
+                         "Fashion-MNIST files were not found: install dataset-fashion-mnist or set $DEEPBOX_DATA)")
             return ds
     if key == "fashion-mnist-small":
         return EmbeddedFashionMNIST(train=train, **kw)
@@ -180,10 +180,10 @@ def available_datasets(root: str | None = None) -> list[dict]:
     fm_desc = "Fashion-MNIST, 28x28 grey clothing, 10 classes"
     if not fm["available"]:
         fm.update(available=True, where=f"embedded subset ({EMBEDDED_PATH}); full files not found",
-                  train_size=10000, test_size=2000)
+                  train_size=TRAIN_SIZE, test_size=TEST_SIZE)
     out.append({"name": "fashion-mnist", **fm, "description": fm_desc})
     out.append({"name": "fashion-mnist-small", "available": os.path.isfile(EMBEDDED_PATH), "where": EMBEDDED_PATH,
-                "train_size": 10000, "test_size": 2000,
+                "train_size": TRAIN_SIZE, "test_size": TEST_SIZE,
                 "description": "class-balanced Fashion-MNIST subset shipped with deepbox"})
     out.append({"name": "mnist", **_idx_info(MNIST, root), "description": "MNIST digits, 28x28 grey, 10 classes"})
     p = _mnist_10k_path(root)
