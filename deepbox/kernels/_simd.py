@@ -18,7 +18,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 
-__all__ = ["f32x16", "vzero", "vload", "vstore", "vbload", "vfma", "vadd"]
+__all__ = ["f32x16", "vzero", "vload", "vstore", "vbload", "vfma", "vadd", "vsub"]
 
 _VT = ir.VectorType(ir.FloatType(), 16)
 _I32 = ir.IntType(32)
@@ -119,4 +119,15 @@ def vadd(typingctx, a, b):
 
     def codegen(context, builder, signature, args):
         return builder.fadd(args[0], args[1])
+    return f32x16(a, b), codegen
+
+
+@intrinsic
+def vsub(typingctx, a, b):
+    """``a - b`` lane by lane."""
+    if not (a == f32x16 and b == f32x16):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fsub(args[0], args[1])
     return f32x16(a, b), codegen

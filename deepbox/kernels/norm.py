@@ -114,6 +114,28 @@ def _empty_layout(kind, shape, dtype):
     return out, out.reshape(shape[0], shape[1], -1)
 
 
+def _channel_sums(K, kind, x, y, kx, ky):
+    """Per channel ``(sum of x - kx, sum of (x - kx) * (y - ky))`` in float64, split over the threads.
+
+    float32 rows with channels in sixteens take ``sums_rows16`` (float32 blocks in registers) with the
+    shifts rounded to float32; the second sum is then corrected exactly for ``ky``'s rounding
+    (``sum (x-kx)(y-ky) = sum (x-kx)(y-ky32) + (ky32-ky) * sum (x-kx)``); ``kx`` must be exact in float32
+    (here zero, or a row of the float32 input).
+    """
+    c = x.shape[1]
+    part = xp.zeros((threads.num_threads(), 2, c))
+    if (kind == "rows" and x.dtype == y.dtype == xp.float32 and c % 16 == 0
+            and x.flags.c_contiguous and y.flags.c_contiguous):
+        kx32, ky32 = kx.astype(xp.float32), ky.astype(xp.float32)
+        threads.parallel(K.sums_rows16, x.shape[0], x, y, kx32, ky32, part, work=x.size, indexed=True)
+        s = part.sum(axis=0)
+        s[1] += (ky32.astype(xp.float64) - ky) * s[0]
+        return s
+    threads.parallel(K.sums_rows if kind == "rows" else K.sums_planes, x.shape[0], x, y, kx, ky, part,
+                     work=x.size, indexed=True)
+    return part.sum(axis=0)
+
+
 @kernels.fast_twin(BatchNormFn)
 class BatchNormKernelFn(Function):
     """Batch norm over dim 1 with compiled, multi-threaded kernels.
@@ -145,10 +167,7 @@ class BatchNormKernelFn(Function):
         kind, v = _channel_view(x)
         if running is None:
             shift = (v[0] if kind == "rows" else v[0, :, 0]).astype(xp.float64)
-            part = xp.zeros((threads.num_threads(), 2, c))
-            threads.parallel(K.sums_rows if kind == "rows" else K.sums_planes, v.shape[0], v, v, shift, shift,
-                             part, work=x.size, indexed=True)
-            s = part.sum(axis=0)
+            s = _channel_sums(K, kind, v, v, shift, shift)
             d = s[0] / m
             mean = shift + d
             var = xp.maximum(s[1] / m - d * d, 0.0)
@@ -182,10 +201,7 @@ class BatchNormKernelFn(Function):
         gx = gw = gb = None
         if x is not None:
             xv = _like_layout(x, kind, x.shape)
-            part = xp.zeros((threads.num_threads(), 2, c))
-            threads.parallel(K.sums_rows if kind == "rows" else K.sums_planes, gv.shape[0], gv, xv, zero, mean,
-                             part, work=grad.size, indexed=True)
-            sg, sgxc = part.sum(axis=0)
+            sg, sgxc = _channel_sums(K, kind, gv, xv, zero, mean)
             sgxhat = rstd * sgxc                     # sum of g * xhat
             if need_w and ctx.has_w:
                 gw = sgxhat.astype(dt)

@@ -222,3 +222,35 @@ def test_float32_image_range(kernel_mode):
     for layout in ("cf", "cl"):
         tm, dm = make_pair("BatchNorm2d", 3, np.float32)
         step(tm, dm, layout_np(x, layout), layout_np(g, layout), layout)
+
+
+@pytest.mark.parametrize("c, offset", [(16, 0.0), (32, 50.0), (48, -3.0)])
+def test_batch_norm_channels_last_sixteens(kernel_mode, monkeypatch, c, offset):
+    """float32 channels-last batch norm with channels in sixteens sums in float32 vector blocks
+    (``sums_rows16``, numba mode); output, running statistics and every gradient agree with PyTorch in
+    float64, also for data far from zero (the shift) with a small spread."""
+    calls = []
+    K = kernels.switch.kernels()
+    if K is not None:
+        real = K.sums_rows16
+        monkeypatch.setattr(K, "sums_rows16", lambda *a: (calls.append(a[2] - a[1]), real(*a)))
+    r = np.random.default_rng(c)
+    x = (r.standard_normal((6, 7, 5, c)) * 0.5 + offset).transpose(0, 3, 1, 2)      # channels-last NCHW view
+    w, b, g = r.standard_normal(c), r.standard_normal(c), r.standard_normal((6, 7, 5, c)).transpose(0, 3, 1, 2)
+    tx, tw, tb = (torch.tensor(np.ascontiguousarray(a), requires_grad=True) for a in (x, w, b))
+    trm, trv = torch.zeros(c, dtype=torch.float64), torch.ones(c, dtype=torch.float64)
+    ty = torch.nn.functional.batch_norm(tx, trm, trv, tw, tb, training=True, momentum=0.1)
+    ty.backward(torch.tensor(np.ascontiguousarray(g)))
+    dx = deepbox.from_numpy(x.astype(np.float32)).requires_grad_(True)
+    dw, db = (deepbox.tensor(a.astype(np.float32), requires_grad=True) for a in (w, b))
+    drm, drv = deepbox.zeros(c), deepbox.ones(c)
+    dy = deepbox.nn.functional.batch_norm(dx, drm, drv, dw, db, training=True, momentum=0.1)
+    dy.backward(deepbox.from_numpy(g.astype(np.float32)))
+    tol = dict(rtol=2e-4, atol=2e-4)
+    np.testing.assert_allclose(dy._data, ty.detach().numpy(), **tol)
+    np.testing.assert_allclose(drm._data, trm.numpy(), **tol)
+    np.testing.assert_allclose(drv._data, trv.numpy(), **tol)
+    for d, t in ((dx, tx), (dw, tw), (db, tb)):
+        np.testing.assert_allclose(d.grad._data, t.grad.numpy(), **tol)
+    # forward and backward each sum every row once
+    assert sum(calls) == (2 * 6 * 7 * 5 if kernel_mode == "numba" else 0), calls
