@@ -67,7 +67,9 @@ class LSTMKernelFn(Function):
 
     @staticmethod
     def accepts(x, w_hh, w_hr=None, batch_sizes=None):
-        return w_hr is None and batch_sizes is None and switch.kernels_for(x, w_hh) is not None
+        # one dtype for the input and the weights: each thread's buffers take the weights' dtype
+        return (w_hr is None and batch_sizes is None and switch.kernels_for(x, w_hh) is not None
+                and getattr(x, "_data", x).dtype == getattr(w_hh, "_data", w_hh).dtype)
 
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_hr, *, reverse=False, batch_first=False,

@@ -416,6 +416,7 @@ def test_lstm_twin_declines_projections_and_packed_sequences():
         assert kernels.choose(LSTMFn, x, w_hh, w_hr, None) is LSTMFn
         assert kernels.choose(LSTMFn, x, w_hh, None, [2, 2, 1]) is LSTMFn
         assert kernels.choose(LSTMFn, x.astype(np.float16), w_hh, None, None) is LSTMFn
+        assert kernels.choose(LSTMFn, x.astype(np.float64), w_hh, None, None) is LSTMFn     # mixed dtypes
 
 
 def _lstm_pair(dtype, **kw):
