@@ -51,6 +51,14 @@ def direct_conv(c: int, s: int):
     return k
 
 
+@njit(nogil=True, cache=True, boundscheck=False)
+def _copy_row(src, dst, at):
+    """``dst[at:at + len(src)] = src`` as a loop: numba's slice assignment from an array compiles a
+    shape-mismatch message (string formatting), about 5-7 s of compilation on a fresh install's first run."""
+    for t in range(src.shape[0]):
+        dst[at + t] = src[t]
+
+
 def _make(C, S):
     @njit(nogil=True, cache=True, boundscheck=False)
     def conv(lo, hi, x, wm, out, kh, kw, ph, pw):
@@ -68,7 +76,7 @@ def _make(C, S):
         SC = S * C
         for n in range(lo, hi):
             for y in range(H):
-                pb[ph + y, pw * C:pw * C + WC] = x[n, y]
+                _copy_row(x[n, y], pb[ph + y], pw * C)
             of = out[n].ravel()
             for oy in range(Ho):
                 for ob in range(0, O, 16):
@@ -143,7 +151,7 @@ def direct_weight_grad(t, lo, hi, x, g, part, C, S, kh, kw, ph, pw):
     SC = S * C
     for n in range(lo, hi):
         for y in range(H):
-            pb[ph + y, pw * C:pw * C + WC] = x[n, y]
+            _copy_row(x[n, y], pb[ph + y], pw * C)
         gf = g[n].ravel()
         for i in range(kh):
             for u0 in range(0, KC, 16):

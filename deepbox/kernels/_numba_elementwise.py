@@ -298,8 +298,9 @@ def layer_norm_bwd(i, lo, hi, g, x, w, mean, rstd, gx, part):
         for j in range(D):
             xh = (xr[j] - mu) * rs
             gxr[j] = rs * (np.float64(gr[j]) * w[j] - s1 - xh * s2)
-    part[i, 0, :] = pw
-    part[i, 1, :] = pb
+    for j in range(D):      # a loop, not a slice assignment: see _numba_conv._copy_row
+        part[i, 0, j] = pw[j]
+        part[i, 1, j] = pb[j]
 
 
 # ----------------------------------------------------------------------------- attention softmax

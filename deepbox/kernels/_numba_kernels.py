@@ -258,8 +258,9 @@ def sums_rows(i, lo, hi, x, y, kx, ky, part):
             a = x[r, c] - kx[c]
             s[c] += a
             q[c] += a * (y[r, c] - ky[c])
-    part[i, 0, :] = s
-    part[i, 1, :] = q
+    for c in range(C):      # a loop, not a slice assignment (see _numba_conv._copy_row)
+        part[i, 0, c] = s[c]
+        part[i, 1, c] = q[c]
 
 
 @njit(nogil=True, cache=True, boundscheck=False)
