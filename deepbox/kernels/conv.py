@@ -16,10 +16,10 @@ an NCHW view outside). What it adds, each measured (see PERF-NOTES and docs/perf
   strided copy of the image) with a ones row folding the bias into the GEMM; with numba and up to
   16 outputs it is convolved directly (``conv1ch_forward``, ``conv1ch_weight_grad``).
 * float32 with output channels in sixteens (stride 1 or 2, no dilation) runs the register-blocked direct
-  kernels of ``_numba_conv`` instead of im2col + GEMM: the forward, and with input channels in sixteens
-  too, the weight gradient and the stride-1 input gradient (a convolution of the output gradient with
-  the flipped weights). Step of the ResNet block stack (batch 128, 2 threads, A/B in one process on a
-  busy machine): 0.57-0.60x the im2col + GEMM step's time.
+  kernels of ``_numba_conv`` instead of im2col + GEMM: the forward (C > 1), the weight gradient (window
+  rows of at least 16 floats) and, with input channels in sixteens too, the stride-1 input gradient (a
+  convolution of the output gradient with the flipped weights). Step of the ResNet block stack (batch
+  128, 2 threads, A/B in one process on a busy machine): 0.57-0.60x the im2col + GEMM step's time.
 * Otherwise, with numba, the columns are copied by the compiled ``im2col`` straight from the unpadded
   input (no padded copy).
 """

@@ -321,6 +321,7 @@ DIRECT_GRID = [
     (1, 3, 9, 8, 16, 4, 1, "same"),
     (2, 16, 5, 6, 16, 3, 1, 3),
     (2, 6, 14, 13, 16, 5, 1, 0),       # LeNet-5's conv2: window rows of 30 floats, a partial weight-gradient block
+    (1, 16, 6, 7, 16, 4, 1, "same"),   # asymmetric 'same' (1 above, 2 below) through all three kernels
 ]
 
 
