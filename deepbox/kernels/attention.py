@@ -4,7 +4,9 @@ Twins of ``deepbox.ops.attention.AttentionFn`` and ``CausalAttentionFn`` (same v
 softmax (mask, scale, max, exp, normalisation in one pass over each row) and its backward
 ``P * (dP - delta)`` run as compiled kernels split over the threads, and the causal form applies
 the scale inside the softmax (no scaled copy of ``q``). They take float32/64 inputs of at most 4
-dimensions, and give BLAS its own threads back first (a fast convolution leaves it at one).
+dimensions. The general form gives BLAS its own threads back first (a fast convolution leaves it at
+one); the causal form splits its batch over deepbox's threads with BLAS on one thread (see
+``CausalAttentionKernelFn``) where the work is large enough.
 """
 from __future__ import annotations
 

@@ -5,8 +5,10 @@ all. The compiled kernels (and NumPy calls on large arrays) release the GIL, so 
 runs one contiguous chunk of a call per thread (``parallel``); there is no numba threading layer to
 conflict with BLAS's threads, with ``fork`` in DataLoader workers, or with user threads.
 Convolutions split their im2col + GEMM chunks over the same pool with BLAS held at one thread
-(``parallel_gemms``, ``blas_single``); the sequence ops, whose large GEMMs want BLAS's own threads,
-give them back (``blas_multi``).
+(``parallel_gemms``, ``blas_single``), and so do large linear layers (by rows), causal attention (by
+batch) and the LSTM (by batch columns, through the whole sequence); the ops that run in one piece on
+BLAS's own threads (an LSTM over a small batch, non-causal attention, GRU and RNN) give them back
+(``blas_multi``).
 
 ``DEEPBOX_NUM_THREADS`` (else ``OMP_NUM_THREADS``, else the CPUs this process may use) sets the
 thread count; ``deepbox.set_num_threads`` sets it and BLAS's together.
