@@ -7,8 +7,7 @@ import deepbox
 from deepbox.distributions import constraints
 from deepbox.distributions.distribution import Distribution, LocationScale
 from deepbox.distributions.gamma import standard_gamma
-from deepbox.distributions.transformed_distribution import TransformedDistribution
-from deepbox.distributions.transforms import AbsTransform
+from deepbox.distributions.transformed_distribution import _FoldedAtZero
 from deepbox.distributions.utils import broadcast_all
 from deepbox.ops.special import digamma, lgamma
 from deepbox.tensor import Size
@@ -51,49 +50,19 @@ class Cauchy(LocationScale):
         return math.log(4 * math.pi) + self.scale.log()
 
 
-class HalfCauchy(TransformedDistribution):
+class HalfCauchy(_FoldedAtZero):
     """|X| with X ~ Cauchy(0, scale): density 2 / (pi scale (1 + (x / scale)^2)) on x >= 0."""
 
-    arg_constraints = {"scale": constraints.positive}
-    support = constraints.nonnegative
-    has_rsample = True
-
     def __init__(self, scale, validate_args=None):
-        super().__init__(Cauchy(0, scale, validate_args=False), AbsTransform(), validate_args=validate_args)
-
-    @property
-    def scale(self):
-        return self.base_dist.scale
+        super().__init__(Cauchy(0, scale, validate_args=False), validate_args=validate_args)
 
     @property
     def mean(self):
         return deepbox.full_like(self.scale, math.inf)
 
     @property
-    def mode(self):
-        return deepbox.zeros_like(self.scale)
-
-    @property
     def variance(self):
         return deepbox.full_like(self.scale, math.inf)
-
-    def log_prob(self, value):
-        if self._validate_args:
-            self._validate_sample(value)
-        value = deepbox.as_tensor(value, dtype=self.scale.dtype)
-        log_prob = self.base_dist.log_prob(value) + math.log(2)
-        return deepbox.where(value >= 0, log_prob, deepbox.full_like(log_prob, -math.inf))
-
-    def cdf(self, value):
-        if self._validate_args:
-            self._validate_sample(value)
-        return 2 * self.base_dist.cdf(value) - 1
-
-    def icdf(self, prob):
-        return self.base_dist.icdf((prob + 1) / 2)
-
-    def entropy(self):
-        return self.base_dist.entropy() - math.log(2)
 
     def __repr__(self):
         return f"HalfCauchy(scale: {self.scale})"

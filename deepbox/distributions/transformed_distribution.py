@@ -171,35 +171,29 @@ class LogNormal(TransformedDistribution):
         return f"LogNormal(loc: {self.loc}, scale: {self.scale})"
 
 
-class HalfNormal(TransformedDistribution):
-    """|X| with X ~ Normal(0, scale): density 2 N(x; 0, scale) on x >= 0."""
+class _FoldedAtZero(TransformedDistribution):
+    """|X| for X symmetric about 0 with scale ``scale`` (``base``): density 2 p_X(x) on x >= 0, so log_prob,
+    cdf, icdf and entropy follow from the base's. HalfNormal and HalfCauchy."""
 
     arg_constraints = {"scale": constraints.positive}
     support = constraints.nonnegative
     has_rsample = True
 
-    def __init__(self, scale, validate_args=None):
-        super().__init__(Normal(0, scale, validate_args=False), AbsTransform(), validate_args=validate_args)
+    def __init__(self, base, validate_args=None):
+        super().__init__(base, AbsTransform(), validate_args=validate_args)
 
     @property
     def scale(self):
         return self.base_dist.scale
 
     @property
-    def mean(self):
-        return self.scale * math.sqrt(2 / math.pi)
-
-    @property
     def mode(self):
         return deepbox.zeros_like(self.scale)
-
-    @property
-    def variance(self):
-        return self.scale.pow(2) * (1 - 2 / math.pi)
 
     def log_prob(self, value):
         if self._validate_args:
             self._validate_sample(value)
+        value = deepbox.as_tensor(value, dtype=self.scale.dtype)
         log_prob = self.base_dist.log_prob(value) + math.log(2)
         return deepbox.where(value >= 0, log_prob, deepbox.full_like(log_prob, -math.inf))
 
@@ -213,6 +207,21 @@ class HalfNormal(TransformedDistribution):
 
     def entropy(self):
         return self.base_dist.entropy() - math.log(2)
+
+
+class HalfNormal(_FoldedAtZero):
+    """|X| with X ~ Normal(0, scale): density 2 N(x; 0, scale) on x >= 0."""
+
+    def __init__(self, scale, validate_args=None):
+        super().__init__(Normal(0, scale, validate_args=False), validate_args=validate_args)
+
+    @property
+    def mean(self):
+        return self.scale * math.sqrt(2 / math.pi)
+
+    @property
+    def variance(self):
+        return self.scale.pow(2) * (1 - 2 / math.pi)
 
     def __repr__(self):
         return f"HalfNormal(scale: {self.scale})"
